@@ -1,0 +1,65 @@
+"""Journey feedback and testimonial service."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+from feedback.config import Config
+from feedback.extensions import csrf, db, limiter, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the application; reads the environment unless a `Config` is given."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=os.environ.get("FEEDBACK_INSTANCE_PATH") or str(PROJECT_ROOT / "instance"),
+    )
+    settings = (config or Config.from_env()).to_flask(app.instance_path)
+    app.config.update(settings)
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _tune_sqlite)
+
+    from feedback import errors, models, web  # noqa: F401  (models: complete metadata)
+    from feedback.accounts.auth import load_user
+    from feedback.accounts.views import bp as accounts_bp
+    from feedback.cli import feedback_cli
+    from feedback.insights.views import bp as insights_bp
+    from feedback.surveys.views import bp as surveys_bp
+
+    login_manager.user_loader(load_user)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(surveys_bp)
+    app.register_blueprint(insights_bp)
+    errors.register(app)
+    web.register(app)
+    app.cli.add_command(feedback_cli)
+    return app
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; NORMAL is durable in WAL mode
+    # except for the last commits on power loss; SQLite leaves foreign keys off
+    # unless asked.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,42 @@
+"""Login wiring and the decorator every owner page uses."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import abort, g
+from flask_login import current_user, login_required
+
+from feedback.accounts.models import User, Workspace
+from feedback.accounts.services import workspace_of
+from feedback.extensions import db
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    return db.session.get(User, int(user_id))
+
+
+def workspace_required(view: F) -> F:
+    """Log-in required; puts the user's workspace on `g.workspace` for the view."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        workspace = workspace_of(db.session, current_user)
+        if workspace is None:
+            abort(403)
+        g.workspace = workspace
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def current_workspace() -> Workspace:
+    workspace: Workspace = g.workspace
+    return workspace

@@ -1,0 +1,89 @@
+"""Workspaces (a business), users and their memberships."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from feedback.db import created_at, intpk, str80, str120, str254
+from feedback.extensions import db
+
+ROLES = ("owner", "member")
+DEFAULT_CONSENT_TEXT = (
+    "I agree that {business} may publish my comment and the name I give above as a "
+    "testimonial on its website and marketing material. I can withdraw this at any time."
+)
+
+
+class Workspace(db.Model):
+    """A business and its settings."""
+
+    __tablename__ = "workspace"
+    __table_args__ = (
+        CheckConstraint("throttle_days >= 0", name="throttle_days_not_negative"),
+        CheckConstraint("follow_up_sla_hours > 0", name="follow_up_sla_positive"),
+        CheckConstraint("invitation_ttl_days > 0", name="invitation_ttl_positive"),
+        CheckConstraint("consent_version > 0", name="consent_version_positive"),
+    )
+
+    id: Mapped[intpk]
+    name: Mapped[str120]
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    throttle_days: Mapped[int] = mapped_column(default=30)
+    follow_up_sla_hours: Mapped[int] = mapped_column(default=24)
+    invitation_ttl_days: Mapped[int] = mapped_column(default=30)
+    brand_colour: Mapped[str] = mapped_column(String(7), default="#2f6f4f")
+    sender_name: Mapped[str80 | None]
+    sender_address: Mapped[str254 | None]
+    consent_text: Mapped[str] = mapped_column(Text)
+    consent_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[created_at]
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="workspace")
+
+    def __repr__(self) -> str:
+        return f"<Workspace {self.slug}>"
+
+
+class User(UserMixin, db.Model):
+    """Someone who logs in to look after one or more workspaces."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[created_at]
+    last_login_at: Mapped[dt.datetime | None]
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", order_by="Membership.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"
+
+
+class Membership(db.Model):
+    """A user's role in a workspace."""
+
+    __tablename__ = "membership"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "user_id"),
+        CheckConstraint(f"role IN {ROLES!r}", name="role_known"),
+    )
+
+    id: Mapped[intpk]
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(10), default="owner")
+    created_at: Mapped[created_at]
+
+    workspace: Mapped[Workspace] = relationship(back_populates="memberships")
+    user: Mapped[User] = relationship(back_populates="memberships")

@@ -1,0 +1,129 @@
+"""Workspaces, owners and logging in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from feedback.accounts.models import DEFAULT_CONSENT_TEXT, Membership, User, Workspace
+from feedback.journey.services import create_default_journey
+
+PASSWORD_MIN = 10
+# A hash to check against when the email is unknown, so a wrong email costs
+# the same time as a wrong password and does not reveal who has an account.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be carried out; the message says why."""
+
+
+def normalise_email(email: str) -> str:
+    """Trimmed and lowercased: addresses are matched case-insensitively."""
+    return email.strip().lower()
+
+
+def slugify(name: str) -> str:
+    """'Acme Plants' -> 'acme-plants'."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:50].strip("-") or "workspace"
+
+
+def workspace_by_slug(session: Session, slug: str) -> Workspace | None:
+    return session.scalar(select(Workspace).where(Workspace.slug == slug))
+
+
+def create_workspace(session: Session, name: str, timezone: str = "UTC") -> Workspace:
+    """A new workspace with a unique slug and the default journey."""
+    name = " ".join(name.split())
+    if not name:
+        raise AccountError("A workspace needs a name.")
+    base = slugify(name)
+    slug, n = base, 1
+    while workspace_by_slug(session, slug) is not None:
+        n += 1
+        slug = f"{base}-{n}"
+    workspace = Workspace(
+        name=name[:120],
+        slug=slug,
+        timezone=timezone,
+        sender_name=name[:80],
+        consent_text=DEFAULT_CONSENT_TEXT.format(business=name),
+        consent_version=1,
+    )
+    session.add(workspace)
+    session.flush()
+    create_default_journey(session, workspace)
+    return workspace
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def create_owner(
+    session: Session, email: str, password: str, workspace_name: str
+) -> tuple[User, Workspace]:
+    """An owner of the workspace called `workspace_name`, creating either as needed.
+
+    An existing user keeps their password unless a new one is given here.
+    """
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254:
+        raise AccountError(f"{email!r} is not an email address.")
+    if len(password) < PASSWORD_MIN:
+        raise AccountError(f"The password needs at least {PASSWORD_MIN} characters.")
+    workspace = session.scalar(
+        select(Workspace).where(
+            func.lower(Workspace.name) == " ".join(workspace_name.split()).lower()
+        )
+    ) or workspace_by_slug(session, slugify(workspace_name))
+    if workspace is None:
+        workspace = create_workspace(session, workspace_name)
+    user = user_by_email(session, email)
+    if user is None:
+        user = User(email=email, password_hash=generate_password_hash(password))
+        session.add(user)
+        session.flush()
+    else:
+        user.password_hash = generate_password_hash(password)
+    membership = session.scalar(
+        select(Membership).where(
+            Membership.workspace_id == workspace.id, Membership.user_id == user.id
+        )
+    )
+    if membership is None:
+        session.add(Membership(workspace_id=workspace.id, user_id=user.id, role="owner"))
+    else:
+        membership.role = "owner"
+    session.flush()
+    return user, workspace
+
+
+def authenticate(session: Session, email: str, password: str, now: dt.datetime) -> User | None:
+    """The user with this email and password, or None."""
+    user = user_by_email(session, email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    user.last_login_at = now
+    return user
+
+
+def workspace_of(session: Session, user: User) -> Workspace | None:
+    """The workspace a user works in: their first membership."""
+    return session.scalar(
+        select(Workspace)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(Membership.user_id == user.id)
+        .order_by(Membership.id)
+        .limit(1)
+    )

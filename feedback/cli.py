@@ -1,0 +1,108 @@
+"""`flask --app wsgi feedback ...` commands."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+
+from feedback import demo as demo_module
+from feedback.accounts import services as accounts
+from feedback.accounts.models import Workspace
+from feedback.db import utcnow
+from feedback.extensions import db
+from feedback.insights.services import rebuild_rollups
+from feedback.journey.services import UnknownStage, UnknownTouchpoint
+from feedback.surveys import services as surveys
+
+
+@click.group("feedback")
+def feedback_cli() -> None:
+    """Journey feedback: owners, survey links, demo data."""
+
+
+def _workspace(slug: str) -> Workspace:
+    workspace = accounts.workspace_by_slug(db.session, slug)
+    if workspace is None:
+        raise click.ClickException(f"No workspace with the slug {slug!r}.")
+    return workspace
+
+
+@feedback_cli.command("create-owner")
+@click.argument("email")
+@click.option("--password", required=True, help="At least 10 characters.")
+@click.option("--workspace", "workspace_name", required=True, help="The business's name.")
+def create_owner(email: str, password: str, workspace_name: str) -> None:
+    """Create an owner login, and the workspace (with the default journey) if it is new."""
+    try:
+        user, workspace = accounts.create_owner(db.session, email, password, workspace_name)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"Owner {user.email} of workspace {workspace.name!r} (slug: {workspace.slug}).")
+
+
+@feedback_cli.command("invite")
+@click.option("--workspace", "slug", required=True, help="Workspace slug.")
+@click.option("--stage", "stage_key", required=True, help="Stage key, e.g. purchase.")
+@click.option("--touchpoint", "touchpoint_key", required=True, help="Touchpoint key.")
+@click.option("--email", required=True, help="The customer's email address.")
+@click.option("--name", default=None, help="The customer's name.")
+def invite(slug: str, stage_key: str, touchpoint_key: str, email: str, name: str | None) -> None:
+    """Create a personal survey link and print it (it is shown only this once)."""
+    workspace = _workspace(slug)
+    now = utcnow()
+    try:
+        issued = surveys.invite(
+            db.session,
+            workspace,
+            stage_key=stage_key,
+            touchpoint_key=touchpoint_key,
+            email=email,
+            name=name,
+            now=now,
+        )
+    except UnknownStage as error:
+        raise click.ClickException(f"No active stage {stage_key!r} in {slug}.") from error
+    except UnknownTouchpoint as error:
+        raise click.ClickException(
+            f"No touchpoint {touchpoint_key!r} in stage {stage_key!r}."
+        ) from error
+    except surveys.InvalidInvitation as error:
+        raise click.ClickException(str(error)) from error
+    # Printing the link hands it over, so it counts as sent.
+    surveys.mark_sent(db.session, workspace, issued.invitation, now)
+    db.session.commit()
+    click.echo(surveys.survey_url(current_app.config["BASE_URL"], issued.token))
+
+
+@feedback_cli.command("demo")
+@click.option("--email", default=demo_module.DEMO_EMAIL, show_default=True)
+@click.option("--password", default=demo_module.DEMO_PASSWORD, show_default=True)
+@click.option("--responses", "count", default=400, show_default=True, type=click.IntRange(1, 5000))
+def demo(email: str, password: str, count: int) -> None:
+    """Create a demo workspace with realistic responses over 90 days; prints the login."""
+    result = demo_module.create_demo(db.session, email, password, count, now=utcnow())
+    db.session.commit()
+    if result.created:
+        click.echo(
+            f"Demo workspace {result.workspace.name!r}: {result.responses} responses "
+            f"from {result.invitations} invitations."
+        )
+    else:
+        click.echo(f"Demo workspace {result.workspace.name!r} already exists; left as it is.")
+    click.echo(f"Log in at {current_app.config['BASE_URL']}/login")
+    click.echo(f"  email:    {email}")
+    click.echo(f"  password: {password}")
+
+
+@feedback_cli.command("rescore")
+@click.option("--all", "everything", is_flag=True, help="Also comments scored by this version.")
+def rescore(everything: bool) -> None:
+    """Score comments again with this analyzer version and rebuild the affected rollups."""
+    changed = surveys.rescore_responses(db.session, everything=everything)
+    for workspace_id in changed:
+        workspace = db.session.get(Workspace, workspace_id)
+        assert workspace is not None
+        rebuild_rollups(db.session, workspace.id, workspace.timezone)
+    db.session.commit()
+    click.echo(f"Rescored {sum(changed.values())} responses in {len(changed)} workspaces.")

@@ -1,0 +1,110 @@
+"""Configuration, read from the environment.
+
+`Config.from_env()` is the only place that looks at `os.environ`; everything else
+reads `app.config`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key"
+ENVIRONMENTS = ("production", "development", "testing")
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot run the service safely."""
+
+
+def default_database_url(instance_path: str) -> str:
+    return "sqlite:///" + str(Path(instance_path) / "feedback.sqlite")
+
+
+@dataclass
+class Config:
+    """Settings with their environment variable names."""
+
+    ENV: str = "production"
+    SECRET_KEY: str | None = None
+    DATABASE_URL: str | None = None
+    BASE_URL: str = "http://127.0.0.1:8000"
+    RATELIMIT_STORAGE_URI: str = "memory://"
+    # A customer may open the form and answer much later; an expired token is
+    # handled gracefully anyway, but a long limit avoids the round trip.
+    WTF_CSRF_TIME_LIMIT: int = 12 * 3600
+    SESSION_COOKIE_SECURE: bool = False
+    TESTING: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        name = env.get("FEEDBACK_ENV", "production").strip().lower()
+        if name not in ENVIRONMENTS:
+            raise ConfigError(
+                f"FEEDBACK_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}"
+            )
+        base_url = env.get("BASE_URL", cls.BASE_URL).rstrip("/")
+        return cls(
+            ENV=name,
+            SECRET_KEY=env.get("SECRET_KEY") or None,
+            DATABASE_URL=env.get("DATABASE_URL") or None,
+            BASE_URL=base_url,
+            RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", cls.RATELIMIT_STORAGE_URI),
+            SESSION_COOKIE_SECURE=base_url.startswith("https://"),
+        )
+
+    def to_flask(self, instance_path: str) -> dict[str, Any]:
+        """Flask settings, after the checks that refuse an unsafe start."""
+        secret = self.SECRET_KEY
+        if self.ENV == "production" and (not secret or secret == DEV_SECRET_KEY):
+            raise ConfigError(
+                "SECRET_KEY is missing: set it to a long random string "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))"), '
+                "or set FEEDBACK_ENV=development for local use."
+            )
+        url = self.DATABASE_URL or default_database_url(instance_path)
+        return {
+            "FEEDBACK_ENV": self.ENV,
+            "TESTING": self.TESTING or self.ENV == "testing",
+            "SECRET_KEY": secret or DEV_SECRET_KEY,
+            "SQLALCHEMY_DATABASE_URI": normalise_database_url(url),
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
+            "BASE_URL": self.BASE_URL,
+            "RATELIMIT_STORAGE_URI": self.RATELIMIT_STORAGE_URI,
+            "WTF_CSRF_TIME_LIMIT": self.WTF_CSRF_TIME_LIMIT,
+            "SESSION_COOKIE_SECURE": self.SESSION_COOKIE_SECURE,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
+            # Bodies larger than this are refused with 413 before any parsing.
+            "MAX_CONTENT_LENGTH": 64 * 1024,
+        }
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for plain postgres URLs (Heroku-style `postgres://` too)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # Concurrent writers wait for the lock instead of failing at once.
+        return {"connect_args": {"timeout": 15}}
+    return {"pool_pre_ping": True}
+
+
+def testing_config(database_url: str) -> Config:
+    """Settings for the test suite."""
+    return Config(
+        ENV="testing",
+        SECRET_KEY="test-secret-key",
+        DATABASE_URL=database_url,
+        BASE_URL="http://localhost",
+        TESTING=True,
+    )

@@ -1,0 +1,108 @@
+"""The declarative base, shared column types and the workspace-scoped query helper."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, TypeVar
+
+from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, Select, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, with_loader_criteria
+from sqlalchemy.types import TypeDecorator
+
+# Predictable constraint names, so Alembic migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every database.
+
+    PostgreSQL keeps the zone (`timestamptz`); SQLite has none, so values are
+    stored as naive UTC and given back as aware UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an aware UTC one is required")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
+timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime())]
+created_at = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow)]
+str40 = Annotated[str, mapped_column(String(40))]
+str80 = Annotated[str, mapped_column(String(80))]
+str120 = Annotated[str, mapped_column(String(120))]
+str254 = Annotated[str, mapped_column(String(254))]
+
+
+class Base(DeclarativeBase):
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={dt.datetime: UTCDateTime()},
+    )
+
+
+class WorkspaceOwned:
+    """Mixin for every table that holds one workspace's data.
+
+    The column is on the row itself (not only through a parent), so scoping a
+    query never needs a join and the schema can be distributed by workspace.
+    """
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspace.id", ondelete="CASCADE"), index=False
+    )
+
+
+T = TypeVar("T", bound=Any)
+
+
+def workspace_scoped(stmt: Select[T], workspace_id: int) -> Select[T]:
+    """Restrict every workspace-owned entity in `stmt` to one workspace.
+
+    The criterion applies wherever such an entity appears in the statement
+    (the main FROM, joins, eager loads), so no view has to remember a filter.
+    """
+    return stmt.options(
+        with_loader_criteria(
+            WorkspaceOwned,
+            lambda cls: cls.workspace_id == workspace_id,
+            include_aliases=True,
+        )
+    )
+
+
+__all__ = [
+    "Base",
+    "UTCDateTime",
+    "WorkspaceOwned",
+    "created_at",
+    "intpk",
+    "timestamp",
+    "utcnow",
+    "workspace_scoped",
+]

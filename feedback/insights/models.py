@@ -1,0 +1,50 @@
+"""The stage/touchpoint/day rollup the dashboard reads instead of scanning responses."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, Float, ForeignKeyConstraint, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from feedback.db import WorkspaceOwned, intpk
+from feedback.extensions import db
+
+
+class StageDailyStat(WorkspaceOwned, db.Model):
+    """Counts and sums for one stage and touchpoint on one day of the workspace's calendar.
+
+    Updated in the same transaction as each response, so its figures always
+    equal a scan of the responses.
+    """
+
+    __tablename__ = "stage_daily_stat"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "stage_id", "touchpoint_id", "day"),
+        ForeignKeyConstraint(
+            ["workspace_id", "stage_id"], ["stage.workspace_id", "stage.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "touchpoint_id"],
+            ["touchpoint.workspace_id", "touchpoint.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    id: Mapped[intpk]
+    stage_id: Mapped[int]
+    touchpoint_id: Mapped[int]
+    day: Mapped[dt.date] = mapped_column(Date)
+    invitations_sent: Mapped[int] = mapped_column(default=0)
+    responses: Mapped[int] = mapped_column(default=0)
+    rating_sum: Mapped[int] = mapped_column(default=0)
+    scored: Mapped[int] = mapped_column(default=0)
+    compound_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    positive: Mapped[int] = mapped_column(default=0)
+    neutral: Mapped[int] = mapped_column(default=0)
+    negative: Mapped[int] = mapped_column(default=0)
+    promoters: Mapped[int] = mapped_column(default=0)
+    passives: Mapped[int] = mapped_column(default=0)
+    detractors: Mapped[int] = mapped_column(default=0)
+    unhappy: Mapped[int] = mapped_column(default=0)
+    opted_in: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,35 @@
+"""The customer's survey form."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, StringField, TextAreaField
+from wtforms.validators import InputRequired
+
+from feedback.journey.models import Stage
+
+
+class SurveyForm(FlaskForm):
+    """Rating, comment and the testimonial opt-in; the stage decides the scale.
+
+    Lengths and the scale are checked by `surveys.services.validated_answer`,
+    after the text is cleaned, so the form and the API share one set of rules.
+    """
+
+    rating = RadioField("Rating", coerce=int, validate_choice=False, validators=[InputRequired()])
+    comment = TextAreaField("Comment")
+    testimonial_opt_in = BooleanField("You may quote me")
+    display_name = StringField("Name to show with your quote")
+
+    def __init__(self, stage: Stage, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        scale = stage.rating_scale
+        self.rating.choices = [(value, str(value)) for value in scale.values]
+        self.scale_message = f"Please choose a rating from {scale.low} to {scale.high}."
+
+    def validate(self, extra_validators: object = None) -> bool:  # type: ignore[override]
+        valid = super().validate(extra_validators)  # type: ignore[arg-type]
+        if self.rating.errors:
+            # One clear message whatever went wrong: missing, not a number, off the scale.
+            self.rating.errors = [self.scale_message]
+        return valid

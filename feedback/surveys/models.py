@@ -1,0 +1,203 @@
+"""Contacts, their personal survey invitations, and the responses they give."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from feedback.db import WorkspaceOwned, created_at, intpk, str120, str254
+from feedback.extensions import db
+from feedback.journey.models import Stage, Touchpoint
+
+INVITATION_STATUSES = (
+    "queued",
+    "sent",
+    "opened",
+    "answered",
+    "expired",
+    "throttled",
+    "unsubscribed",
+)
+SENTIMENT_LABELS = ("positive", "neutral", "negative")
+FOLLOW_UP_STATES = ("none", "open", "resolved")
+COMMENT_MAX = 2000
+DISPLAY_NAME_MAX = 80
+
+
+class Contact(WorkspaceOwned, db.Model):
+    """A customer of a workspace, known by a normalised email address."""
+
+    __tablename__ = "contact"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "email"),
+        UniqueConstraint("workspace_id", "id"),
+        Index("ix_contact_workspace_external_id", "workspace_id", "external_id"),
+    )
+
+    id: Mapped[intpk]
+    email: Mapped[str254]
+    name: Mapped[str120 | None]
+    external_id: Mapped[str120 | None]
+    unsubscribed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[created_at]
+
+    def __repr__(self) -> str:
+        return f"<Contact {self.id}>"
+
+
+class Invitation(WorkspaceOwned, db.Model):
+    """A personal, single-use survey link for one stage, sent after a touchpoint.
+
+    Only the SHA-256 of the token is stored; the link itself exists only in
+    what was handed to the customer.
+    """
+
+    __tablename__ = "invitation"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "id"),
+        UniqueConstraint("workspace_id", "event_id"),
+        ForeignKeyConstraint(
+            ["workspace_id", "contact_id"],
+            ["contact.workspace_id", "contact.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "stage_id"], ["stage.workspace_id", "stage.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "touchpoint_id"],
+            ["touchpoint.workspace_id", "touchpoint.id"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint(f"status IN {INVITATION_STATUSES!r}", name="status_known"),
+        CheckConstraint("length(token_hash) = 64", name="token_hash_is_sha256_hex"),
+        CheckConstraint("reminder_count >= 0", name="reminder_count_not_negative"),
+        Index("ix_invitation_workspace_contact_stage", "workspace_id", "contact_id", "stage_id"),
+        Index("ix_invitation_workspace_status", "workspace_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    contact_id: Mapped[int]
+    stage_id: Mapped[int]
+    touchpoint_id: Mapped[int]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    event_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    occurred_at: Mapped[dt.datetime | None]
+    created_at: Mapped[created_at]
+    sent_at: Mapped[dt.datetime | None]
+    opened_at: Mapped[dt.datetime | None]
+    answered_at: Mapped[dt.datetime | None]
+    expires_at: Mapped[dt.datetime]
+    reminder_count: Mapped[int] = mapped_column(default=0)
+
+    contact: Mapped[Contact] = relationship(
+        primaryjoin="Contact.id == Invitation.contact_id", foreign_keys="Invitation.contact_id"
+    )
+    stage: Mapped[Stage] = relationship(
+        primaryjoin="Stage.id == Invitation.stage_id", foreign_keys="Invitation.stage_id"
+    )
+    touchpoint: Mapped[Touchpoint] = relationship(
+        primaryjoin="Touchpoint.id == Invitation.touchpoint_id",
+        foreign_keys="Invitation.touchpoint_id",
+    )
+
+    def is_expired(self, now: dt.datetime) -> bool:
+        return self.status == "expired" or now >= self.expires_at
+
+    def __repr__(self) -> str:
+        return f"<Invitation {self.id} {self.status}>"
+
+
+class Response(WorkspaceOwned, db.Model):
+    """A customer's answer: a rating, an optional comment and its sentiment."""
+
+    __tablename__ = "response"
+    __table_args__ = (
+        # One response per invitation, enforced here and nowhere else.
+        UniqueConstraint("workspace_id", "invitation_id"),
+        UniqueConstraint("workspace_id", "id"),
+        ForeignKeyConstraint(
+            ["workspace_id", "invitation_id"],
+            ["invitation.workspace_id", "invitation.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "stage_id"], ["stage.workspace_id", "stage.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "touchpoint_id"],
+            ["touchpoint.workspace_id", "touchpoint.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "contact_id"], ["contact.workspace_id", "contact.id"]
+        ),
+        CheckConstraint("rating BETWEEN 0 AND 10", name="rating_in_range"),
+        CheckConstraint(f"length(comment) <= {COMMENT_MAX}", name="comment_length"),
+        CheckConstraint(
+            f"sentiment_label IS NULL OR sentiment_label IN {SENTIMENT_LABELS!r}",
+            name="sentiment_label_known",
+        ),
+        # A score exists exactly when there is a comment to score.
+        CheckConstraint(
+            "(comment IS NULL AND sentiment_label IS NULL AND sentiment_compound IS NULL)"
+            " OR (comment IS NOT NULL AND sentiment_label IS NOT NULL"
+            " AND sentiment_compound IS NOT NULL AND sentiment_version IS NOT NULL)",
+            name="sentiment_iff_comment",
+        ),
+        CheckConstraint(f"follow_up_state IN {FOLLOW_UP_STATES!r}", name="follow_up_state_known"),
+        Index("ix_response_workspace_submitted", "workspace_id", "submitted_at"),
+        Index("ix_response_workspace_stage_submitted", "workspace_id", "stage_id", "submitted_at"),
+        Index("ix_response_workspace_follow_up", "workspace_id", "follow_up_state"),
+    )
+
+    id: Mapped[intpk]
+    invitation_id: Mapped[int | None]
+    stage_id: Mapped[int]
+    touchpoint_id: Mapped[int]
+    contact_id: Mapped[int | None]
+    rating: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)
+    testimonial_opt_in: Mapped[bool] = mapped_column(default=False)
+    sentiment_compound: Mapped[float | None] = mapped_column(Float)
+    sentiment_pos: Mapped[float | None] = mapped_column(Float)
+    sentiment_neu: Mapped[float | None] = mapped_column(Float)
+    sentiment_neg: Mapped[float | None] = mapped_column(Float)
+    sentiment_label: Mapped[str | None] = mapped_column(String(10))
+    sentiment_version: Mapped[str | None] = mapped_column(String(40))
+    submitted_at: Mapped[dt.datetime]
+    follow_up_state: Mapped[str] = mapped_column(String(10), default="none")
+    follow_up_due_at: Mapped[dt.datetime | None]
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    resolved_at: Mapped[dt.datetime | None]
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+
+    invitation: Mapped[Invitation | None] = relationship(
+        primaryjoin="Invitation.id == Response.invitation_id", foreign_keys="Response.invitation_id"
+    )
+    stage: Mapped[Stage] = relationship(
+        primaryjoin="Stage.id == Response.stage_id", foreign_keys="Response.stage_id"
+    )
+    touchpoint: Mapped[Touchpoint] = relationship(
+        primaryjoin="Touchpoint.id == Response.touchpoint_id", foreign_keys="Response.touchpoint_id"
+    )
+    contact: Mapped[Contact | None] = relationship(
+        primaryjoin="Contact.id == Response.contact_id", foreign_keys="Response.contact_id"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Response {self.id}>"

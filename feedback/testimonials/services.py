@@ -1,0 +1,38 @@
+"""Recording testimonial consent exactly as the customer saw it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from feedback.accounts.models import Workspace
+from feedback.surveys.models import Response
+from feedback.testimonials.models import Testimonial
+
+
+def consent_text_for(workspace: Workspace) -> str:
+    """The consent text the form shows; the same string is stored on the record."""
+    return workspace.consent_text
+
+
+def record_consent(
+    session: Session,
+    workspace: Workspace,
+    response: Response,
+    display_name: str | None,
+    now: dt.datetime,
+) -> Testimonial:
+    """The consent record for a response whose customer ticked "you may quote me"."""
+    testimonial = Testimonial(
+        workspace_id=workspace.id,
+        response_id=response.id,
+        display_name=display_name,
+        show_name=display_name is not None,
+        consent_text=consent_text_for(workspace),
+        consent_version=workspace.consent_version,
+        consented_at=now,
+        status="pending",
+    )
+    session.add(testimonial)
+    return testimonial

@@ -1,0 +1,25 @@
+"""Cleaning free text typed by customers."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# C0 and C1 control characters except tab and newline, plus DEL. NUL in
+# particular is refused by PostgreSQL text columns.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: str | None, *, multiline: bool) -> str | None:
+    """NFC-normalised, control characters removed, trimmed; None when nothing is left.
+
+    Line breaks are kept in multi-line text (as `\\n`) and folded to spaces
+    otherwise. HTML is kept as typed: it is escaped wherever it is shown.
+    """
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
+    if not multiline:
+        text = " ".join(text.split())
+    text = _CONTROL.sub("", text).strip()
+    return text or None

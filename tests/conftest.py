@@ -1,0 +1,128 @@
+"""Fixtures: a real database for every test (SQLite by default, PostgreSQL with
+TEST_DATABASE_URL), the app, its test client, CLI runner and a login helper.
+
+SQLite: the schema is migrated once into a template file and each test gets a
+copy. PostgreSQL: one database per run, migrated once, and every table is
+truncated after each test. (Not warehouse's roll-back-the-outer-transaction
+pattern: several tests need real commits seen by other threads and by a
+gunicorn process.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+from sqlalchemy.orm import Session
+
+from feedback import create_app
+from feedback.config import testing_config
+from feedback.extensions import db
+from tests.pages import csrf_token_from
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+
+
+def _with_database(server_url: str, name: str) -> str:
+    return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def migrate_to_head(url: str) -> None:
+    """Build the schema from empty with the project's migrations."""
+    app = create_app(testing_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Where the migrated test schema lives for this run."""
+    if POSTGRES_URL:
+        name = f"feedback_test_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(
+            _with_database(POSTGRES_URL, "postgres"), isolation_level="AUTOCOMMIT"
+        )
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = _with_database(POSTGRES_URL, name)
+        migrate_to_head(url)
+        yield {"kind": "postgresql", "url": url}
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        template = tmp_path_factory.mktemp("schema") / "template.sqlite"
+        migrate_to_head(f"sqlite:///{template}")
+        yield {"kind": "sqlite", "template": str(template)}
+
+
+@pytest.fixture
+def database_url(database: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """A database with the full schema and no rows, for this test alone."""
+    if database["kind"] == "sqlite":
+        path = tmp_path / "test.sqlite"
+        shutil.copyfile(database["template"], path)
+        yield f"sqlite:///{path}"
+        return
+    yield database["url"]
+    engine = sa.create_engine(database["url"].replace("postgresql://", "postgresql+psycopg://"))
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app(testing_config(database_url))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def db_session(app: Flask) -> Session:
+    return db.session
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def login(self, email: str, password: str) -> None:
+        response = self.client.get("/login")
+        assert response.status_code == 200
+        response = self.client.post(
+            "/login",
+            data={"email": email, "password": password, "csrf_token": csrf_token_from(response)},
+        )
+        assert response.status_code == 302, response.text
+
+    def logout(self) -> None:
+        page = self.client.get("/dashboard")
+        self.client.post("/logout", data={"csrf_token": csrf_token_from(page)})
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
