@@ -15,6 +15,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from feedback import create_app
 from feedback.config import testing_config
@@ -81,9 +83,22 @@ def database_url(database: dict[str, str], tmp_path: Path) -> Iterator[str]:
     engine.dispose()
 
 
+class RequestIsolatingClient(FlaskClient):
+    """Each request gets its own app context, as under a real server.
+
+    Without this, requests would reuse the test's app context and so share
+    `g` (where Flask-WTF caches the CSRF token) and the database session.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     app = create_app(testing_config(database_url))
+    app.test_client_class = RequestIsolatingClient
     with app.app_context():
         yield app
         db.session.remove()

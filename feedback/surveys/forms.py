@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.validators import InputRequired
 
 from feedback.journey.models import Stage
+
+
+def parse_rating(value: object) -> int:
+    """Only plain ASCII digits: int() would also take fullwidth digits, " 5" or "1_0"."""
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]{1,3}", value):
+        raise ValueError("not a rating")
+    return int(value)
 
 
 class SurveyForm(FlaskForm):
@@ -16,7 +27,9 @@ class SurveyForm(FlaskForm):
     after the text is cleaned, so the form and the API share one set of rules.
     """
 
-    rating = RadioField("Rating", coerce=int, validate_choice=False, validators=[InputRequired()])
+    rating = RadioField(
+        "Rating", coerce=parse_rating, validate_choice=False, validators=[InputRequired()]
+    )
     comment = TextAreaField("Comment")
     testimonial_opt_in = BooleanField("You may quote me")
     display_name = StringField("Name to show with your quote")

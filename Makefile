@@ -1,0 +1,58 @@
+# Two commands: `make run` (the service with demo data on SQLite) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+# The PostgreSQL server the second half of the tests uses (a fresh database is created on it).
+TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+# Set REQUIRE_POSTGRES=1 (CI does) to fail instead of skipping the PostgreSQL half.
+REQUIRE_POSTGRES ?= 0
+
+.PHONY: run test test-sqlite test-postgres lint format bench venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: venv
+	FEEDBACK_ENV=development $(BIN)/flask --app wsgi db upgrade
+	FEEDBACK_ENV=development $(BIN)/flask --app wsgi feedback demo
+	@echo "Serving on http://$(HOST):$(PORT) (Ctrl-C to stop)"
+	FEEDBACK_ENV=development BASE_URL=http://$(HOST):$(PORT) $(BIN)/gunicorn \
+		--workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+test: lint test-sqlite test-postgres
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test-sqlite: venv
+	@echo "== tests on SQLite"
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest
+
+test-postgres: venv
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== tests on PostgreSQL ($(TEST_POSTGRES_URL))"; \
+		TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(BIN)/python -m pytest; \
+	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \
+		echo "PostgreSQL at $(TEST_POSTGRES_URL) does not answer, and REQUIRE_POSTGRES=1"; exit 1; \
+	else \
+		echo "NOTE: PostgreSQL at $(TEST_POSTGRES_URL) does not answer: the PostgreSQL half of the tests was NOT run."; \
+	fi
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: venv
+	$(BIN)/python bench/submit.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

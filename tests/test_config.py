@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from feedback import create_app
+from feedback.config import DEV_SECRET_KEY, Config, ConfigError
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    config = Config.from_env({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite"})
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app(config)
+
+
+def test_production_refuses_the_development_secret_key():
+    config = Config.from_env({"SECRET_KEY": DEV_SECRET_KEY})
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        config.to_flask("/tmp/instance")
+
+
+def test_development_runs_without_a_secret_key():
+    settings = Config.from_env({"FEEDBACK_ENV": "development"}).to_flask("/tmp/instance")
+    assert settings["SECRET_KEY"] == DEV_SECRET_KEY
+
+
+def test_database_defaults_to_a_sqlite_file_under_instance():
+    settings = Config.from_env({"SECRET_KEY": "s" * 40}).to_flask("/srv/app/instance")
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "sqlite:////srv/app/instance/feedback.sqlite"
+
+
+@pytest.mark.parametrize("url", ["postgres://u@h/db", "postgresql://u@h/db"])
+def test_postgres_urls_use_psycopg_3(url):
+    settings = Config.from_env({"SECRET_KEY": "s" * 40, "DATABASE_URL": url}).to_flask("/i")
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+def test_unknown_environment_name_is_refused():
+    with pytest.raises(ConfigError, match="FEEDBACK_ENV"):
+        Config.from_env({"FEEDBACK_ENV": "staging"})
+
+
+def test_https_base_url_makes_cookies_secure():
+    config = Config.from_env({"SECRET_KEY": "s" * 40, "BASE_URL": "https://fb.example.com/"})
+    settings = config.to_flask("/i")
+    assert settings["SESSION_COOKIE_SECURE"] is True
+    assert settings["BASE_URL"] == "https://fb.example.com"
