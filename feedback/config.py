@@ -99,7 +99,7 @@ def engine_options(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True}
 
 
-def testing_config(database_url: str) -> Config:
+def config_for_tests(database_url: str) -> Config:
     """Settings for the test suite."""
     return Config(
         ENV="testing",

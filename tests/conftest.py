@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from feedback import create_app
-from feedback.config import testing_config
+from feedback.config import config_for_tests
 from feedback.extensions import db
 from tests.pages import csrf_token_from
 
@@ -39,7 +39,7 @@ def _with_database(server_url: str, name: str) -> str:
 
 def migrate_to_head(url: str) -> None:
     """Build the schema from empty with the project's migrations."""
-    app = create_app(testing_config(url))
+    app = create_app(config_for_tests(url))
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -97,7 +97,7 @@ class RequestIsolatingClient(FlaskClient):
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
-    app = create_app(testing_config(database_url))
+    app = create_app(config_for_tests(database_url))
     app.test_client_class = RequestIsolatingClient
     with app.app_context():
         yield app
