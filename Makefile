@@ -9,6 +9,9 @@ WORKERS ?= 2
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 # Set REQUIRE_POSTGRES=1 (CI does) to fail instead of skipping the PostgreSQL half.
 REQUIRE_POSTGRES ?= 0
+# Redis for the shared rate-limit test (database 15 is flushed by it).
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+REDIS_UP = $(shell $(BIN)/python -c "import redis; redis.Redis.from_url('$(TEST_REDIS_URL)', socket_connect_timeout=2).ping()" 2>/dev/null && echo yes)
 
 .PHONY: run test test-sqlite test-postgres lint format bench venv clean
 
@@ -35,12 +38,13 @@ lint: venv
 
 test-sqlite: venv
 	@echo "== tests on SQLite"
-	env -u TEST_DATABASE_URL $(BIN)/python -m pytest
+	@[ "$(REDIS_UP)" = yes ] || echo "NOTE: Redis at $(TEST_REDIS_URL) does not answer: the shared rate-limit test is skipped."
+	env -u TEST_DATABASE_URL $(if $(REDIS_UP),TEST_REDIS_URL='$(TEST_REDIS_URL)',-u TEST_REDIS_URL) $(BIN)/python -m pytest
 
 test-postgres: venv
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		echo "== tests on PostgreSQL ($(TEST_POSTGRES_URL))"; \
-		TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(BIN)/python -m pytest; \
+		TEST_DATABASE_URL='$(TEST_POSTGRES_URL)' $(if $(REDIS_UP),TEST_REDIS_URL='$(TEST_REDIS_URL)',) $(BIN)/python -m pytest; \
 	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \
 		echo "PostgreSQL at $(TEST_POSTGRES_URL) does not answer, and REQUIRE_POSTGRES=1"; exit 1; \
 	else \

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from feedback.config import Config
 from feedback.extensions import csrf, db, limiter, login_manager, migrate
@@ -51,6 +52,11 @@ def create_app(config: Config | None = None) -> Flask:
     errors.register(app)
     web.register(app)
     app.cli.add_command(feedback_cli)
+    if app.config["PROXY_COUNT"]:
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count
+        )
     return app
 
 

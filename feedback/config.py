@@ -7,6 +7,7 @@ reads `app.config`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,13 @@ class Config:
     # handled gracefully anyway, but a long limit avoids the round trip.
     WTF_CSRF_TIME_LIMIT: int = 12 * 3600
     SESSION_COOKIE_SECURE: bool = False
+    # How many reverse proxies (nginx, a load balancer) stand in front of
+    # gunicorn and set X-Forwarded-*; 0 trusts none of those headers.
+    PROXY_COUNT: int = 0
     TESTING: bool = False
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         env = os.environ if environ is None else environ
         name = env.get("FEEDBACK_ENV", "production").strip().lower()
         if name not in ENVIRONMENTS:
@@ -54,6 +58,7 @@ class Config:
             BASE_URL=base_url,
             RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", cls.RATELIMIT_STORAGE_URI),
             SESSION_COOKIE_SECURE=base_url.startswith("https://"),
+            PROXY_COUNT=_int(env, "PROXY_COUNT", 0),
         )
 
     def to_flask(self, instance_path: str) -> dict[str, Any]:
@@ -76,12 +81,23 @@ class Config:
             "RATELIMIT_STORAGE_URI": self.RATELIMIT_STORAGE_URI,
             "WTF_CSRF_TIME_LIMIT": self.WTF_CSRF_TIME_LIMIT,
             "SESSION_COOKIE_SECURE": self.SESSION_COOKIE_SECURE,
+            "REMEMBER_COOKIE_SECURE": self.SESSION_COOKIE_SECURE,
+            "PROXY_COUNT": self.PROXY_COUNT,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",
             # Bodies larger than this are refused with 413 before any parsing.
             "MAX_CONTENT_LENGTH": 64 * 1024,
         }
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
+    return int(raw)
 
 
 def normalise_database_url(url: str) -> str:

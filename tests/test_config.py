@@ -44,3 +44,30 @@ def test_https_base_url_makes_cookies_secure():
     settings = config.to_flask("/i")
     assert settings["SESSION_COOKIE_SECURE"] is True
     assert settings["BASE_URL"] == "https://fb.example.com"
+
+
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(tmp_path):
+    config = Config.from_env(
+        {
+            "FEEDBACK_ENV": "development",
+            "PROXY_COUNT": "1",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite",
+        }
+    )
+    app = create_app(config)
+
+    @app.get("/_whoami")
+    def whoami() -> str:
+        from flask import request
+
+        return f"{request.remote_addr} {request.scheme}"
+
+    page = app.test_client().get(
+        "/_whoami", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    )
+    assert page.text == "203.0.113.9 https"
+
+
+def test_a_non_numeric_proxy_count_is_refused():
+    with pytest.raises(ConfigError, match="PROXY_COUNT"):
+        Config.from_env({"PROXY_COUNT": "two"})

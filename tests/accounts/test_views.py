@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from feedback import create_app
+from feedback.config import config_for_tests
 from tests.factories import PASSWORD, make_owner
 from tests.pages import csrf_token_from
 
@@ -81,3 +85,29 @@ def test_repeated_failed_logins_are_rate_limited(client, db_session):
     ]
     assert statuses[:10] == [422] * 10
     assert statuses[10] == 429
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_REDIS_URL"),
+    reason="TEST_REDIS_URL is not set (make test sets it when Redis answers)",
+)
+def test_login_limits_are_shared_by_every_worker_through_redis(database_url, db_session):
+    """Two app instances stand for two gunicorn workers (or machines) behind one proxy."""
+    import redis
+
+    redis_url = os.environ["TEST_REDIS_URL"]
+    redis.Redis.from_url(redis_url).flushdb()
+    user, _ = make_owner(db_session)
+    config = config_for_tests(database_url)
+    config.RATELIMIT_STORAGE_URI = redis_url
+    workers = [create_app(config).test_client() for _ in range(2)]
+    statuses = []
+    for attempt in range(11):
+        client = workers[attempt % 2]
+        token = csrf_token_from(client.get("/login"))
+        statuses.append(
+            client.post(
+                "/login", data={"email": user.email, "password": "guess", "csrf_token": token}
+            ).status_code
+        )
+    assert statuses == [422] * 10 + [429]
