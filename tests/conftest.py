@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from feedback import create_app
-from feedback.config import config_for_tests
+from feedback.config import Config, config_for_tests
 from feedback.extensions import db
 from tests.pages import csrf_token_from
 
@@ -103,6 +103,21 @@ def app(database_url: str) -> Iterator[Flask]:
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[[Config], Flask]]:
+    """More app instances (standing for other workers), their pools closed afterwards."""
+    apps: list[Flask] = []
+
+    def build(config: Config) -> Flask:
+        apps.append(create_app(config))
+        return apps[-1]
+
+    yield build
+    for extra in apps:
+        with extra.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def test_https_base_url_makes_cookies_secure():
     assert settings["BASE_URL"] == "https://fb.example.com"
 
 
-def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(tmp_path):
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(tmp_path, make_app):
     config = Config.from_env(
         {
             "FEEDBACK_ENV": "development",
@@ -54,7 +54,7 @@ def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(tmp_path):
             "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite",
         }
     )
-    app = create_app(config)
+    app = make_app(config)
 
     @app.get("/_whoami")
     def whoami() -> str:

@@ -4,7 +4,6 @@ import os
 
 import pytest
 
-from feedback import create_app
 from feedback.config import config_for_tests
 from tests.factories import PASSWORD, make_owner
 from tests.pages import csrf_token_from
@@ -91,7 +90,7 @@ def test_repeated_failed_logins_are_rate_limited(client, db_session):
     not os.environ.get("TEST_REDIS_URL"),
     reason="TEST_REDIS_URL is not set (make test sets it when Redis answers)",
 )
-def test_login_limits_are_shared_by_every_worker_through_redis(database_url, db_session):
+def test_login_limits_are_shared_by_every_worker_through_redis(database_url, db_session, make_app):
     """Two app instances stand for two gunicorn workers (or machines) behind one proxy."""
     import redis
 
@@ -100,7 +99,7 @@ def test_login_limits_are_shared_by_every_worker_through_redis(database_url, db_
     user, _ = make_owner(db_session)
     config = config_for_tests(database_url)
     config.RATELIMIT_STORAGE_URI = redis_url
-    workers = [create_app(config).test_client() for _ in range(2)]
+    workers = [make_app(config).test_client() for _ in range(2)]
     statuses = []
     for attempt in range(11):
         client = workers[attempt % 2]
