@@ -38,6 +38,7 @@ lint: venv
 
 test-sqlite: venv
 	@echo "== tests on SQLite"
+	@command -v chromium >/dev/null || echo "NOTE: no chromium installed: the browser tests are skipped (apt-get install chromium)."
 	@[ "$(REDIS_UP)" = yes ] || echo "NOTE: Redis at $(TEST_REDIS_URL) does not answer: the shared rate-limit test is skipped."
 	env -u TEST_DATABASE_URL $(if $(REDIS_UP),TEST_REDIS_URL='$(TEST_REDIS_URL)',-u TEST_REDIS_URL) $(BIN)/python -m pytest
 
