@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, TypeVar
 
-from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, Select, String
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    Select,
+    String,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, with_loader_criteria
 from sqlalchemy.types import TypeDecorator
@@ -75,6 +83,19 @@ class WorkspaceOwned:
 
     workspace_id: Mapped[int] = mapped_column(
         ForeignKey("workspace.id", ondelete="CASCADE"), index=False
+    )
+
+
+def same_workspace_fk(
+    column: str, parent: str, ondelete: str | None = "CASCADE"
+) -> ForeignKeyConstraint:
+    """`(workspace_id, column)` -> `parent(workspace_id, id)`.
+
+    The database itself then refuses a row that points at another
+    workspace's parent; the parent needs a unique `(workspace_id, id)`.
+    """
+    return ForeignKeyConstraint(
+        ["workspace_id", column], [f"{parent}.workspace_id", f"{parent}.id"], ondelete=ondelete
     )
 
 

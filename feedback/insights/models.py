@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, Float, ForeignKeyConstraint, UniqueConstraint
+from sqlalchemy import Date, Float, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from feedback.db import WorkspaceOwned, intpk
+from feedback.db import WorkspaceOwned, intpk, same_workspace_fk
 from feedback.extensions import db
 
 
@@ -21,14 +21,8 @@ class StageDailyStat(WorkspaceOwned, db.Model):
     __tablename__ = "stage_daily_stat"
     __table_args__ = (
         UniqueConstraint("workspace_id", "stage_id", "touchpoint_id", "day"),
-        ForeignKeyConstraint(
-            ["workspace_id", "stage_id"], ["stage.workspace_id", "stage.id"], ondelete="CASCADE"
-        ),
-        ForeignKeyConstraint(
-            ["workspace_id", "touchpoint_id"],
-            ["touchpoint.workspace_id", "touchpoint.id"],
-            ondelete="CASCADE",
-        ),
+        same_workspace_fk("stage_id", "stage"),
+        same_workspace_fk("touchpoint_id", "touchpoint"),
     )
 
     id: Mapped[intpk]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     CheckConstraint,
-    ForeignKeyConstraint,
     Index,
     String,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from feedback.db import WorkspaceOwned, created_at, intpk, str40, str80
+from feedback.db import WorkspaceOwned, created_at, intpk, same_workspace_fk, str40, str80
 from feedback.extensions import db
 from feedback.journey.scales import SCALES, Scale
 
@@ -64,9 +63,7 @@ class Touchpoint(WorkspaceOwned, db.Model):
     __table_args__ = (
         UniqueConstraint("workspace_id", "stage_id", "key"),
         UniqueConstraint("workspace_id", "id"),
-        ForeignKeyConstraint(
-            ["workspace_id", "stage_id"], ["stage.workspace_id", "stage.id"], ondelete="CASCADE"
-        ),
+        same_workspace_fk("stage_id", "stage"),
         CheckConstraint(f"channel IN {CHANNELS!r}", name="channel_known"),
     )
 

@@ -8,7 +8,6 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     String,
     Text,
@@ -16,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from feedback.db import WorkspaceOwned, created_at, intpk, str120, str254
+from feedback.db import WorkspaceOwned, created_at, intpk, same_workspace_fk, str120, str254
 from feedback.extensions import db
 from feedback.journey.models import Stage, Touchpoint
 
@@ -67,19 +66,9 @@ class Invitation(WorkspaceOwned, db.Model):
     __table_args__ = (
         UniqueConstraint("workspace_id", "id"),
         UniqueConstraint("workspace_id", "event_id"),
-        ForeignKeyConstraint(
-            ["workspace_id", "contact_id"],
-            ["contact.workspace_id", "contact.id"],
-            ondelete="CASCADE",
-        ),
-        ForeignKeyConstraint(
-            ["workspace_id", "stage_id"], ["stage.workspace_id", "stage.id"], ondelete="CASCADE"
-        ),
-        ForeignKeyConstraint(
-            ["workspace_id", "touchpoint_id"],
-            ["touchpoint.workspace_id", "touchpoint.id"],
-            ondelete="CASCADE",
-        ),
+        same_workspace_fk("contact_id", "contact"),
+        same_workspace_fk("stage_id", "stage"),
+        same_workspace_fk("touchpoint_id", "touchpoint"),
         CheckConstraint(f"status IN {INVITATION_STATUSES!r}", name="status_known"),
         CheckConstraint("length(token_hash) = 64", name="token_hash_is_sha256_hex"),
         CheckConstraint("reminder_count >= 0", name="reminder_count_not_negative"),
@@ -128,22 +117,10 @@ class Response(WorkspaceOwned, db.Model):
         # One response per invitation, enforced here and nowhere else.
         UniqueConstraint("workspace_id", "invitation_id"),
         UniqueConstraint("workspace_id", "id"),
-        ForeignKeyConstraint(
-            ["workspace_id", "invitation_id"],
-            ["invitation.workspace_id", "invitation.id"],
-            ondelete="CASCADE",
-        ),
-        ForeignKeyConstraint(
-            ["workspace_id", "stage_id"], ["stage.workspace_id", "stage.id"], ondelete="CASCADE"
-        ),
-        ForeignKeyConstraint(
-            ["workspace_id", "touchpoint_id"],
-            ["touchpoint.workspace_id", "touchpoint.id"],
-            ondelete="CASCADE",
-        ),
-        ForeignKeyConstraint(
-            ["workspace_id", "contact_id"], ["contact.workspace_id", "contact.id"]
-        ),
+        same_workspace_fk("invitation_id", "invitation"),
+        same_workspace_fk("stage_id", "stage"),
+        same_workspace_fk("touchpoint_id", "touchpoint"),
+        same_workspace_fk("contact_id", "contact", ondelete=None),
         CheckConstraint("rating BETWEEN 0 AND 10", name="rating_in_range"),
         CheckConstraint(f"length(comment) <= {COMMENT_MAX}", name="comment_length"),
         CheckConstraint(

@@ -7,7 +7,6 @@ import datetime as dt
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     String,
     Text,
@@ -15,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from feedback.db import WorkspaceOwned, intpk
+from feedback.db import WorkspaceOwned, intpk, same_workspace_fk
 from feedback.extensions import db
 from feedback.surveys.models import DISPLAY_NAME_MAX, Response
 
@@ -32,11 +31,7 @@ class Testimonial(WorkspaceOwned, db.Model):
     __tablename__ = "testimonial"
     __table_args__ = (
         UniqueConstraint("workspace_id", "response_id"),
-        ForeignKeyConstraint(
-            ["workspace_id", "response_id"],
-            ["response.workspace_id", "response.id"],
-            ondelete="CASCADE",
-        ),
+        same_workspace_fk("response_id", "response"),
         CheckConstraint(f"status IN {TESTIMONIAL_STATUSES!r}", name="status_known"),
         CheckConstraint("consent_version > 0", name="consent_version_positive"),
         Index("ix_testimonial_workspace_status", "workspace_id", "status"),
