@@ -214,7 +214,10 @@ def validated_answer(stage: Stage, answer: Answer) -> Answer:
             "comment",
             f"Please keep your comment under {COMMENT_MAX:,} characters (it has {len(comment):,}).",
         )
-    display_name = clean_text(answer.display_name, multiline=False)
+    # The name is only used with the opt-in; without it, it is dropped unread.
+    display_name = (
+        clean_text(answer.display_name, multiline=False) if answer.testimonial_opt_in else None
+    )
     if display_name is not None and len(display_name) > DISPLAY_NAME_MAX:
         raise InvalidAnswer(
             "display_name", f"Please keep the name under {DISPLAY_NAME_MAX} characters."
@@ -223,7 +226,7 @@ def validated_answer(stage: Stage, answer: Answer) -> Answer:
         rating=answer.rating,
         comment=comment,
         testimonial_opt_in=answer.testimonial_opt_in,
-        display_name=display_name if answer.testimonial_opt_in else None,
+        display_name=display_name,
     )
 
 

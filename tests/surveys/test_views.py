@@ -231,3 +231,14 @@ def test_a_token_shows_only_its_own_workspace(client, db_session, workspace):
     answer(client, link.token, rating="5")
     thanks = client.get(f"/s/{link.token}/thanks")
     assert "Other Business Ltd" in thanks.text and "Greenleaf Plants" not in thanks.text
+
+
+def test_a_name_typed_without_the_opt_in_is_ignored_not_refused(client, db_session, link):
+    result = answer(client, link.token, rating="4", display_name="N" * 200)
+    assert result.status_code == 303
+    assert db_session.scalar(select(func.count(Testimonial.id))) == 0
+
+
+def test_an_oversize_login_body_is_refused_with_413(client):
+    page = client.post("/login", data={"email": "a@example.com", "password": "x" * 70_000})
+    assert page.status_code == 413
