@@ -1,0 +1,944 @@
+"""Benchmark: customers answering surveys over HTTP, against gunicorn.
+
+Run it with `make bench`, or directly:
+
+    .venv/bin/python bench/submit.py                      # SQLite, then PostgreSQL
+    .venv/bin/python bench/submit.py --sqlite-only
+    .venv/bin/python bench/submit.py --postgres-url postgresql://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python bench/submit.py --answers 500 --clients 4 --json bench/results/run.json
+
+For each database (a SQLite file in a temporary directory; a fresh PostgreSQL
+database, created on the server given and dropped afterwards, skipped with a
+note when the server does not answer) it:
+
+1. builds the schema with the project's migrations, creates a workspace and
+   personal invitations (stage `purchase`, touchpoint `checkout`, CSAT 1-5)
+   through the services, keeping the raw tokens in memory;
+2. starts the real app, `gunicorn --workers 2 wsgi:app` (sync workers, no access
+   log, FEEDBACK_ENV=production), on a free port of 127.0.0.1;
+3. starts the floor, `bench/bare_app.py` (a Flask endpoint that inserts one row
+   and answers 303), under the same gunicorn settings on the same kind of
+   database, and times `--answers` form-encoded POSTs of a similar size to it;
+4. *submit only*: every client opens its forms first (GET, untimed), then the
+   POSTs of the answers are timed;
+5. *full flow*: each answer is a fresh session that opens the form (GET, parses
+   the CSRF token) and posts it; the pair is timed.
+
+Client processes (`--clients`, 8 by default) share the requests of a phase and
+start together; the server's workers serve one request at a time each. Each
+phase has a fixed number of requests (`--answers`, 1000 by default: the app's
+phases then take about 5-15 s here, the floor's about 2 s, and the whole run on
+both databases about 2 minutes). Every request has a timeout; any status other
+than the expected one (200 for the form, 303 for a submit) is an error: errors
+are listed and the run exits non-zero. After the phases the row counts in the
+databases are checked against what was sent.
+
+Printed per phase: requests/s, p50/p99 latency, and "CPU ms/op", the CPU time
+the gunicorn workers spent per timed request (read from /proc), which depends
+far less than requests/s on whatever else the machine is doing.
+
+The target: submit-only POSTs/s at least 60% of the floor's POSTs/s with the same
+gunicorn settings and client count. The load generator shares the 2 cores with
+the server, equally for the floor and the app. Finally VADER is timed in-process
+through `feedback.sentiment.score`, the one shared analyzer, beside the cost of
+building a fresh `SentimentIntensityAnalyzer()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import math
+import multiprocessing
+import os
+import platform
+import queue
+import random
+import re
+import secrets
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+# Only the standard library and requests at the top: the client processes are
+# spawned and import this module again, and they need nothing else. The
+# database code is imported where it is used (SQLAlchemy, psycopg, the project,
+# and bare_app, which is beside this file).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+HOST = "127.0.0.1"
+TARGET_RATIO = 0.60
+STAGE, TOUCHPOINT = "purchase", "checkout"  # CSAT, 1-5
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+ERROR_RE = re.compile(r'class="error"[^>]*>([^<]+)<')
+TITLE_RE = re.compile(r"<title>([^<]+)</title>")
+# Waits that only matter when something is wrong: the run always ends by itself.
+START_TIMEOUT_S = 30.0
+PHASE_TIMEOUT_S = 600.0
+MAX_ERRORS_KEPT = 20
+
+# -- answers ----------------------------------------------------------------------------
+
+POSITIVE = (
+    "The checkout was quick and the plants arrived in perfect condition.",
+    "Lovely service, really easy to order and delivery was a day early!",
+    "Great prices and the packaging was excellent. Will definitely buy again.",
+    "Very happy with my order, the monstera is gorgeous and healthy.",
+    "Smooth payment, clear emails, and friendly support when I had a question.",
+    "Best online plant shop I have used. Fast, careful and well priced :)",
+    "Everything went well, the tracking link was helpful and accurate.",
+    "Superb! The fern is thriving and the care card was a nice touch.",
+)
+NEGATIVE = (
+    "The checkout kept failing and I was charged twice. Very frustrating.",
+    "Delivery was late and the pot arrived cracked. Disappointed.",
+    "Terrible experience, nobody answered my emails about the missing order.",
+    "The plant was dead on arrival and the refund took weeks. Not happy.",
+    "Confusing checkout, the discount code did not work and shipping was expensive.",
+    "Awful packaging, soil everywhere and two leaves broken. Never again.",
+)
+NEUTRAL = (
+    "Order arrived on Tuesday as expected.",
+    "It was fine. The website could be a little faster on mobile.",
+    "Delivery took four days. The plant looks as described.",
+    "Paid by card, got a confirmation email, parcel came by courier.",
+)
+EXTRAS = (
+    "",
+    " Thanks!",
+    " The courier was polite.",
+    " I ordered for my mum's birthday.",
+    " Second order this year.",
+    " Would like more pet-safe plants.",
+)
+NAMES = ("Sam P.", "Alex", "Priya K.", "Jordan from Leeds", "M. Okafor", "Chris")
+
+
+def make_answers(count: int, seed: int) -> list[dict[str, str]]:
+    """Varied form bodies: mostly happy, some unhappy, some neutral, some opting in."""
+    rng = random.Random(seed)
+    answers = []
+    for _ in range(count):
+        mood = rng.random()
+        if mood < 0.6:
+            comment, rating = rng.choice(POSITIVE), rng.choice("45")
+        elif mood < 0.85:
+            comment, rating = rng.choice(NEGATIVE), rng.choice("12")
+        else:
+            comment, rating = rng.choice(NEUTRAL), "3"
+        answer = {"rating": rating, "comment": comment + rng.choice(EXTRAS)}
+        if rating in "45" and rng.random() < 0.4:
+            answer["testimonial_opt_in"] = "y"
+            answer["display_name"] = rng.choice(NAMES)
+        answers.append(answer)
+    return answers
+
+
+def vader_comments(count: int, seed: int) -> list[str]:
+    """Short comments for the in-process VADER timing, varied by combination."""
+    rng = random.Random(seed)
+    pool = POSITIVE + NEGATIVE + NEUTRAL
+    return [
+        (rng.choice(pool) + rng.choice(EXTRAS)).upper()
+        if rng.random() < 0.05
+        else rng.choice(pool) + rng.choice(EXTRAS)
+        for _ in range(count)
+    ]
+
+
+# -- load generator (runs in client processes) ----------------------------------------
+
+
+def csrf_token_from(html: str) -> str | None:
+    match = CSRF_RE.search(html)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def _describe(method: str, url: str, response: requests.Response) -> str:
+    """The request and what came back: the page's error message or title if it has one."""
+    found = ERROR_RE.search(response.text) or TITLE_RE.search(response.text)
+    said = found.group(1) if found else response.text[:160]
+    return f"{method} {url} -> {response.status_code}: {' '.join(said.split())}"
+
+
+def _open_form(
+    session: requests.Session, url: str, timeout: float, errors: list[str]
+) -> str | None:
+    """GET the form; its CSRF token, or None after recording the error."""
+    try:
+        response = session.get(url, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as error:
+        errors.append(f"GET {url}: {error!r}")
+        return None
+    token = csrf_token_from(response.text) if response.status_code == 200 else None
+    if token is None:
+        errors.append(_describe("GET", url, response))
+    return token
+
+
+def _post(
+    session: requests.Session, url: str, data: dict[str, str], timeout: float, errors: list[str]
+) -> bool:
+    """POST a form; True on the expected 303, else the error is recorded."""
+    try:
+        response = session.post(url, data=data, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as error:
+        errors.append(f"POST {url}: {error!r}")
+        return False
+    if response.status_code != 303:
+        errors.append(_describe("POST", url, response))
+        return False
+    return True
+
+
+def client_process(
+    kind: str,
+    base_url: str,
+    items: list[Any],
+    timeout: float,
+    go: Any,
+    results: Any,
+) -> None:
+    """One client: prepare (untimed), say it is ready, wait for `go`, then run its share.
+
+    kind "bare": items are form bodies posted to /insert with one session.
+    kind "submit": items are (token, body); every form is opened first, untimed.
+    kind "flow": items are (token, body); each is a fresh session's GET + POST.
+    Puts a dict with start/end (time.monotonic), the client's CPU seconds in between,
+    latencies (s) and errors.
+    """
+    errors: list[str] = []
+    latencies: list[float] = []
+    prepared: list[tuple[requests.Session, str, dict[str, str]]] = []
+    try:
+        if kind == "submit":
+            for token, body in items:
+                session = requests.Session()
+                url = f"{base_url}/s/{token}"
+                csrf = _open_form(session, url, timeout, errors)
+                if csrf is not None:
+                    prepared.append((session, url, {**body, "csrf_token": csrf}))
+        bare_session = requests.Session()
+        results.put({"ready": True})
+        if not go.wait(timeout=PHASE_TIMEOUT_S):
+            raise TimeoutError("never told to start")
+        start, cpu = time.monotonic(), time.process_time()
+        if kind == "bare":
+            url = f"{base_url}/insert"
+            for body in items:
+                t0 = time.perf_counter()
+                if _post(bare_session, url, body, timeout, errors):
+                    latencies.append(time.perf_counter() - t0)
+        elif kind == "submit":
+            for session, url, body in prepared:
+                t0 = time.perf_counter()
+                if _post(session, url, body, timeout, errors):
+                    latencies.append(time.perf_counter() - t0)
+        elif kind == "flow":
+            for token, body in items:
+                url = f"{base_url}/s/{token}"
+                t0 = time.perf_counter()
+                with requests.Session() as session:
+                    csrf = _open_form(session, url, timeout, errors)
+                    if csrf is not None and _post(
+                        session, url, {**body, "csrf_token": csrf}, timeout, errors
+                    ):
+                        latencies.append(time.perf_counter() - t0)
+        else:
+            raise ValueError(kind)
+        end, cpu = time.monotonic(), time.process_time() - cpu
+        for session, _, _ in prepared:
+            session.close()
+        results.put(
+            {"start": start, "end": end, "cpu": cpu, "latencies": latencies, "errors": errors}
+        )
+    except BaseException as error:  # report it: never leave the parent waiting
+        results.put({"fatal": f"{kind} client: {error!r}"})
+        raise
+
+
+@dataclasses.dataclass
+class PhaseResult:
+    """One timed phase: `requests` counts the timed operations that succeeded."""
+
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    error_samples: list[str]
+    server_cpu_ms: float | None  # the gunicorn workers' CPU per timed operation
+    client_cpu_ms: float  # the load generator's CPU per timed operation
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of `values` (0 when empty)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(pct / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def run_phase(
+    name: str, kind: str, server: Server, items: list[Any], clients: int, timeout: float
+) -> PhaseResult:
+    """Share `items` among `clients` processes, start them together, gather the figures."""
+    ctx = multiprocessing.get_context("spawn")
+    clients = max(1, min(clients, len(items)))
+    go = ctx.Event()
+    results = ctx.Queue()
+    processes = [
+        ctx.Process(
+            target=client_process,
+            args=(kind, server.base_url, items[i::clients], timeout, go, results),
+            daemon=True,
+        )
+        for i in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    gathered: list[dict[str, Any]] = []
+    fatal: list[str] = []
+    deadline = time.monotonic() + PHASE_TIMEOUT_S
+    server_cpu = server_cpu_end = None
+    try:
+        ready = _collect(results, processes, clients, "ready", deadline, fatal)
+        if len(ready) == clients and not fatal:
+            server_cpu = server.workers_cpu_seconds()
+            go.set()
+            gathered = _collect(results, processes, clients, "latencies", deadline, fatal)
+            server_cpu_end = server.workers_cpu_seconds()
+    finally:
+        go.set()  # lets clients still waiting end at once
+        for process in processes:
+            process.join(timeout=0.5 if fatal else 10)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+    if fatal:
+        raise RuntimeError("; ".join(fatal))
+    starts = [m["start"] for m in gathered if m["start"] is not None]
+    ends = [m["end"] for m in gathered if m["end"] is not None]
+    latencies = [x for m in gathered for x in m["latencies"]]
+    errors = [e for m in gathered for e in m["errors"]]
+    done = max(1, len(latencies))
+    return PhaseResult(
+        name=name,
+        requests=len(latencies),
+        seconds=(max(ends) - min(starts)) if starts and ends else 0.0,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        errors=len(errors),
+        error_samples=errors[:MAX_ERRORS_KEPT],
+        server_cpu_ms=(
+            (server_cpu_end - server_cpu) / done * 1000
+            if server_cpu is not None and server_cpu_end is not None
+            else None
+        ),
+        client_cpu_ms=sum(m["cpu"] for m in gathered) / done * 1000,
+    )
+
+
+def _collect(
+    results: Any,
+    processes: list[Any],
+    count: int,
+    key: str,
+    deadline: float,
+    fatal: list[str],
+) -> list[dict[str, Any]]:
+    """`count` messages holding `key` from the clients; stops early on a failed client."""
+    messages: list[dict[str, Any]] = []
+    dead_seen = False
+    while len(messages) < count and not fatal:
+        try:
+            message = results.get(timeout=0.5)
+        except queue.Empty:
+            if time.monotonic() > deadline:
+                fatal.append(f"clients still running after {PHASE_TIMEOUT_S:.0f} s")
+            elif any(p.exitcode not in (None, 0) for p in processes):
+                if dead_seen:  # one more look for what it reported first
+                    fatal.append("a client process died without reporting")
+                dead_seen = True
+            continue
+        if "fatal" in message:
+            fatal.append(message["fatal"])
+        elif key in message:
+            messages.append(message)
+    return messages
+
+
+# -- databases ---------------------------------------------------------------------------
+
+
+def postgres_answers(server_url: str) -> str | None:
+    """The server's version, or None when it does not answer."""
+    import psycopg
+
+    try:
+        with psycopg.connect(server_url, connect_timeout=3) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]) if row else "?"
+
+
+def with_database(server_url: str, name: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"feedback_bench_{uuid.uuid4().hex[:10]}"
+    admin_url = with_database(server_url, "postgres").replace(
+        "postgresql://", "postgresql+psycopg://", 1
+    )
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def seed_app_database(url: str, invitations: int) -> tuple[list[str], float]:
+    """Migrate to head, then a workspace with sent invitations; their raw tokens, seconds."""
+    from flask_migrate import upgrade
+
+    from feedback import create_app
+    from feedback.accounts.services import create_workspace
+    from feedback.config import config_for_tests
+    from feedback.db import utcnow
+    from feedback.extensions import db
+    from feedback.surveys.services import invite, mark_sent
+
+    t0 = time.perf_counter()
+    app = create_app(config_for_tests(url))
+    tokens = []
+    with app.app_context():
+        logging.disable(logging.INFO)  # Alembic's "Running upgrade" lines
+        try:
+            upgrade()
+        finally:
+            logging.disable(logging.NOTSET)
+        session = db.session
+        workspace = create_workspace(session, "Bench Plants")
+        now = utcnow()
+        for n in range(invitations):
+            issued = invite(
+                session,
+                workspace,
+                stage_key=STAGE,
+                touchpoint_key=TOUCHPOINT,
+                email=f"customer{n}@example.com",
+                name=f"Customer {n}",
+                now=now,
+            )
+            mark_sent(session, workspace, issued.invitation, now)
+            tokens.append(issued.token)
+        session.commit()
+        session.remove()
+        db.engine.dispose()
+    return tokens, time.perf_counter() - t0
+
+
+def count_app_rows(url: str) -> dict[str, int]:
+    """Rows written by the submits: responses, testimonials, answered invitations."""
+    import bare_app
+    import sqlalchemy as sa
+
+    engine = bare_app.engine_for(url)
+    with engine.connect() as conn:
+        counts = {
+            "responses": conn.execute(sa.text("SELECT count(*) FROM response")).scalar_one(),
+            "testimonials": conn.execute(sa.text("SELECT count(*) FROM testimonial")).scalar_one(),
+            "answered": conn.execute(
+                sa.text("SELECT count(*) FROM invitation WHERE status = 'answered'")
+            ).scalar_one(),
+            "rollup_responses": conn.execute(
+                sa.text("SELECT coalesce(sum(responses), 0) FROM stage_daily_stat")
+            ).scalar_one(),
+        }
+    engine.dispose()
+    return {k: int(v) for k, v in counts.items()}
+
+
+# -- servers -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def gunicorn_command(app_spec: str, port: int, workers: int) -> list[str]:
+    """The same command for the app and the floor: sync workers, no access log."""
+    script = Path(sys.executable).with_name("gunicorn")
+    launcher = [str(script)] if script.exists() else [sys.executable, "-m", "gunicorn"]
+    return [*launcher, "--workers", str(workers), "--bind", f"{HOST}:{port}", app_spec]
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """A running gunicorn: where it answers and its master's process id."""
+
+    base_url: str
+    pid: int
+
+    def workers_cpu_seconds(self) -> float | None:
+        """User + system CPU used so far by the master's worker processes (Linux only)."""
+        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        total = 0
+        try:
+            entries = list(os.scandir("/proc"))
+        except OSError:
+            return None
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            # After "pid (comm)": state, ppid, ... utime and stime are fields 14 and 15.
+            fields = stat.rpartition(")")[2].split()
+            if int(fields[1]) == self.pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
+
+@contextlib.contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], workers: int, log: Path) -> Iterator[Server]:
+    """Serve `app_spec` from the project root until the block ends."""
+    port = free_port()
+    base_url = f"http://{HOST}:{port}"
+    environ = {**os.environ, **env, "BASE_URL": base_url}
+    with log.open("ab") as log_file:
+        process = subprocess.Popen(
+            gunicorn_command(app_spec, port, workers),
+            cwd=PROJECT_ROOT,
+            env=environ,
+            stdout=log_file,
+            stderr=log_file,
+        )
+    try:
+        wait_until_up(base_url, process, log)
+        yield Server(base_url, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_up(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{tail(log)}")
+        with contextlib.suppress(requests.RequestException):
+            requests.get(base_url + "/", timeout=2, allow_redirects=False)
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer on {base_url} in {START_TIMEOUT_S:.0f} s")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# -- one database ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class DatabaseRun:
+    """The three phases on one database, and what was checked afterwards."""
+
+    database: str
+    label: str
+    phases: list[PhaseResult]
+    seed_seconds: float
+    check_errors: list[str]
+
+    def phase(self, name: str) -> PhaseResult:
+        return next(p for p in self.phases if p.name == name)
+
+    @property
+    def submit_ratio(self) -> float:
+        floor = self.phase("bare insert").per_second
+        return self.phase("submit only").per_second / floor if floor else 0.0
+
+    @property
+    def flow_ratio(self) -> float:
+        floor = self.phase("bare insert").per_second
+        return self.phase("full flow").per_second / floor if floor else 0.0
+
+    @property
+    def error_count(self) -> int:
+        return sum(p.errors for p in self.phases) + len(self.check_errors)
+
+
+def bench_database(
+    database: str, label: str, app_url: str, bare_url: str, args: argparse.Namespace, work: Path
+) -> DatabaseRun:
+    """Seed, serve the floor then the app, and run the phases against each."""
+    import bare_app
+
+    n, warm = args.answers, args.warmup
+    print(f"\n== {label}   (load average {load_average()})", flush=True)
+    print(f"   seeding {2 * n + warm} invitations through the services ...", flush=True)
+    tokens, seed_seconds = seed_app_database(app_url, 2 * n + warm)
+    print(f"   seeded in {seed_seconds:.1f} s", flush=True)
+    bare_app.create_schema(bare_url)
+    answers = make_answers(2 * n + warm, seed=7)
+    # The floor's body: the same fields and sizes, with a token as long as Flask-WTF's.
+    fake_csrf = secrets.token_urlsafe(68)[:91]
+    bare_bodies = [{**a, "csrf_token": fake_csrf} for a in answers]
+    log = work / f"gunicorn-{database}.log"
+    settings = f"{args.workers} sync workers, {args.clients} clients"
+
+    def phase(name: str, kind: str, server: Server, items: list[Any]) -> PhaseResult:
+        return run_phase(name, kind, server, items, args.clients, args.timeout)
+
+    print(f"   floor: bench/bare_app.py under gunicorn ({settings})", flush=True)
+    bare_env = {"BARE_DATABASE_URL": bare_url}
+    with gunicorn("bench.bare_app:create_app()", bare_env, args.workers, log) as server:
+        warm_ups = [phase("warm-up", "bare", server, bare_bodies[:warm])]
+        bare = report(phase("bare insert", "bare", server, bare_bodies[warm : warm + n]))
+
+    app_env = {
+        "FEEDBACK_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": app_url,
+        "FEEDBACK_INSTANCE_PATH": str(work / "instance"),
+    }
+    print(f"   app: wsgi:app under gunicorn ({settings})", flush=True)
+    pairs = list(zip(tokens, answers, strict=True))
+    with gunicorn("wsgi:app", app_env, args.workers, log) as server:
+        warm_ups.append(phase("warm-up", "flow", server, pairs[:warm]))
+        submit_only = report(phase("submit only", "submit", server, pairs[warm : warm + n]))
+        full_flow = report(phase("full flow", "flow", server, pairs[warm + n :]))
+
+    check_errors = [f"warm-up: {e}" for w in warm_ups for e in w.error_samples]
+    check_errors += check_rows(app_url, bare_url, answers, notes_expected=warm + n)
+    phases = [bare, submit_only, full_flow]
+    if check_errors or any(p.errors for p in phases):
+        print(f"   server log ({log}):\n{tail(log)}", flush=True)
+    return DatabaseRun(database, label, phases, seed_seconds, check_errors)
+
+
+def check_rows(
+    app_url: str, bare_url: str, answers: list[dict[str, str]], notes_expected: int
+) -> list[str]:
+    """What the databases hold against what was sent; the differences, if any."""
+    import bare_app
+
+    problems = []
+    notes = bare_app.count_notes(bare_url)
+    if notes != notes_expected:
+        problems.append(f"bench_note has {notes} rows, expected {notes_expected}")
+    rows = count_app_rows(app_url)
+    for key, want in (
+        ("responses", len(answers)),
+        ("answered", len(answers)),
+        ("rollup_responses", len(answers)),
+        ("testimonials", sum(1 for a in answers if a.get("testimonial_opt_in"))),
+    ):
+        if rows[key] != want:
+            problems.append(f"{key}: {rows[key]} in the database, expected {want}")
+    return problems
+
+
+def load_average() -> str:
+    with contextlib.suppress(OSError, AttributeError):
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return "?"
+
+
+def report(result: PhaseResult) -> PhaseResult:
+    """Print one phase as soon as it is done."""
+    errors = f", {result.errors} ERRORS" if result.errors else ""
+    server = f"{result.server_cpu_ms:5.2f}" if result.server_cpu_ms is not None else "  ?"
+    print(
+        f"   {result.name:<12} {result.requests:>6} in {result.seconds:6.2f} s"
+        f" = {result.per_second:7.1f}/s  p50 {result.p50_ms:6.1f} ms"
+        f"  p99 {result.p99_ms:6.1f} ms  CPU/op: server {server} ms,"
+        f" clients {result.client_cpu_ms:5.2f} ms{errors}",
+        flush=True,
+    )
+    return result
+
+
+# -- VADER -------------------------------------------------------------------------------
+
+
+def bench_vader(count: int) -> dict[str, float]:
+    """Scores/s through `feedback.sentiment.score`, and the cost of a fresh analyzer."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from feedback import sentiment
+
+    builds = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        SentimentIntensityAnalyzer()
+        builds.append(time.perf_counter() - t0)
+    comments = vader_comments(count, seed=11)
+    sentiment.score("warm up the shared analyzer")
+    t0 = time.perf_counter()
+    for comment in comments:
+        sentiment.score(comment)
+    seconds = time.perf_counter() - t0
+    return {
+        "comments": count,
+        "seconds": seconds,
+        "scores_per_second": count / seconds,
+        "us_per_score": seconds / count * 1e6,
+        "analyzer_build_ms": statistics.median(builds) * 1000,
+    }
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def machine_info(postgres_version: str | None) -> dict[str, Any]:
+    import gunicorn as gunicorn_package
+
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": postgres_version,
+        "gunicorn": gunicorn_package.__version__,
+        "load_average_at_start": load_average(),
+    }
+
+
+def table(run: DatabaseRun) -> str:
+    """The plain-text table for one database."""
+    verdict = "PASS" if run.submit_ratio >= TARGET_RATIO else "BELOW"
+    rows = [
+        ("bare insert (floor)", run.phase("bare insert"), "100% (floor)"),
+        (
+            "submit only (POST)",
+            run.phase("submit only"),
+            f"{run.submit_ratio:.1%} {verdict} (target >= {TARGET_RATIO:.0%})",
+        ),
+        ("full flow (GET+POST)", run.phase("full flow"), f"{run.flow_ratio:.1%} (info)"),
+    ]
+    lines = [
+        run.label,
+        f"  {'':<22}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/op':>11}  ratio to floor",
+    ]
+    for name, phase, ratio in rows:
+        cpu = f"{phase.server_cpu_ms:.2f}" if phase.server_cpu_ms is not None else "?"
+        figures = f"{phase.per_second:>11.1f}{phase.p50_ms:>9.1f}{phase.p99_ms:>9.1f}{cpu:>11}"
+        lines.append(f"  {name:<22}{figures}  {ratio}")
+    return "\n".join(lines)
+
+
+def as_json(
+    runs: list[DatabaseRun],
+    vader: dict[str, float],
+    machine: dict[str, Any],
+    args: argparse.Namespace,
+    notes: list[str],
+) -> dict[str, Any]:
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine,
+        "settings": {
+            "answers_per_phase": args.answers,
+            "warmup": args.warmup,
+            "clients": args.clients,
+            "gunicorn_workers": args.workers,
+            "timeout_s": args.timeout,
+        },
+        "target_ratio": TARGET_RATIO,
+        "databases": {
+            run.database: {
+                "label": run.label,
+                "seed_seconds": run.seed_seconds,
+                "submit_ratio": run.submit_ratio,
+                "flow_ratio": run.flow_ratio,
+                "pass": run.submit_ratio >= TARGET_RATIO,
+                "phases": {
+                    p.name: {
+                        "requests": p.requests,
+                        "seconds": p.seconds,
+                        "per_second": p.per_second,
+                        "p50_ms": p.p50_ms,
+                        "p99_ms": p.p99_ms,
+                        "server_cpu_ms_per_op": p.server_cpu_ms,
+                        "client_cpu_ms_per_op": p.client_cpu_ms,
+                        "errors": p.errors,
+                    }
+                    for p in run.phases
+                },
+                "check_errors": run.check_errors,
+            }
+            for run in runs
+        },
+        "vader": vader,
+        "notes": notes,
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--answers", type=int, default=1000, help="timed requests per phase (default 1000)"
+    )
+    parser.add_argument("--clients", type=int, default=8, help="client processes (default 8)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    parser.add_argument(
+        "--warmup", type=int, default=100, help="untimed requests before each server's phases"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds allowed for each request"
+    )
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_POSTGRES_URL,
+        help=f"a server where a fresh database may be created (default {DEFAULT_POSTGRES_URL})",
+    )
+    parser.add_argument(
+        "--vader-comments", type=int, default=20_000, help="comments scored in-process"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if args.answers < 1 or args.clients < 1 or args.workers < 1 or args.warmup < 0:
+        parser.error("--answers, --clients and --workers must be positive, --warmup >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    notes: list[str] = []
+    postgres_version = None
+    if not args.sqlite_only:
+        postgres_version = postgres_answers(args.postgres_url)
+        if postgres_version is None:
+            notes.append(f"PostgreSQL at {args.postgres_url} does not answer: skipped.")
+            print(f"NOTE: {notes[-1]}", flush=True)
+    machine = machine_info(postgres_version)
+    print(
+        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, SQLite {machine['sqlite']}, "
+        f"PostgreSQL {postgres_version or '-'}, gunicorn {machine['gunicorn']}; "
+        f"{args.answers} requests per phase, {args.clients} clients, "
+        f"{args.workers} sync workers",
+        flush=True,
+    )
+    with contextlib.suppress(OSError, AttributeError):
+        if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
+            notes.append(
+                f"the load average was {load_average()} when the run started: if other "
+                "processes are busy, they compete for the CPU and the figures are noisier."
+            )
+            print(f"NOTE: {notes[-1]}", flush=True)
+    runs: list[DatabaseRun] = []
+    with tempfile.TemporaryDirectory(prefix="feedback-bench-") as tmp:
+        work = Path(tmp)
+        runs.append(
+            bench_database(
+                "sqlite",
+                f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)",
+                f"sqlite:///{work / 'feedback.sqlite'}",
+                f"sqlite:///{work / 'bare.sqlite'}",
+                args,
+                work,
+            )
+        )
+        if postgres_version is not None:
+            with fresh_postgres_database(args.postgres_url) as url:
+                runs.append(
+                    bench_database(
+                        "postgresql", f"PostgreSQL {postgres_version}", url, url, args, work
+                    )
+                )
+    print(f"\nVADER: scoring {args.vader_comments} comments in-process ...", flush=True)
+    vader = bench_vader(args.vader_comments)
+
+    print("\n" + "=" * 78)
+    print(
+        f"Survey submit benchmark: {args.answers} requests per phase, {args.clients} clients, "
+        f"gunicorn {args.workers} sync workers"
+    )
+    print(
+        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, "
+        f"SQLite {machine['sqlite']}, PostgreSQL {postgres_version or '-'}"
+    )
+    for run in runs:
+        print()
+        print(table(run))
+    print(
+        "\nCPU ms/op: the gunicorn workers' CPU time per timed request (per GET+POST for the"
+        "\nfull flow), from /proc; the load generator's share is printed per phase above."
+    )
+    print(
+        f"\nVADER (feedback.sentiment.score, shared analyzer): "
+        f"{vader['scores_per_second']:,.0f} scores/s ({vader['us_per_score']:.0f} us each); "
+        f"a fresh SentimentIntensityAnalyzer() costs {vader['analyzer_build_ms']:.1f} ms"
+    )
+    for note in notes:
+        print(f"NOTE: {note}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(as_json(runs, vader, machine, args, notes), indent=2))
+        print(f"Figures written to {args.json}")
+
+    failures = sum(run.error_count for run in runs)
+    if failures:
+        print(f"\nFAILED: {failures} errors", file=sys.stderr)
+        for run in runs:
+            for phase in run.phases:
+                for sample in phase.error_samples:
+                    print(f"  {run.database} {phase.name}: {sample}", file=sys.stderr)
+            for problem in run.check_errors:
+                print(f"  {run.database} check: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
