@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from feedback.db import workspace_scoped
 from feedback.insights.models import StageDailyStat
@@ -69,6 +71,23 @@ def is_unhappy(response: Response, scale_key: str) -> bool:
     return SCALES[scale_key].is_unhappy(response.rating) or response.sentiment_label == "negative"
 
 
+@functools.cache
+def _rollup_upsert(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT DO UPDATE adding every counter, built once per dialect.
+
+    An upsert rather than read-modify-write, so concurrent submits add up
+    instead of overwriting each other; built once because composing it costs
+    more than running it.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = StageDailyStat.__table__.c
+    stmt = insert(StageDailyStat.__table__)
+    return stmt.on_conflict_do_update(
+        index_elements=["workspace_id", "stage_id", "touchpoint_id", "day"],
+        set_={name: table[name] + stmt.excluded[name] for name in COUNTERS},
+    )
+
+
 def bump_rollup(
     session: Session,
     *,
@@ -78,28 +97,14 @@ def bump_rollup(
     day: dt.date,
     counters: dict[str, float],
 ) -> None:
-    """Add `counters` to one rollup row, creating it if needed, in one statement.
-
-    An upsert rather than read-modify-write: concurrent submits add up instead
-    of overwriting each other.
-    """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = {name: counters.get(name, 0) for name in COUNTERS}
-    stmt = insert(StageDailyStat).values(
-        workspace_id=workspace_id,
-        stage_id=stage_id,
-        touchpoint_id=touchpoint_id,
-        day=day,
-        **values,
+    """Add `counters` to one rollup row, creating it if needed, in one statement."""
+    params = dict.fromkeys(COUNTERS, 0)
+    params.update(counters)
+    params.update(
+        workspace_id=workspace_id, stage_id=stage_id, touchpoint_id=touchpoint_id, day=day
     )
-    table = StageDailyStat.__table__.c
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["workspace_id", "stage_id", "touchpoint_id", "day"],
-        set_={name: table[name] + stmt.excluded[name] for name in COUNTERS if counters.get(name)}
-        or {"responses": table["responses"]},
-    )
-    session.execute(stmt)
+    connection = session.connection()
+    connection.execute(_rollup_upsert(connection.dialect.name), params)
 
 
 def record_response(session: Session, response: Response, timezone: str, scale_key: str) -> None:

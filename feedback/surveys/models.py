@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from feedback.accounts.models import Workspace
 from feedback.db import WorkspaceOwned, created_at, intpk, same_workspace_fk, str120, str254
 from feedback.extensions import db
 from feedback.journey.models import Stage, Touchpoint
@@ -91,6 +92,11 @@ class Invitation(WorkspaceOwned, db.Model):
     expires_at: Mapped[dt.datetime]
     reminder_count: Mapped[int] = mapped_column(default=0)
 
+    workspace: Mapped[Workspace] = relationship(
+        primaryjoin="Workspace.id == Invitation.workspace_id",
+        foreign_keys="Invitation.workspace_id",
+        viewonly=True,
+    )
     contact: Mapped[Contact] = relationship(
         primaryjoin="Contact.id == Invitation.contact_id", foreign_keys="Invitation.contact_id"
     )

@@ -7,14 +7,15 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback import sentiment
 from feedback.accounts.models import Workspace
 from feedback.accounts.services import normalise_email
-from feedback.db import workspace_scoped
+from feedback.db import insert_complete_row, workspace_scoped
 from feedback.insights import services as rollup
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.services import find_touchpoint
@@ -169,14 +170,24 @@ def invitation_for_token(session: Session, token: str) -> Invitation:
     """The invitation behind a raw token, with its stage, touchpoint and workspace's data."""
     if not token or len(token) > 100:
         raise InvitationNotFound(token)
-    invitation = session.scalar(
-        select(Invitation)
-        .options(joinedload(Invitation.stage), joinedload(Invitation.touchpoint))
-        .where(Invitation.token_hash == hash_token(token))
-    )
-    if invitation is None:
+    row = session.execute(_INVITATION_BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    if row is None:
         raise InvitationNotFound(token)
+    invitation, stage, touchpoint, workspace = row
+    # The three parents came in the same row: hand them to the relationships.
+    set_committed_value(invitation, "stage", stage)
+    set_committed_value(invitation, "touchpoint", touchpoint)
+    set_committed_value(invitation, "workspace", workspace)
     return invitation
+
+
+_INVITATION_BY_TOKEN = (
+    select(Invitation, Stage, Touchpoint, Workspace)
+    .join(Stage, Stage.id == Invitation.stage_id)
+    .join(Touchpoint, Touchpoint.id == Invitation.touchpoint_id)
+    .join(Workspace, Workspace.id == Invitation.workspace_id)
+    .where(Invitation.token_hash == bindparam("token_hash"))
+)
 
 
 def check_answerable(invitation: Invitation, now: dt.datetime) -> None:
@@ -240,12 +251,15 @@ def submit_response(
     """Store a customer's answer to their invitation, with its sentiment and rollup.
 
     Raises InvalidAnswer, AlreadyAnswered or InvitationExpired. A second submit
-    of the same link, even at the same moment from another process, fails on
-    the database's unique constraint and raises AlreadyAnswered.
+    of the same link, even at the same moment from another process, finds the
+    invitation already claimed and raises AlreadyAnswered; the unique
+    constraint on the response's invitation backs that up.
     """
     check_answerable(invitation, now)
     stage = invitation.stage
     answer = validated_answer(stage, answer)
+    # Everything is computed before the first write: on SQLite the write lock
+    # is held from the first write to the commit.
     response = new_response(
         workspace,
         stage,
@@ -255,24 +269,42 @@ def submit_response(
         invitation=invitation,
         contact_id=invitation.contact_id,
     )
+    counters = rollup.response_counters(response, stage.scale)
+    day = rollup.local_day(now, workspace.timezone)
+
+    connection = session.connection()
+    claimed = connection.execute(
+        _CLAIM_INVITATION, {"invitation_id": invitation.id, "answered_now": now}
+    ).rowcount
+    if claimed != 1:
+        raise AlreadyAnswered(invitation.id)
+    set_committed_value(invitation, "status", "answered")
+    set_committed_value(invitation, "answered_at", now)
     try:
-        with session.begin_nested():
-            session.add(response)
-            session.flush()
+        insert_complete_row(session, response)
     except IntegrityError as error:
         raise AlreadyAnswered(invitation.id) from error
     if answer.testimonial_opt_in:
         record_consent(session, workspace, response, answer.display_name, now)
-    # Guarded so a racing submit can never move the invitation twice.
-    session.execute(
-        update(Invitation)
-        .where(Invitation.id == invitation.id, Invitation.status != "answered")
-        .values(status="answered", answered_at=now)
-        .execution_options(synchronize_session="fetch")
-    )
     # Last, so the lock on today's shared rollup row is held as briefly as possible.
-    rollup.record_response(session, response, workspace.timezone, stage.scale)
+    rollup.bump_rollup(
+        session,
+        workspace_id=workspace.id,
+        stage_id=stage.id,
+        touchpoint_id=response.touchpoint_id,
+        day=day,
+        counters=counters,
+    )
     return response
+
+
+_invitations = Invitation.__table__
+# Moves the invitation to answered only if nothing else did first.
+_CLAIM_INVITATION = (
+    update(_invitations)
+    .where(_invitations.c.id == bindparam("invitation_id"), _invitations.c.status != "answered")
+    .values(status="answered", answered_at=bindparam("answered_now"))
+)
 
 
 def new_response(
@@ -285,7 +317,10 @@ def new_response(
     invitation: Invitation | None = None,
     contact_id: int | None = None,
 ) -> Response:
-    """A response row for a validated answer, scored, with its follow-up opened if unhappy."""
+    """A (not yet stored) response for a validated answer, scored, its follow-up opened if unhappy.
+
+    Every column but the id is set, so the row can be inserted as it is.
+    """
     response = Response(
         workspace_id=workspace.id,
         invitation_id=invitation.id if invitation else None,
@@ -296,9 +331,13 @@ def new_response(
         comment=answer.comment,
         testimonial_opt_in=answer.testimonial_opt_in,
         submitted_at=now,
+        follow_up_state="none",
+        follow_up_due_at=None,
+        assignee_id=None,
+        resolved_at=None,
+        resolution_note=None,
     )
-    if answer.comment is not None:
-        apply_sentiment(response, sentiment.score(answer.comment))
+    apply_sentiment(response, sentiment.score(answer.comment) if answer.comment else None)
     if rollup.is_unhappy(response, stage.scale):
         response.follow_up_state = "open"
         response.follow_up_due_at = now + dt.timedelta(hours=workspace.follow_up_sla_hours)
@@ -314,13 +353,14 @@ def response_for_invitation(session: Session, invitation: Invitation) -> Respons
     )
 
 
-def apply_sentiment(response: Response, score: sentiment.Sentiment) -> None:
-    response.sentiment_compound = score.compound
-    response.sentiment_pos = score.pos
-    response.sentiment_neu = score.neu
-    response.sentiment_neg = score.neg
-    response.sentiment_label = score.label
-    response.sentiment_version = score.version
+def apply_sentiment(response: Response, score: sentiment.Sentiment | None) -> None:
+    """Set (or, for None, clear) the response's sentiment columns."""
+    response.sentiment_compound = score.compound if score else None
+    response.sentiment_pos = score.pos if score else None
+    response.sentiment_neu = score.neu if score else None
+    response.sentiment_neg = score.neg if score else None
+    response.sentiment_label = score.label if score else None
+    response.sentiment_version = score.version if score else None
 
 
 def rescore_responses(session: Session, *, everything: bool = False) -> dict[int, int]:

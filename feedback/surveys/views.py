@@ -33,17 +33,17 @@ def _load(token: str, *, opening: bool) -> Invitation | tuple[str, int]:
         else:
             services.check_answerable(invitation, utcnow())
     except services.AlreadyAnswered:
-        return _problem("answered", 409, db.session.get(Workspace, invitation.workspace_id))
+        return _problem("answered", 409, invitation.workspace)
     except services.InvitationExpired:
         db.session.commit()  # keeps the "expired" status
-        return _problem("expired", 410, db.session.get(Workspace, invitation.workspace_id))
+        return _problem("expired", 410, invitation.workspace)
     return invitation
 
 
 def _render_form(
     invitation: Invitation, form: SurveyForm, status: int = 200, notice: str | None = None
 ) -> tuple[str, int]:
-    workspace = db.session.get(Workspace, invitation.workspace_id)
+    workspace = invitation.workspace
     assert workspace is not None
     return render_template(
         "surveys/form.html",
@@ -72,7 +72,7 @@ def survey(token: str) -> Response | tuple[str, int]:
     if not form.validate():
         db.session.commit()
         return _render_form(invitation, form, 422)
-    workspace = db.session.get(Workspace, invitation.workspace_id)
+    workspace = invitation.workspace
     assert workspace is not None
     answer = services.Answer(
         rating=form.rating.data,
@@ -118,7 +118,7 @@ def thanks(token: str) -> Response | tuple[str, int]:
     response = services.response_for_invitation(db.session, invitation)
     if response is None:
         return redirect(url_for("surveys.survey", token=token))
-    workspace = db.session.get(Workspace, invitation.workspace_id)
+    workspace = invitation.workspace
     return render_template(
         "surveys/thanks.html",
         workspace=workspace,

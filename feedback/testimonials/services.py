@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
+from feedback.db import insert_complete_row
 from feedback.surveys.models import Response
 from feedback.testimonials.models import Testimonial
 
@@ -33,6 +34,9 @@ def record_consent(
         consent_version=workspace.consent_version,
         consented_at=now,
         status="pending",
+        excerpt=None,
+        approved_by_id=None,
+        approved_at=None,
+        withdrawn_at=None,
     )
-    session.add(testimonial)
-    return testimonial
+    return insert_complete_row(session, testimonial)
