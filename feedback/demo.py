@@ -65,11 +65,11 @@ def create_demo(
         )
         invitations += 1
         surveys.mark_sent(session, workspace, issued.invitation, sent_at)
-        surveys.open_invitation(issued.invitation, answered_at - dt.timedelta(minutes=2))
+        link = surveys.find_link(session, issued.token)
+        surveys.open_link(session, link, answered_at - dt.timedelta(minutes=2))
         surveys.submit_response(
             session,
-            workspace,
-            issued.invitation,
+            surveys.find_link(session, issued.token),
             surveys.Answer(
                 rating=item.rating,
                 comment=item.comment,

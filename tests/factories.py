@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 from feedback.accounts.models import User, Workspace
 from feedback.accounts.services import create_owner, create_workspace
 from feedback.surveys.models import Response
-from feedback.surveys.services import Answer, IssuedInvitation, invite, mark_sent, submit_response
+from feedback.surveys.services import (
+    Answer,
+    IssuedInvitation,
+    SurveyLink,
+    find_link,
+    invite,
+    mark_sent,
+    submit_response,
+)
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
 PASSWORD = "correct horse battery"
@@ -60,6 +68,11 @@ def make_invitation(
     return issued
 
 
+def link_of(session: Session, issued: IssuedInvitation) -> SurveyLink:
+    """The survey link as a customer opening it now would get it."""
+    return find_link(session, issued.token)
+
+
 def make_response(
     session: Session,
     workspace: Workspace,
@@ -75,8 +88,7 @@ def make_response(
     issued = make_invitation(session, workspace, stage=stage, touchpoint=touchpoint, now=now)
     response = submit_response(
         session,
-        workspace,
-        issued.invitation,
+        link_of(session, issued),
         Answer(
             rating=rating, comment=comment, testimonial_opt_in=opt_in, display_name=display_name
         ),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback import sentiment
 from feedback.accounts.models import Workspace
@@ -18,6 +18,7 @@ from feedback.accounts.services import normalise_email
 from feedback.db import insert_complete_row, workspace_scoped
 from feedback.insights import services as rollup
 from feedback.journey.models import Stage, Touchpoint
+from feedback.journey.scales import SCALES, Scale
 from feedback.journey.services import find_touchpoint
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Contact, Invitation, Response
 from feedback.testimonials.services import record_consent
@@ -166,55 +167,156 @@ def mark_sent(
     rollup.record_invitation_sent(session, invitation, workspace.timezone)
 
 
-def invitation_for_token(session: Session, token: str) -> Invitation:
-    """The invitation behind a raw token, with its stage, touchpoint and workspace's data."""
+@dataclass(frozen=True)
+class LinkWorkspace:
+    """The workspace settings a survey link needs."""
+
+    id: int
+    name: str
+    timezone: str
+    brand_colour: str
+    follow_up_sla_hours: int
+    consent_text: str
+    consent_version: int
+
+
+@dataclass(frozen=True)
+class LinkStage:
+    """The stage a survey link asks about."""
+
+    id: int
+    key: str
+    name: str
+    question: str
+    comment_prompt: str
+    thank_you: str
+    scale: str
+
+    @property
+    def rating_scale(self) -> Scale:
+        return SCALES[self.scale]
+
+
+@dataclass(frozen=True)
+class LinkTouchpoint:
+    id: int
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SurveyLink:
+    """What a personal token opens: its invitation's state and what the form shows.
+
+    Read in one query and immutable: the customer-facing routes are the busiest
+    in the service, and they only ever change the invitation through guarded
+    UPDATEs.
+    """
+
+    id: int
+    workspace_id: int
+    contact_id: int
+    status: str
+    expires_at: dt.datetime
+    workspace: LinkWorkspace
+    stage: LinkStage
+    touchpoint: LinkTouchpoint
+
+    def is_expired(self, now: dt.datetime) -> bool:
+        return self.status == "expired" or now >= self.expires_at
+
+
+_LINK_PARTS = (
+    ("workspace", LinkWorkspace, Workspace.__table__),
+    ("stage", LinkStage, Stage.__table__),
+    ("touchpoint", LinkTouchpoint, Touchpoint.__table__),
+)
+_LINK_OWN_FIELDS = ("id", "workspace_id", "contact_id", "status", "expires_at")
+
+
+def _link_query() -> Select[Any]:
+    invitations = Invitation.__table__
+    columns = [invitations.c[name] for name in _LINK_OWN_FIELDS]
+    for prefix, part, table in _LINK_PARTS:
+        columns += [table.c[f.name].label(f"{prefix}__{f.name}") for f in fields(part)]
+    return (
+        select(*columns)
+        .join(Stage.__table__, Stage.__table__.c.id == invitations.c.stage_id)
+        .join(Touchpoint.__table__, Touchpoint.__table__.c.id == invitations.c.touchpoint_id)
+        .join(Workspace.__table__, Workspace.__table__.c.id == invitations.c.workspace_id)
+        .where(invitations.c.token_hash == bindparam("token_hash"))
+    )
+
+
+_LINK_BY_TOKEN = _link_query()
+
+
+def find_link(session: Session, token: str) -> SurveyLink:
+    """The survey link behind a raw token, or InvitationNotFound."""
     if not token or len(token) > 100:
         raise InvitationNotFound(token)
-    row = session.execute(_INVITATION_BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    row = session.connection().execute(_LINK_BY_TOKEN, {"token_hash": hash_token(token)}).first()
     if row is None:
         raise InvitationNotFound(token)
-    invitation, stage, touchpoint, workspace = row
-    # The three parents came in the same row: hand them to the relationships.
-    set_committed_value(invitation, "stage", stage)
-    set_committed_value(invitation, "touchpoint", touchpoint)
-    set_committed_value(invitation, "workspace", workspace)
-    return invitation
+    values = row._mapping
+    parts = {
+        prefix: part(**{f.name: values[f"{prefix}__{f.name}"] for f in fields(part)})
+        for prefix, part, _table in _LINK_PARTS
+    }
+    return SurveyLink(**{name: values[name] for name in _LINK_OWN_FIELDS}, **parts)
 
 
-_INVITATION_BY_TOKEN = (
-    select(Invitation, Stage, Touchpoint, Workspace)
-    .join(Stage, Stage.id == Invitation.stage_id)
-    .join(Touchpoint, Touchpoint.id == Invitation.touchpoint_id)
-    .join(Workspace, Workspace.id == Invitation.workspace_id)
-    .where(Invitation.token_hash == bindparam("token_hash"))
-)
-
-
-def check_answerable(invitation: Invitation, now: dt.datetime) -> None:
+def check_answerable(link: SurveyLink, now: dt.datetime) -> None:
     """Raise AlreadyAnswered or InvitationExpired unless the link can still be answered."""
-    if invitation.status == "answered":
-        raise AlreadyAnswered(invitation.id)
-    if invitation.is_expired(now):
-        raise InvitationExpired(invitation.id)
+    if link.status == "answered":
+        raise AlreadyAnswered(link.id)
+    if link.is_expired(now):
+        raise InvitationExpired(link.id)
 
 
-def open_invitation(invitation: Invitation, now: dt.datetime) -> None:
+def open_link(session: Session, link: SurveyLink, now: dt.datetime) -> None:
     """Mark the invitation opened the first time; raise if it can no longer be answered.
 
     An invitation found past its expiry is marked expired on the way.
     """
     try:
-        check_answerable(invitation, now)
+        check_answerable(link, now)
     except InvitationExpired:
-        if invitation.status != "expired":
-            invitation.status = "expired"
+        if link.status != "expired":
+            session.connection().execute(_EXPIRE_INVITATION, {"invitation_id": link.id})
         raise
-    if invitation.status in ("queued", "sent"):
-        invitation.status = "opened"
-        invitation.opened_at = now
+    if link.status in ("queued", "sent"):
+        session.connection().execute(
+            _OPEN_INVITATION, {"invitation_id": link.id, "opened_now": now}
+        )
 
 
-def validated_answer(stage: Stage, answer: Answer) -> Answer:
+_invitations = Invitation.__table__
+_EXPIRE_INVITATION = (
+    update(_invitations)
+    .where(
+        _invitations.c.id == bindparam("invitation_id"),
+        _invitations.c.status.not_in(("answered", "expired")),
+    )
+    .values(status="expired")
+)
+_OPEN_INVITATION = (
+    update(_invitations)
+    .where(
+        _invitations.c.id == bindparam("invitation_id"),
+        _invitations.c.status.in_(("queued", "sent")),
+    )
+    .values(status="opened", opened_at=bindparam("opened_now"))
+)
+# Moves the invitation to answered only if nothing else did first.
+_CLAIM_INVITATION = (
+    update(_invitations)
+    .where(_invitations.c.id == bindparam("invitation_id"), _invitations.c.status != "answered")
+    .values(status="answered", answered_at=bindparam("answered_now"))
+)
+
+
+def validated_answer(stage: Stage | LinkStage, answer: Answer) -> Answer:
     """The answer with its text cleaned, or InvalidAnswer naming the field at fault."""
     scale = stage.rating_scale
     if answer.rating not in scale.values:
@@ -243,8 +345,7 @@ def validated_answer(stage: Stage, answer: Answer) -> Answer:
 
 def submit_response(
     session: Session,
-    workspace: Workspace,
-    invitation: Invitation,
+    link: SurveyLink,
     answer: Answer,
     now: dt.datetime,
 ) -> Response:
@@ -255,35 +356,33 @@ def submit_response(
     invitation already claimed and raises AlreadyAnswered; the unique
     constraint on the response's invitation backs that up.
     """
-    check_answerable(invitation, now)
-    stage = invitation.stage
+    check_answerable(link, now)
+    workspace, stage = link.workspace, link.stage
     answer = validated_answer(stage, answer)
     # Everything is computed before the first write: on SQLite the write lock
     # is held from the first write to the commit.
     response = new_response(
         workspace,
         stage,
-        invitation.touchpoint,
+        link.touchpoint,
         answer,
         now,
-        invitation=invitation,
-        contact_id=invitation.contact_id,
+        invitation_id=link.id,
+        contact_id=link.contact_id,
     )
     counters = rollup.response_counters(response, stage.scale)
     day = rollup.local_day(now, workspace.timezone)
 
     connection = session.connection()
     claimed = connection.execute(
-        _CLAIM_INVITATION, {"invitation_id": invitation.id, "answered_now": now}
+        _CLAIM_INVITATION, {"invitation_id": link.id, "answered_now": now}
     ).rowcount
     if claimed != 1:
-        raise AlreadyAnswered(invitation.id)
-    set_committed_value(invitation, "status", "answered")
-    set_committed_value(invitation, "answered_at", now)
+        raise AlreadyAnswered(link.id)
     try:
         insert_complete_row(session, response)
     except IntegrityError as error:
-        raise AlreadyAnswered(invitation.id) from error
+        raise AlreadyAnswered(link.id) from error
     if answer.testimonial_opt_in:
         record_consent(session, workspace, response, answer.display_name, now)
     # Last, so the lock on today's shared rollup row is held as briefly as possible.
@@ -298,23 +397,14 @@ def submit_response(
     return response
 
 
-_invitations = Invitation.__table__
-# Moves the invitation to answered only if nothing else did first.
-_CLAIM_INVITATION = (
-    update(_invitations)
-    .where(_invitations.c.id == bindparam("invitation_id"), _invitations.c.status != "answered")
-    .values(status="answered", answered_at=bindparam("answered_now"))
-)
-
-
 def new_response(
-    workspace: Workspace,
-    stage: Stage,
-    touchpoint: Touchpoint,
+    workspace: Workspace | LinkWorkspace,
+    stage: Stage | LinkStage,
+    touchpoint: Touchpoint | LinkTouchpoint,
     answer: Answer,
     now: dt.datetime,
     *,
-    invitation: Invitation | None = None,
+    invitation_id: int | None = None,
     contact_id: int | None = None,
 ) -> Response:
     """A (not yet stored) response for a validated answer, scored, its follow-up opened if unhappy.
@@ -323,7 +413,7 @@ def new_response(
     """
     response = Response(
         workspace_id=workspace.id,
-        invitation_id=invitation.id if invitation else None,
+        invitation_id=invitation_id,
         stage_id=stage.id,
         touchpoint_id=touchpoint.id,
         contact_id=contact_id,
@@ -344,7 +434,9 @@ def new_response(
     return response
 
 
-def response_for_invitation(session: Session, invitation: Invitation) -> Response | None:
+def response_for_invitation(
+    session: Session, invitation: Invitation | SurveyLink
+) -> Response | None:
     return session.scalar(
         workspace_scoped(
             select(Response).where(Response.invitation_id == invitation.id),

@@ -5,53 +5,51 @@ from __future__ import annotations
 from flask import Blueprint, Response, redirect, render_template, url_for
 from flask_wtf.csrf import CSRFError
 
-from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.insights.services import is_unhappy
 from feedback.surveys import services
 from feedback.surveys.forms import SurveyForm
-from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Invitation
+from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX
+from feedback.surveys.services import LinkWorkspace, SurveyLink
 from feedback.testimonials.services import consent_text_for
 
 bp = Blueprint("surveys", __name__)
 
 
-def _problem(kind: str, status: int, workspace: Workspace | None = None) -> tuple[str, int]:
+def _problem(kind: str, status: int, workspace: LinkWorkspace | None = None) -> tuple[str, int]:
     return render_template("surveys/problem.html", kind=kind, workspace=workspace), status
 
 
-def _load(token: str, *, opening: bool) -> Invitation | tuple[str, int]:
-    """The invitation, or the friendly page that explains why it cannot be answered."""
+def _load(token: str, *, opening: bool) -> SurveyLink | tuple[str, int]:
+    """The survey link, or the friendly page that explains why it cannot be answered."""
     try:
-        invitation = services.invitation_for_token(db.session, token)
+        link = services.find_link(db.session, token)
     except services.InvitationNotFound:
         return _problem("not_found", 404)
     try:
         if opening:
-            services.open_invitation(invitation, utcnow())
+            services.open_link(db.session, link, utcnow())
         else:
-            services.check_answerable(invitation, utcnow())
+            services.check_answerable(link, utcnow())
     except services.AlreadyAnswered:
-        return _problem("answered", 409, invitation.workspace)
+        return _problem("answered", 409, link.workspace)
     except services.InvitationExpired:
         db.session.commit()  # keeps the "expired" status
-        return _problem("expired", 410, invitation.workspace)
-    return invitation
+        return _problem("expired", 410, link.workspace)
+    return link
 
 
 def _render_form(
-    invitation: Invitation, form: SurveyForm, status: int = 200, notice: str | None = None
+    link: SurveyLink, form: SurveyForm, status: int = 200, notice: str | None = None
 ) -> tuple[str, int]:
-    workspace = invitation.workspace
-    assert workspace is not None
     return render_template(
         "surveys/form.html",
         form=form,
-        workspace=workspace,
-        stage=invitation.stage,
-        scale=invitation.stage.rating_scale,
-        consent_text=consent_text_for(workspace),
+        workspace=link.workspace,
+        stage=link.stage,
+        scale=link.stage.rating_scale,
+        consent_text=consent_text_for(link.workspace),
         comment_max=COMMENT_MAX,
         display_name_max=DISPLAY_NAME_MAX,
         notice=notice,
@@ -62,18 +60,16 @@ def _render_form(
 def survey(token: str) -> Response | tuple[str, int]:
     """The personal survey form; a valid answer redirects to the thanks page."""
     loaded = _load(token, opening=True)
-    if not isinstance(loaded, Invitation):
+    if not isinstance(loaded, SurveyLink):
         return loaded
-    invitation = loaded
-    form = SurveyForm(invitation.stage)
+    link = loaded
+    form = SurveyForm(link.stage)
     if not form.is_submitted():
         db.session.commit()  # keeps the "opened" status
-        return _render_form(invitation, form)
+        return _render_form(link, form)
     if not form.validate():
         db.session.commit()
-        return _render_form(invitation, form, 422)
-    workspace = invitation.workspace
-    assert workspace is not None
+        return _render_form(link, form, 422)
     answer = services.Answer(
         rating=form.rating.data,
         comment=form.comment.data,
@@ -81,14 +77,14 @@ def survey(token: str) -> Response | tuple[str, int]:
         display_name=form.display_name.data,
     )
     try:
-        services.submit_response(db.session, workspace, invitation, answer, utcnow())
+        services.submit_response(db.session, link, answer, utcnow())
     except services.InvalidAnswer as error:
         db.session.rollback()
         getattr(form, error.field).errors = [error.message]
-        return _render_form(services.invitation_for_token(db.session, token), form, 422)
+        return _render_form(link, form, 422)
     except services.AlreadyAnswered:
         db.session.rollback()
-        return _problem("answered", 409, workspace)
+        return _problem("answered", 409, link.workspace)
     db.session.commit()
     return redirect(url_for("surveys.thanks", token=token), code=303)
 
@@ -96,7 +92,7 @@ def survey(token: str) -> Response | tuple[str, int]:
 def survey_after_csrf_failure(token: str, error: CSRFError) -> tuple[str, int]:
     """Show the form again with what the customer typed, so a stale page loses nothing."""
     loaded = _load(token, opening=False)
-    if not isinstance(loaded, Invitation):
+    if not isinstance(loaded, SurveyLink):
         return loaded
     form = SurveyForm(loaded.stage)
     return _render_form(
@@ -112,17 +108,16 @@ def survey_after_csrf_failure(token: str, error: CSRFError) -> tuple[str, int]:
 def thanks(token: str) -> Response | tuple[str, int]:
     """Thanks by stage; an unhappy customer is told the business will get back to them."""
     try:
-        invitation = services.invitation_for_token(db.session, token)
+        link = services.find_link(db.session, token)
     except services.InvitationNotFound:
         return _problem("not_found", 404)
-    response = services.response_for_invitation(db.session, invitation)
+    response = services.response_for_invitation(db.session, link)
     if response is None:
         return redirect(url_for("surveys.survey", token=token))
-    workspace = invitation.workspace
     return render_template(
         "surveys/thanks.html",
-        workspace=workspace,
-        stage=invitation.stage,
+        workspace=link.workspace,
+        stage=link.stage,
         response=response,
-        unhappy=is_unhappy(response, invitation.stage.scale),
+        unhappy=is_unhappy(response, link.stage.scale),
     )

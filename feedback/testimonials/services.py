@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from feedback.accounts.models import Workspace
 from feedback.db import insert_complete_row
 from feedback.surveys.models import Response
 from feedback.testimonials.models import Testimonial
 
 
-def consent_text_for(workspace: Workspace) -> str:
+class ConsentSource(Protocol):
+    """What consent is recorded from: a workspace, or the copy a survey link carries."""
+
+    id: int
+    consent_text: str
+    consent_version: int
+
+
+def consent_text_for(workspace: ConsentSource) -> str:
     """The consent text the form shows; the same string is stored on the record."""
     return workspace.consent_text
 
 
 def record_consent(
     session: Session,
-    workspace: Workspace,
+    workspace: ConsentSource,
     response: Response,
     display_name: str | None,
     now: dt.datetime,

@@ -11,7 +11,7 @@ from feedback.surveys import services
 from feedback.surveys.models import Invitation, Response
 from feedback.surveys.services import Answer
 from feedback.testimonials.models import Testimonial
-from tests.factories import NOW, make_invitation, make_response, make_workspace
+from tests.factories import NOW, link_of, make_invitation, make_response, make_workspace
 
 
 def rollup_totals(session, workspace_id):
@@ -43,10 +43,12 @@ def test_an_invitation_moves_queued_sent_opened_answered(db_session):
     assert invitation.status == "queued"
     services.mark_sent(db_session, workspace, invitation, NOW)
     assert (invitation.status, invitation.sent_at) == ("sent", NOW)
-    services.open_invitation(invitation, NOW + dt.timedelta(hours=1))
-    assert invitation.status == "opened"
+    db_session.commit()
+    services.open_link(db_session, link_of(db_session, issued), NOW + dt.timedelta(hours=1))
+    db_session.refresh(invitation)
+    assert (invitation.status, invitation.opened_at) == ("opened", NOW + dt.timedelta(hours=1))
     services.submit_response(
-        db_session, workspace, invitation, Answer(rating=4), NOW + dt.timedelta(hours=2)
+        db_session, link_of(db_session, issued), Answer(rating=4), NOW + dt.timedelta(hours=2)
     )
     db_session.commit()
     db_session.refresh(invitation)
@@ -57,21 +59,24 @@ def test_an_invitation_moves_queued_sent_opened_answered(db_session):
 def test_invitations_expire_after_the_workspaces_ttl(db_session):
     workspace = make_workspace(db_session)
     workspace.invitation_ttl_days = 7
-    invitation = make_invitation(db_session, workspace).invitation
-    assert invitation.expires_at == NOW + dt.timedelta(days=7)
-    services.open_invitation(invitation, NOW + dt.timedelta(days=6, hours=23))
+    issued = make_invitation(db_session, workspace)
+    assert issued.invitation.expires_at == NOW + dt.timedelta(days=7)
+    services.open_link(
+        db_session, link_of(db_session, issued), NOW + dt.timedelta(days=6, hours=23)
+    )
     with pytest.raises(services.InvitationExpired):
-        services.open_invitation(invitation, NOW + dt.timedelta(days=7))
-    assert invitation.status == "expired"
+        services.open_link(db_session, link_of(db_session, issued), NOW + dt.timedelta(days=7))
+    db_session.refresh(issued.invitation)
+    assert issued.invitation.status == "expired"
     with pytest.raises(services.InvitationExpired):
-        services.submit_response(db_session, workspace, invitation, Answer(rating=5), NOW)
+        services.submit_response(db_session, link_of(db_session, issued), Answer(rating=5), NOW)
 
 
 def test_unknown_tokens_are_not_found(db_session):
     make_invitation(db_session, make_workspace(db_session))
     for token in ["", "x" * 101, services.new_token()]:
         with pytest.raises(services.InvitationNotFound):
-            services.invitation_for_token(db_session, token)
+            services.find_link(db_session, token)
 
 
 def test_a_response_is_scored_and_counted_in_the_rollup(db_session):
@@ -101,11 +106,11 @@ def test_a_response_without_a_comment_has_no_sentiment(db_session):
 def test_ratings_must_be_on_the_stages_scale(db_session, stage, touchpoint, good, bad):
     workspace = make_workspace(db_session)
     for rating in bad:
-        invitation = make_invitation(
-            db_session, workspace, stage=stage, touchpoint=touchpoint
-        ).invitation
+        issued = make_invitation(db_session, workspace, stage=stage, touchpoint=touchpoint)
         with pytest.raises(services.InvalidAnswer) as error:
-            services.submit_response(db_session, workspace, invitation, Answer(rating=rating), NOW)
+            services.submit_response(
+                db_session, link_of(db_session, issued), Answer(rating=rating), NOW
+            )
         assert error.value.field == "rating"
     for rating in good:
         response = make_response(
@@ -116,9 +121,11 @@ def test_ratings_must_be_on_the_stages_scale(db_session, stage, touchpoint, good
 
 def test_comments_over_the_limit_are_refused_and_control_characters_removed(db_session):
     workspace = make_workspace(db_session)
-    invitation = make_invitation(db_session, workspace).invitation
+    issued = make_invitation(db_session, workspace)
     with pytest.raises(services.InvalidAnswer) as error:
-        services.submit_response(db_session, workspace, invitation, Answer(5, "x" * 2001), NOW)
+        services.submit_response(
+            db_session, link_of(db_session, issued), Answer(5, "x" * 2001), NOW
+        )
     assert error.value.field == "comment" and "2,000" in error.value.message
     response = make_response(
         db_session, workspace, comment="Grea\x00t \x1bservice\r\n" + "y" * 1980
@@ -160,10 +167,15 @@ def test_without_opt_in_no_consent_is_recorded_and_the_name_is_dropped(db_sessio
 def test_a_second_submit_of_a_link_is_refused(db_session):
     workspace = make_workspace(db_session)
     issued = make_invitation(db_session, workspace)
-    services.submit_response(db_session, workspace, issued.invitation, Answer(rating=5), NOW)
+    opened_before = link_of(db_session, issued)
+    services.submit_response(db_session, link_of(db_session, issued), Answer(rating=5), NOW)
     db_session.commit()
+    # Opened after the answer: refused up front.
     with pytest.raises(services.AlreadyAnswered):
-        services.submit_response(db_session, workspace, issued.invitation, Answer(rating=1), NOW)
+        services.submit_response(db_session, link_of(db_session, issued), Answer(rating=1), NOW)
+    # Opened before it (a second tab): refused when it tries to claim the invitation.
+    with pytest.raises(services.AlreadyAnswered):
+        services.submit_response(db_session, opened_before, Answer(rating=1), NOW)
     db_session.rollback()
     assert db_session.scalar(select(func.count(Response.id))) == 1
 
