@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: venv
 	FEEDBACK_ENV=development $(BIN)/flask --app wsgi db upgrade
-	FEEDBACK_ENV=development $(BIN)/flask --app wsgi feedback demo
+	FEEDBACK_ENV=development BASE_URL=http://$(HOST):$(PORT) $(BIN)/flask --app wsgi feedback demo
 	@echo "Serving on http://$(HOST):$(PORT) (Ctrl-C to stop)"
 	FEEDBACK_ENV=development BASE_URL=http://$(HOST):$(PORT) $(BIN)/gunicorn \
 		--workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
