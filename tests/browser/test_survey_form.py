@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from feedback.db import utcnow
 from feedback.surveys.models import Response
 from feedback.testimonials.models import Testimonial
+from tests.browser.conftest import browser_needed
 from tests.factories import make_invitation, make_workspace
+
+pytestmark = [browser_needed, pytest.mark.slow]
 
 
 def phone_page(browser):
