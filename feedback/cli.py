@@ -75,6 +75,19 @@ def invite(slug: str, stage_key: str, touchpoint_key: str, email: str, name: str
     click.echo(surveys.survey_url(current_app.config["BASE_URL"], issued.token))
 
 
+@feedback_cli.command("create-api-key")
+@click.option("--workspace", "slug", required=True, help="Workspace slug.")
+@click.option("--name", default="API key", show_default=True, help="A label to recognise it by.")
+def create_api_key(slug: str, name: str) -> None:
+    """Create an API key for the workspace and print it, last, this once only."""
+    workspace = _workspace(slug)
+    issued = accounts.create_api_key(db.session, workspace, name, utcnow())
+    db.session.commit()
+    click.echo(f"API key {issued.api_key.prefix}... ({issued.api_key.name}) for {workspace.slug}.")
+    click.echo("Store it now: only a hash is kept, it cannot be shown again.")
+    click.echo(issued.secret)
+
+
 @feedback_cli.command("demo")
 @click.option("--email", default=demo_module.DEMO_EMAIL, show_default=True)
 @click.option("--password", default=demo_module.DEMO_PASSWORD, show_default=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField
+from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 
@@ -19,3 +19,7 @@ class LoginForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """Only a CSRF token, for POST-only buttons such as log out."""
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField("Name", validators=[InputRequired("Give the key a name."), Length(max=80)])

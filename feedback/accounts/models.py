@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from feedback.db import created_at, intpk, str80, str120, str254
+from feedback.db import WorkspaceOwned, created_at, intpk, str80, str120, str254
 from feedback.extensions import db
 
 ROLES = ("owner", "member")
@@ -87,3 +87,32 @@ class Membership(db.Model):
 
     workspace: Mapped[Workspace] = relationship(back_populates="memberships")
     user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class ApiKey(WorkspaceOwned, db.Model):
+    """A key other systems use to call the JSON API for one workspace.
+
+    Only the SHA-256 of the key is stored; its first characters (`prefix`) are
+    kept in clear so owners can tell keys apart.
+    """
+
+    __tablename__ = "api_key"
+    __table_args__ = (
+        Index("ix_api_key_workspace_created", "workspace_id", "created_at"),
+        CheckConstraint("length(key_hash) = 64", name="key_hash_is_sha256_hex"),
+    )
+
+    id: Mapped[intpk]
+    name: Mapped[str80]
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[created_at]
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

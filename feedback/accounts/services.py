@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import secrets
 import unicodedata
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from feedback.accounts.models import DEFAULT_CONSENT_TEXT, Membership, User, Workspace
+from feedback.accounts.models import DEFAULT_CONSENT_TEXT, ApiKey, Membership, User, Workspace
+from feedback.db import workspace_scoped
 from feedback.journey.services import create_default_journey
 
 PASSWORD_MIN = 10
@@ -127,3 +131,79 @@ def workspace_of(session: Session, user: User) -> Workspace | None:
         .order_by(Membership.id)
         .limit(1)
     )
+
+
+API_KEY_PREFIX = "fbk_"
+# Writing last_used_at on every call would make each API request a write; a
+# key's "last used" is shown to the minute at best.
+LAST_USED_GRANULARITY = dt.timedelta(minutes=5)
+
+
+class ApiKeyNotFound(LookupError):
+    """No such key in this workspace."""
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    """A new key and its secret, which exists only here and in what is shown once."""
+
+    api_key: ApiKey
+    secret: str
+
+
+def _hash_api_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(
+    session: Session,
+    workspace: Workspace,
+    name: str,
+    now: dt.datetime,
+    created_by: User | None = None,
+) -> IssuedApiKey:
+    """A new API key for the workspace; the secret is returned once and never stored."""
+    name = " ".join(name.split())[:80] or "API key"
+    public = secrets.token_hex(4)
+    secret = f"{API_KEY_PREFIX}{public}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey(
+        workspace_id=workspace.id,
+        name=name,
+        prefix=f"{API_KEY_PREFIX}{public}",
+        key_hash=_hash_api_key(secret),
+        created_at=now,
+        created_by_id=created_by.id if created_by else None,
+    )
+    session.add(api_key)
+    session.flush()
+    return IssuedApiKey(api_key=api_key, secret=secret)
+
+
+def authenticate_api_key(session: Session, secret: str, now: dt.datetime) -> ApiKey | None:
+    """The active key with this secret, or None (unknown, malformed or revoked)."""
+    if not secret.startswith(API_KEY_PREFIX) or len(secret) > 200:
+        return None
+    api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_api_key(secret)))
+    if api_key is None or api_key.revoked_at is not None:
+        return None
+    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_GRANULARITY:
+        api_key.last_used_at = now
+    return api_key
+
+
+def api_keys_of(session: Session, workspace_id: int) -> list[ApiKey]:
+    """The workspace's keys, newest first, revoked ones included."""
+    stmt = select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+    return list(session.scalars(workspace_scoped(stmt, workspace_id)))
+
+
+def revoke_api_key(session: Session, workspace_id: int, key_id: int, now: dt.datetime) -> ApiKey:
+    """Revoke one of the workspace's keys; another workspace's id is ApiKeyNotFound."""
+    api_key = session.scalar(
+        workspace_scoped(select(ApiKey).where(ApiKey.id == key_id), workspace_id)
+    )
+    if api_key is None:
+        raise ApiKeyNotFound(key_id)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = now
+    return api_key

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from feedback.accounts import services
-from feedback.accounts.forms import EmptyForm, LoginForm
+from feedback.accounts.auth import current_workspace, workspace_required
+from feedback.accounts.forms import ApiKeyForm, EmptyForm, LoginForm
 from feedback.db import utcnow
 from feedback.extensions import db, limiter
 
@@ -53,3 +54,45 @@ def logout() -> Response:
         logout_user()
         flash("You are logged out.")
     return redirect(url_for("accounts.login"))
+
+
+@bp.route("/settings/api-keys", methods=["GET", "POST"])
+@workspace_required
+def api_keys() -> str | tuple[str, int]:
+    """The workspace's API keys; a new key's secret is shown on this response only."""
+    workspace = current_workspace()
+    form = ApiKeyForm()
+    issued = None
+    status = 200
+    if form.validate_on_submit():
+        issued = services.create_api_key(
+            db.session, workspace, form.name.data, utcnow(), created_by=current_user
+        )
+        db.session.commit()
+        form = ApiKeyForm(formdata=None)
+    elif form.is_submitted():
+        status = 422
+    keys = services.api_keys_of(db.session, workspace.id)
+    return render_template(
+        "accounts/api_keys.html",
+        workspace=workspace,
+        form=form,
+        keys=keys,
+        issued=issued,
+        revoke_form=EmptyForm(),
+    ), status
+
+
+@bp.post("/settings/api-keys/<int:key_id>/revoke")
+@workspace_required
+def revoke_api_key(key_id: int) -> Response:
+    workspace = current_workspace()
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        api_key = services.revoke_api_key(db.session, workspace.id, key_id, utcnow())
+    except services.ApiKeyNotFound:
+        abort(404)
+    db.session.commit()
+    flash(f"Key {api_key.prefix}… ({api_key.name}) is revoked: calls with it now get 401.")
+    return redirect(url_for("accounts.api_keys"))
