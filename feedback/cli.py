@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask import current_app
 
@@ -9,6 +11,8 @@ from feedback import demo as demo_module
 from feedback.accounts import services as accounts
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
+from feedback.delivery.mailer import MailerConfigError, SmtpMailer
+from feedback.delivery.worker import DeliverySettings, deliver_due
 from feedback.extensions import db
 from feedback.insights.services import rebuild_rollups
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
@@ -106,6 +110,30 @@ def demo(email: str, password: str, count: int) -> None:
     click.echo(f"Log in at {current_app.config['BASE_URL']}/login")
     click.echo(f"  email:    {email}")
     click.echo(f"  password: {password}")
+
+
+@feedback_cli.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between polls.")
+def worker(once: bool, interval: float) -> None:
+    """Send the outbox: emails go to SMTP_URL, failures retry with exponential backoff."""
+    config = current_app.config
+    try:
+        mailer = SmtpMailer.from_url(config["SMTP_URL"])
+    except MailerConfigError as error:
+        raise click.ClickException(str(error)) from error
+    settings = DeliverySettings(
+        mail_from=config["MAIL_FROM"],
+        retry_base_seconds=config["OUTBOX_RETRY_BASE_SECONDS"],
+        max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
+    )
+    while True:
+        report = deliver_due(db.session, mailer, settings, utcnow)
+        if report.sent or report.retrying or report.failed or once:
+            click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
+        if once:
+            return
+        time.sleep(interval)
 
 
 @feedback_cli.command("rescore")

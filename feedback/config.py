@@ -40,6 +40,11 @@ class Config:
     # How many reverse proxies (nginx, a load balancer) stand in front of
     # gunicorn and set X-Forwarded-*; 0 trusts none of those headers.
     PROXY_COUNT: int = 0
+    # smtp://user:pass@host:port (STARTTLS when offered) or smtps:// (TLS from the start).
+    SMTP_URL: str = "smtp://127.0.0.1:25"
+    MAIL_FROM: str = "feedback@localhost"
+    OUTBOX_RETRY_BASE_SECONDS: int = 60
+    OUTBOX_MAX_ATTEMPTS: int = 8
     TESTING: bool = False
 
     @classmethod
@@ -59,6 +64,12 @@ class Config:
             RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", cls.RATELIMIT_STORAGE_URI),
             SESSION_COOKIE_SECURE=base_url.startswith("https://"),
             PROXY_COUNT=_int(env, "PROXY_COUNT", 0),
+            SMTP_URL=env.get("SMTP_URL", cls.SMTP_URL),
+            MAIL_FROM=env.get("MAIL_FROM", cls.MAIL_FROM),
+            OUTBOX_RETRY_BASE_SECONDS=_int(
+                env, "OUTBOX_RETRY_BASE_SECONDS", cls.OUTBOX_RETRY_BASE_SECONDS
+            ),
+            OUTBOX_MAX_ATTEMPTS=_int(env, "OUTBOX_MAX_ATTEMPTS", cls.OUTBOX_MAX_ATTEMPTS),
         )
 
     def to_flask(self, instance_path: str) -> dict[str, Any]:
@@ -83,6 +94,10 @@ class Config:
             "SESSION_COOKIE_SECURE": self.SESSION_COOKIE_SECURE,
             "REMEMBER_COOKIE_SECURE": self.SESSION_COOKIE_SECURE,
             "PROXY_COUNT": self.PROXY_COUNT,
+            "SMTP_URL": self.SMTP_URL,
+            "MAIL_FROM": self.MAIL_FROM,
+            "OUTBOX_RETRY_BASE_SECONDS": self.OUTBOX_RETRY_BASE_SECONDS,
+            "OUTBOX_MAX_ATTEMPTS": self.OUTBOX_MAX_ATTEMPTS,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",

@@ -1,6 +1,7 @@
 """Every model, imported in dependency order so metadata is complete (Alembic, tests)."""
 
 from feedback.accounts.models import ApiKey, Membership, User, Workspace
+from feedback.delivery.models import OutboxMessage
 from feedback.insights.models import StageDailyStat
 from feedback.journey.models import Stage, Touchpoint
 from feedback.surveys.models import Contact, Invitation, Response
@@ -11,6 +12,7 @@ __all__ = [
     "Contact",
     "Invitation",
     "Membership",
+    "OutboxMessage",
     "Response",
     "Stage",
     "StageDailyStat",

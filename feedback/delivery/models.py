@@ -1,0 +1,51 @@
+"""The outbox: messages written in the same transaction as what caused them, sent later."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from feedback.db import WorkspaceOwned, created_at, intpk
+from feedback.extensions import db
+
+OUTBOX_KINDS = ("email", "webhook")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class OutboxMessage(WorkspaceOwned, db.Model):
+    """One email (or, later, webhook call) waiting to go out, with its retry state.
+
+    A worker claims due messages for a lease; a worker that dies mid-send
+    leaves the message `sending` until the lease runs out, and then it is
+    claimed again: delivery is at least once, never lost.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "dedupe_key"),
+        CheckConstraint(f"kind IN {OUTBOX_KINDS!r}", name="kind_known"),
+        CheckConstraint(f"status IN {OUTBOX_STATUSES!r}", name="status_known"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # The worker's queue spans workspaces, so this index is not led by
+        # workspace_id; everything else on the table is.
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        Index("ix_outbox_message_workspace_status", "workspace_id", "status"),
+    )
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(10))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    claimed_until: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_at]
+    sent_at: Mapped[dt.datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage {self.id} {self.kind} {self.status}>"

@@ -1,0 +1,125 @@
+"""Outbox: enqueue in the caller's transaction; claim, send, retry with backoff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from feedback.delivery.models import OutboxMessage
+
+DEFAULT_LEASE = dt.timedelta(minutes=5)
+
+
+def new_message_id(domain: str) -> str:
+    """A globally unique, stable Message-ID; kept in the payload so a resend reuses it."""
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def enqueue_email(
+    session: Session,
+    workspace_id: int,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+    sender: str | None = None,
+    message_domain: str = "feedback.invalid",
+    dedupe_key: str | None = None,
+    now: dt.datetime,
+) -> OutboxMessage:
+    """An email to send, added to the caller's transaction (sent only if it commits)."""
+    payload: dict[str, Any] = {
+        "to": to,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "headers": headers or {},
+        "from": sender,
+        "message_id": new_message_id(message_domain),
+    }
+    message = OutboxMessage(
+        workspace_id=workspace_id,
+        kind="email",
+        payload=payload,
+        dedupe_key=dedupe_key,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(message)
+    return message
+
+
+def _due(now: dt.datetime) -> Any:
+    pending = (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)
+    # A claim whose lease ran out belongs to a worker that died mid-send.
+    abandoned = (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now)
+    return or_(pending, abandoned)
+
+
+def claim_due(
+    session: Session, now: dt.datetime, *, limit: int = 50, lease: dt.timedelta = DEFAULT_LEASE
+) -> list[int]:
+    """Claim up to `limit` due messages for this worker; returns their ids.
+
+    On PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent
+    workers take different messages without waiting; on every database the
+    claiming UPDATE re-checks that the message is still due, so two workers
+    never hold the same message at once. The caller commits.
+    """
+    candidates = list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(_due(now))
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not candidates:
+        return []
+    claimed = session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates), _due(now))
+        .values(
+            status="sending",
+            claimed_until=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed)
+
+
+def mark_sent(message: OutboxMessage, now: dt.datetime) -> None:
+    message.status = "sent"
+    message.sent_at = now
+    message.claimed_until = None
+    message.last_error = None
+
+
+def mark_failed(
+    message: OutboxMessage,
+    error: str,
+    now: dt.datetime,
+    *,
+    retry_base_seconds: int,
+    max_attempts: int,
+) -> None:
+    """Schedule another try with exponential backoff, or give up after `max_attempts`."""
+    message.last_error = error[:2000]
+    message.claimed_until = None
+    if message.attempts >= max_attempts:
+        message.status = "failed"
+        return
+    message.status = "pending"
+    delay = retry_base_seconds * 2 ** max(message.attempts - 1, 0)
+    message.next_attempt_at = now + dt.timedelta(seconds=delay)
