@@ -17,6 +17,7 @@ from feedback.extensions import db
 from feedback.insights.services import rebuild_rollups
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
 from feedback.surveys import services as surveys
+from feedback.surveys.emails import queue_invitation_email
 
 
 @click.group("feedback")
@@ -51,8 +52,14 @@ def create_owner(email: str, password: str, workspace_name: str) -> None:
 @click.option("--touchpoint", "touchpoint_key", required=True, help="Touchpoint key.")
 @click.option("--email", required=True, help="The customer's email address.")
 @click.option("--name", default=None, help="The customer's name.")
-def invite(slug: str, stage_key: str, touchpoint_key: str, email: str, name: str | None) -> None:
-    """Create a personal survey link and print it (it is shown only this once)."""
+@click.option("--send", is_flag=True, help="Email it (through the outbox and the worker).")
+def invite(
+    slug: str, stage_key: str, touchpoint_key: str, email: str, name: str | None, send: bool
+) -> None:
+    """Create a personal survey link and print it (it is shown only this once).
+
+    With --send the link is also emailed to the customer by `flask feedback worker`.
+    """
     workspace = _workspace(slug)
     now = utcnow()
     try:
@@ -73,8 +80,22 @@ def invite(slug: str, stage_key: str, touchpoint_key: str, email: str, name: str
         ) from error
     except surveys.InvalidInvitation as error:
         raise click.ClickException(str(error)) from error
-    # Printing the link hands it over, so it counts as sent.
-    surveys.mark_sent(db.session, workspace, issued.invitation, now)
+    if issued.invitation.status == "unsubscribed":
+        db.session.commit()
+        raise click.ClickException(f"{email} has unsubscribed from survey emails.")
+    if send:
+        queue_invitation_email(
+            db.session,
+            workspace,
+            issued,
+            base_url=current_app.config["BASE_URL"],
+            secret_key=current_app.config["SECRET_KEY"],
+            now=now,
+        )
+        click.echo(f"Queued the survey email to {issued.invitation.contact.email}.")
+    else:
+        # Printing the link hands it over, so it counts as sent.
+        surveys.mark_sent(db.session, workspace, issued.invitation, now)
     db.session.commit()
     click.echo(surveys.survey_url(current_app.config["BASE_URL"], issued.token))
 
@@ -126,6 +147,7 @@ def worker(once: bool, interval: float) -> None:
         mail_from=config["MAIL_FROM"],
         retry_base_seconds=config["OUTBOX_RETRY_BASE_SECONDS"],
         max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
+        on_sent=surveys.record_email_sent,
     )
     while True:
         report = deliver_due(db.session, mailer, settings, utcnow)

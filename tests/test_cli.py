@@ -134,3 +134,53 @@ def test_rescore_reports_what_it_changed(runner, db_session):
     assert "Rescored 1 responses in 1 workspaces." in result.output
     db_session.expire_all()
     assert db_session.get(Response, response.id).sentiment_version != "vader-0.0"
+
+
+def test_invite_send_queues_the_email_for_the_worker(runner, db_session):
+    from feedback.delivery.models import OutboxMessage
+
+    make_workspace(db_session, "Acme Plants")
+    args = [
+        "feedback",
+        "invite",
+        "--workspace",
+        "acme-plants",
+        "--stage",
+        "purchase",
+        "--touchpoint",
+        "checkout",
+        "--email",
+        "jo@example.com",
+        "--send",
+    ]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "Queued the survey email to jo@example.com." in result.output
+    message = db_session.scalar(select(OutboxMessage))
+    assert message.payload["to"] == "jo@example.com" and message.status == "pending"
+    assert db_session.scalar(select(Invitation.status)) == "queued"
+
+
+def test_invite_refuses_an_unsubscribed_customer(runner, db_session):
+    from feedback.surveys.services import find_or_create_contact, unsubscribe
+
+    workspace = make_workspace(db_session, "Acme Plants")
+    unsubscribe(
+        db_session, find_or_create_contact(db_session, workspace.id, "jo@example.com"), utcnow()
+    )
+    db_session.commit()
+    result = runner.invoke(
+        args=[
+            "feedback",
+            "invite",
+            "--workspace",
+            "acme-plants",
+            "--stage",
+            "purchase",
+            "--touchpoint",
+            "checkout",
+            "--email",
+            "jo@example.com",
+        ]
+    )
+    assert result.exit_code != 0 and "unsubscribed" in result.output

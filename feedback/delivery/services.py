@@ -31,9 +31,14 @@ def enqueue_email(
     sender: str | None = None,
     message_domain: str = "feedback.invalid",
     dedupe_key: str | None = None,
+    meta: dict[str, Any] | None = None,
     now: dt.datetime,
 ) -> OutboxMessage:
-    """An email to send, added to the caller's transaction (sent only if it commits)."""
+    """An email to send, added to the caller's transaction (sent only if it commits).
+
+    `meta` travels with the message for whoever handles its outcome (e.g. the
+    invitation it delivers).
+    """
     payload: dict[str, Any] = {
         "to": to,
         "subject": subject,
@@ -42,6 +47,7 @@ def enqueue_email(
         "headers": headers or {},
         "from": sender,
         "message_id": new_message_id(message_domain),
+        "meta": meta or {},
     }
     message = OutboxMessage(
         workspace_id=workspace_id,

@@ -6,6 +6,7 @@ import datetime as dt
 import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +35,9 @@ class DeliverySettings:
     max_attempts: int
     batch: int = 50
     lease: dt.timedelta = services.DEFAULT_LEASE
+    # Told about each delivered message (its `meta`), in the same transaction
+    # that records the send; e.g. marks the invitation it carried as sent.
+    on_sent: Callable[[Session, dict[str, Any], dt.datetime], None] | None = None
 
 
 def deliver_batch(
@@ -92,6 +96,8 @@ def deliver_batch(
                 break
             else:
                 services.mark_sent(message, now())
+                if settings.on_sent is not None:
+                    settings.on_sent(session, message.payload.get("meta") or {}, now())
                 report.sent += 1
                 session.commit()
     return report

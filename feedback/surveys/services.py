@@ -133,11 +133,14 @@ def invite(
 ) -> IssuedInvitation:
     """A new personal survey link for the stage, queued for delivery.
 
+    Its status is `unsubscribed` instead when the contact has unsubscribed.
     Raises UnknownStage / UnknownTouchpoint for keys the workspace does not have.
     """
     touchpoint = find_touchpoint(session, workspace.id, stage_key, touchpoint_key)
     contact = find_or_create_contact(session, workspace.id, email, name)
     token = new_token()
+    # An unsubscribed customer keeps a record of the touchpoint but gets no survey.
+    status = "unsubscribed" if contact.unsubscribed_at is not None else "queued"
     invitation = Invitation(
         workspace_id=workspace.id,
         contact_id=contact.id,
@@ -145,7 +148,7 @@ def invite(
         touchpoint_id=touchpoint.id,
         token_hash=hash_token(token),
         event_id=event_id,
-        status="queued",
+        status=status,
         occurred_at=occurred_at,
         created_at=now,
         expires_at=now + dt.timedelta(days=workspace.invitation_ttl_days),
@@ -165,6 +168,33 @@ def mark_sent(
     invitation.sent_at = now
     session.flush()
     rollup.record_invitation_sent(session, invitation, workspace.timezone)
+
+
+def unsubscribe(session: Session, contact: Contact, now: dt.datetime) -> None:
+    """No more survey emails to this contact; invitations not yet sent are stopped."""
+    if contact.unsubscribed_at is None:
+        contact.unsubscribed_at = now
+    session.execute(
+        update(Invitation)
+        .where(
+            Invitation.workspace_id == contact.workspace_id,
+            Invitation.contact_id == contact.id,
+            Invitation.status == "queued",
+        )
+        .values(status="unsubscribed")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_email_sent(session: Session, meta: dict[str, Any], now: dt.datetime) -> None:
+    """The outbox delivered an email; if it carried an invitation, that one is now sent."""
+    invitation_id = meta.get("invitation_id")
+    if invitation_id is None:
+        return
+    invitation = session.get(Invitation, invitation_id)
+    workspace = session.get(Workspace, invitation.workspace_id) if invitation else None
+    if invitation is not None and workspace is not None:
+        mark_sent(session, workspace, invitation, now)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
+from feedback.accounts.models import Workspace
 from feedback.db import utcnow
-from feedback.extensions import db
+from feedback.extensions import csrf, db
 from feedback.insights.services import is_unhappy
-from feedback.surveys import services
+from feedback.surveys import emails, services
 from feedback.surveys.forms import SurveyForm
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX
 from feedback.surveys.services import LinkWorkspace, SurveyLink
@@ -17,7 +18,9 @@ from feedback.testimonials.services import consent_text_for
 bp = Blueprint("surveys", __name__)
 
 
-def _problem(kind: str, status: int, workspace: LinkWorkspace | None = None) -> tuple[str, int]:
+def _problem(
+    kind: str, status: int, workspace: LinkWorkspace | Workspace | None = None
+) -> tuple[str, int]:
     return render_template("surveys/problem.html", kind=kind, workspace=workspace), status
 
 
@@ -120,4 +123,30 @@ def thanks(token: str) -> Response | tuple[str, int]:
         stage=link.stage,
         response=response,
         unhappy=is_unhappy(response, link.stage.scale),
+    )
+
+
+@bp.route("/u/<token>", methods=["GET", "POST"])
+@csrf.exempt
+def unsubscribe(token: str) -> tuple[str, int] | str:
+    """GET asks for confirmation (link scanners must not unsubscribe anyone); POST does it.
+
+    The POST is exempt from CSRF checks: mail clients send RFC 8058 one-click
+    unsubscribes (`List-Unsubscribe=One-Click`) without any page or cookie,
+    and the signed token in the URL is what proves the request genuine.
+    """
+    contact = emails.contact_for_unsubscribe_token(
+        db.session, current_app.config["SECRET_KEY"], token
+    )
+    if contact is None:
+        return _problem("unsubscribe_not_found", 404)
+    workspace = db.session.get(Workspace, contact.workspace_id)
+    if request.method == "POST":
+        services.unsubscribe(db.session, contact, utcnow())
+        db.session.commit()
+        return render_template("surveys/unsubscribe.html", workspace=workspace, done=True)
+    return render_template(
+        "surveys/unsubscribe.html",
+        workspace=workspace,
+        done=contact.unsubscribed_at is not None,
     )

@@ -168,14 +168,23 @@ def test_two_workers_draining_a_thousand_emails_send_each_exactly_once(
         except BaseException as error:  # surfaced below
             errors.append(error)
 
-    workers = [threading.Thread(target=work) for _ in range(2)]
+    start = threading.Barrier(2)
+
+    def work_together() -> None:
+        start.wait(timeout=10)
+        work()
+
+    workers = [threading.Thread(target=work_together) for _ in range(2)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=120)
     assert not errors, errors
     assert sum(r.sent for r in reports) == 1000
-    assert all(r.sent > 0 for r in reports), "one worker did everything: no concurrency tested"
+    if db_session.get_bind().dialect.name == "postgresql":
+        # SKIP LOCKED lets both take batches side by side; SQLite's single
+        # writer may let one worker starve the other, which is allowed there.
+        assert all(r.sent > 0 for r in reports), "one worker did everything"
     ids = smtp_server.inbox.message_ids()
     assert len(ids) == 1000
     assert set(ids) == {m.payload["message_id"] for m in messages}

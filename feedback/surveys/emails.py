@@ -1,0 +1,92 @@
+"""The survey invitation email and the unsubscribe link it carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlsplit
+
+from flask import render_template
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.orm import Session
+
+from feedback.accounts.models import Workspace
+from feedback.delivery.models import OutboxMessage
+from feedback.delivery.services import enqueue_email
+from feedback.journey.models import Stage
+from feedback.surveys.models import Contact
+from feedback.surveys.services import IssuedInvitation, survey_url
+
+
+def _serializer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt="unsubscribe")
+
+
+def unsubscribe_token(secret_key: str, contact: Contact) -> str:
+    """A stable, signed token naming the contact; nothing needs storing for it."""
+    return _serializer(secret_key).dumps([contact.workspace_id, contact.id])
+
+
+def contact_for_unsubscribe_token(session: Session, secret_key: str, token: str) -> Contact | None:
+    """The contact a genuine unsubscribe token names, or None for anything else."""
+    if len(token) > 200:
+        return None
+    try:
+        workspace_id, contact_id = _serializer(secret_key).loads(token)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.workspace_id != workspace_id:
+        return None
+    return contact
+
+
+def queue_invitation_email(
+    session: Session,
+    workspace: Workspace,
+    issued: IssuedInvitation,
+    *,
+    base_url: str,
+    secret_key: str,
+    now: dt.datetime,
+) -> OutboxMessage:
+    """The invitation's email, added to the outbox in the caller's transaction.
+
+    Carries List-Unsubscribe and List-Unsubscribe-Post (RFC 8058) so mail
+    clients can offer one-click unsubscribe; the Message-ID is fixed at this
+    point, so a retried send is recognisably the same email.
+    """
+    invitation = issued.invitation
+    contact = session.get(Contact, invitation.contact_id)
+    stage = session.get(Stage, invitation.stage_id)
+    assert contact is not None and stage is not None
+    link = survey_url(base_url, issued.token)
+    unsubscribe = f"{base_url.rstrip('/')}/u/{unsubscribe_token(secret_key, contact)}"
+    context = {
+        "workspace": workspace,
+        "stage": stage,
+        "contact": contact,
+        "link": link,
+        "unsubscribe": unsubscribe,
+        "scale": stage.rating_scale,
+    }
+    return enqueue_email(
+        session,
+        workspace.id,
+        to=contact.email,
+        subject=f"{workspace.name}: {stage.question}"[:200],
+        text=render_template("surveys/invitation_email.txt", **context),
+        html=render_template("surveys/invitation_email.html", **context),
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+        sender=(
+            f"{workspace.sender_name} <{workspace.sender_address}>"
+            if workspace.sender_address
+            else None
+        ),
+        message_domain=urlsplit(base_url).hostname or "feedback.invalid",
+        dedupe_key=f"invitation:{invitation.id}",
+        meta={"invitation_id": invitation.id},
+        now=now,
+    )
