@@ -83,6 +83,12 @@ def invite(
     if issued.invitation.status == "unsubscribed":
         db.session.commit()
         raise click.ClickException(f"{email} has unsubscribed from survey emails.")
+    if issued.invitation.status == "throttled":
+        db.session.commit()
+        raise click.ClickException(
+            f"{email} was asked for feedback too recently (see the workspace's throttle "
+            "settings); no link was made."
+        )
     if send:
         queue_invitation_email(
             db.session,

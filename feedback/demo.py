@@ -51,6 +51,7 @@ def create_demo(
                 touchpoint_key=item.touchpoint,
                 email=f"quiet{invitations}@example.net",
                 now=sent_at,
+                throttle=False,
             )
             surveys.mark_sent(session, workspace, unanswered.invitation, sent_at)
             invitations += 1
@@ -62,6 +63,7 @@ def create_demo(
             email=item.customer_email,
             name=item.customer_name,
             now=sent_at,
+            throttle=False,
         )
         invitations += 1
         surveys.mark_sent(session, workspace, issued.invitation, sent_at)

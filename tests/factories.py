@@ -53,6 +53,7 @@ def make_invitation(
     email: str | None = None,
     now: dt.datetime = NOW,
     sent: bool = True,
+    throttle: bool = True,
 ) -> IssuedInvitation:
     issued = invite(
         session,
@@ -61,6 +62,7 @@ def make_invitation(
         touchpoint_key=touchpoint,
         email=email or f"customer{next(_counter)}@example.com",
         now=now,
+        throttle=throttle,
     )
     if sent:
         mark_sent(session, workspace, issued.invitation, now)

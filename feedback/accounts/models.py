@@ -24,6 +24,7 @@ class Workspace(db.Model):
     __tablename__ = "workspace"
     __table_args__ = (
         CheckConstraint("throttle_days >= 0", name="throttle_days_not_negative"),
+        CheckConstraint("contact_cap_days >= 0", name="contact_cap_days_not_negative"),
         CheckConstraint("follow_up_sla_hours > 0", name="follow_up_sla_positive"),
         CheckConstraint("invitation_ttl_days > 0", name="invitation_ttl_positive"),
         CheckConstraint("consent_version > 0", name="consent_version_positive"),
@@ -33,7 +34,10 @@ class Workspace(db.Model):
     name: Mapped[str120]
     slug: Mapped[str] = mapped_column(String(60), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # No second survey for the same stage within this many days (0: no limit).
     throttle_days: Mapped[int] = mapped_column(default=30)
+    # At most one survey per contact, any stage, within this many days (0: no limit).
+    contact_cap_days: Mapped[int] = mapped_column(default=3, server_default="3")
     follow_up_sla_hours: Mapped[int] = mapped_column(default=24)
     invitation_ttl_days: Mapped[int] = mapped_column(default=30)
     brand_colour: Mapped[str] = mapped_column(String(7), default="#2f6f4f")

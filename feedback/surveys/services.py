@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -130,17 +130,26 @@ def invite(
     now: dt.datetime,
     event_id: str | None = None,
     occurred_at: dt.datetime | None = None,
+    throttle: bool = True,
 ) -> IssuedInvitation:
     """A new personal survey link for the stage, queued for delivery.
 
-    Its status is `unsubscribed` instead when the contact has unsubscribed.
+    Its status is `unsubscribed` instead when the contact has unsubscribed, or
+    `throttled` when they were asked too recently (see `is_throttled`; pass
+    `throttle=False` to record past events).
     Raises UnknownStage / UnknownTouchpoint for keys the workspace does not have.
     """
     touchpoint = find_touchpoint(session, workspace.id, stage_key, touchpoint_key)
     contact = find_or_create_contact(session, workspace.id, email, name)
     token = new_token()
-    # An unsubscribed customer keeps a record of the touchpoint but gets no survey.
-    status = "unsubscribed" if contact.unsubscribed_at is not None else "queued"
+    # A customer who unsubscribed, or was asked recently, keeps a record of the
+    # touchpoint but gets no survey.
+    if contact.unsubscribed_at is not None:
+        status = "unsubscribed"
+    elif throttle and is_throttled(session, workspace, contact.id, touchpoint.stage_id, now):
+        status = "throttled"
+    else:
+        status = "queued"
     invitation = Invitation(
         workspace_id=workspace.id,
         contact_id=contact.id,
@@ -156,6 +165,41 @@ def invite(
     session.add(invitation)
     session.flush()
     return IssuedInvitation(invitation=invitation, token=token)
+
+
+# Invitations that went, or are about to go, to the customer.
+_ASKED = ("queued", "sent", "opened", "answered", "expired")
+
+
+def is_throttled(
+    session: Session, workspace: Workspace, contact_id: int, stage_id: int, now: dt.datetime
+) -> bool:
+    """Whether asking this contact now would be too soon.
+
+    Too soon: the same stage within the workspace's `throttle_days`, or any
+    stage within its `contact_cap_days`.
+    """
+    windows = []
+    if workspace.throttle_days:
+        windows.append(
+            (Invitation.stage_id == stage_id)
+            & (Invitation.created_at > now - dt.timedelta(days=workspace.throttle_days))
+        )
+    if workspace.contact_cap_days:
+        windows.append(Invitation.created_at > now - dt.timedelta(days=workspace.contact_cap_days))
+    if not windows:
+        return False
+    recent = workspace_scoped(
+        select(Invitation.id)
+        .where(
+            Invitation.contact_id == contact_id,
+            Invitation.status.in_(_ASKED),
+            or_(*windows),
+        )
+        .limit(1),
+        workspace.id,
+    )
+    return session.scalar(recent) is not None
 
 
 def mark_sent(
@@ -297,7 +341,12 @@ def find_link(session: Session, token: str) -> SurveyLink:
 
 
 def check_answerable(link: SurveyLink, now: dt.datetime) -> None:
-    """Raise AlreadyAnswered or InvitationExpired unless the link can still be answered."""
+    """Raise AlreadyAnswered or InvitationExpired unless the link can still be answered.
+
+    A throttled or unsubscribed invitation was never handed out: not found.
+    """
+    if link.status in ("throttled", "unsubscribed"):
+        raise InvitationNotFound(link.id)
     if link.status == "answered":
         raise AlreadyAnswered(link.id)
     if link.is_expired(now):

@@ -35,6 +35,8 @@ def _load(token: str, *, opening: bool) -> SurveyLink | tuple[str, int]:
             services.open_link(db.session, link, utcnow())
         else:
             services.check_answerable(link, utcnow())
+    except services.InvitationNotFound:
+        return _problem("not_found", 404)
     except services.AlreadyAnswered:
         return _problem("answered", 409, link.workspace)
     except services.InvitationExpired:
