@@ -17,7 +17,7 @@ from feedback.extensions import db
 from feedback.insights.services import rebuild_rollups
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
 from feedback.surveys import services as surveys
-from feedback.surveys.emails import queue_invitation_email
+from feedback.surveys.emails import queue_due_reminders, queue_invitation_email
 
 
 @click.group("feedback")
@@ -143,7 +143,10 @@ def demo(email: str, password: str, count: int) -> None:
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between polls.")
 def worker(once: bool, interval: float) -> None:
-    """Send the outbox: emails go to SMTP_URL, failures retry with exponential backoff."""
+    """Send the outbox: emails go to SMTP_URL, failures retry with exponential backoff.
+
+    Each round first queues the reminders that are due.
+    """
     config = current_app.config
     try:
         mailer = SmtpMailer.from_url(config["SMTP_URL"])
@@ -156,6 +159,10 @@ def worker(once: bool, interval: float) -> None:
         on_sent=surveys.record_email_sent,
     )
     while True:
+        reminders = queue_due_reminders(db.session, utcnow())
+        db.session.commit()
+        if reminders:
+            click.echo(f"queued {reminders} reminders")
         report = deliver_due(db.session, mailer, settings, utcnow)
         if report.sent or report.retrying or report.failed or once:
             click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")

@@ -25,6 +25,7 @@ class Workspace(db.Model):
     __table_args__ = (
         CheckConstraint("throttle_days >= 0", name="throttle_days_not_negative"),
         CheckConstraint("contact_cap_days >= 0", name="contact_cap_days_not_negative"),
+        CheckConstraint("reminder_days >= 0", name="reminder_days_not_negative"),
         CheckConstraint("follow_up_sla_hours > 0", name="follow_up_sla_positive"),
         CheckConstraint("invitation_ttl_days > 0", name="invitation_ttl_positive"),
         CheckConstraint("consent_version > 0", name="consent_version_positive"),
@@ -38,6 +39,8 @@ class Workspace(db.Model):
     throttle_days: Mapped[int] = mapped_column(default=30)
     # At most one survey per contact, any stage, within this many days (0: no limit).
     contact_cap_days: Mapped[int] = mapped_column(default=3, server_default="3")
+    # One reminder this many days after an unanswered survey email (0: none).
+    reminder_days: Mapped[int] = mapped_column(default=3, server_default="3")
     follow_up_sla_hours: Mapped[int] = mapped_column(default=24)
     invitation_ttl_days: Mapped[int] = mapped_column(default=30)
     brand_colour: Mapped[str] = mapped_column(String(7), default="#2f6f4f")

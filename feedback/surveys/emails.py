@@ -7,13 +7,14 @@ from urllib.parse import urlsplit
 
 from flask import render_template
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
 from feedback.delivery.models import OutboxMessage
 from feedback.delivery.services import enqueue_email
 from feedback.journey.models import Stage
-from feedback.surveys.models import Contact
+from feedback.surveys.models import Contact, Invitation
 from feedback.surveys.services import IssuedInvitation, survey_url
 
 
@@ -90,3 +91,66 @@ def queue_invitation_email(
         meta={"invitation_id": invitation.id},
         now=now,
     )
+
+
+def queue_due_reminders(session: Session, now: dt.datetime, *, limit: int = 500) -> int:
+    """Queue the one reminder each unanswered survey email gets; returns how many.
+
+    Due `reminder_days` after the email was sent (0 turns reminders off), never
+    once the link has expired, been answered, or the customer unsubscribed. The
+    reminder repeats the original email (the raw link exists nowhere else) with
+    a new Message-ID. The invitation is claimed with a guarded UPDATE first, so
+    several workers never remind twice.
+    """
+    original = OutboxMessage
+    candidates = session.execute(
+        select(Invitation, Workspace, original)
+        .join(Workspace, Workspace.id == Invitation.workspace_id)
+        .join(Contact, Contact.id == Invitation.contact_id)
+        .join(
+            original,
+            (original.workspace_id == Invitation.workspace_id)
+            & (original.dedupe_key == literal("invitation:") + cast(Invitation.id, String)),
+        )
+        .where(
+            Invitation.status.in_(("sent", "opened")),
+            Invitation.reminder_count == 0,
+            Invitation.sent_at <= now - dt.timedelta(days=1),
+            Invitation.expires_at > now,
+            Contact.unsubscribed_at.is_(None),
+            Workspace.reminder_days > 0,
+        )
+        .order_by(Invitation.sent_at)
+        .limit(limit)
+    ).all()
+    queued = 0
+    for invitation, workspace, message in candidates:
+        assert invitation.sent_at is not None
+        if invitation.sent_at + dt.timedelta(days=workspace.reminder_days) > now:
+            continue
+        claimed = session.execute(
+            update(Invitation)
+            .where(Invitation.id == invitation.id, Invitation.reminder_count == 0)
+            .values(reminder_count=1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            continue
+        payload = message.payload
+        domain = payload["message_id"].rsplit("@", 1)[-1].rstrip(">")
+        enqueue_email(
+            session,
+            workspace.id,
+            to=payload["to"],
+            subject=f"Reminder: {payload['subject']}"[:200],
+            text=payload["text"],
+            html=payload.get("html"),
+            headers=payload.get("headers"),
+            sender=payload.get("from"),
+            message_domain=domain,
+            dedupe_key=f"reminder:{invitation.id}",
+            meta={"reminder_of": invitation.id},
+            now=now,
+        )
+        queued += 1
+    return queued
