@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -30,6 +30,8 @@ def create_app(config: Config | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
 
     db.init_app(app)
+    # Before CSRFProtect's hook, which is the first to read the body.
+    app.before_request(_allow_large_uploads)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -58,6 +60,16 @@ def create_app(config: Config | None = None) -> Flask:
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count
         )
     return app
+
+
+# Endpoints that take file uploads get more than the 64 KB every form gets.
+UPLOAD_LIMITS = {"surveys.import_touchpoints": 5 * 1024 * 1024}
+
+
+def _allow_large_uploads() -> None:
+    limit = UPLOAD_LIMITS.get(request.endpoint or "")
+    if limit is not None:
+        request.max_content_length = limit
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 from flask import current_app
@@ -17,6 +18,7 @@ from feedback.extensions import db
 from feedback.insights.services import rebuild_rollups
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
 from feedback.surveys import services as surveys
+from feedback.surveys import touchpoints
 from feedback.surveys.emails import queue_due_reminders, queue_invitation_email
 
 
@@ -117,6 +119,39 @@ def create_api_key(slug: str, name: str) -> None:
     click.echo(f"API key {issued.api_key.prefix}... ({issued.api_key.name}) for {workspace.slug}.")
     click.echo("Store it now: only a hash is kept, it cannot be shown again.")
     click.echo(issued.secret)
+
+
+@feedback_cli.command("import-touchpoints")
+@click.argument("csv_file", type=click.File("rb"))
+@click.option("--workspace", "slug", required=True, help="Workspace slug.")
+@click.option("--no-send", is_flag=True, help="Record the invitations without emailing them.")
+def import_touchpoints(csv_file: Any, slug: str, no_send: bool) -> None:
+    """Record touchpoints from a CSV (email, name, stage, touchpoint, event_id, occurred_at).
+
+    Bad rows are listed with the reason and do not stop the good ones; rows
+    whose event_id was imported before are skipped, so a re-import sends nothing twice.
+    """
+    workspace = _workspace(slug)
+    try:
+        rows = touchpoints.read_csv(csv_file.read())
+    except touchpoints.CsvImportError as error:
+        raise click.ClickException(str(error)) from error
+    report = touchpoints.import_touchpoints(
+        db.session,
+        workspace,
+        rows,
+        now=utcnow(),
+        base_url=current_app.config["BASE_URL"],
+        secret_key=current_app.config["SECRET_KEY"],
+        send=not no_send,
+    )
+    db.session.commit()
+    for line, reason in report.rejected:
+        click.echo(f"line {line}: rejected: {reason}")
+    click.echo(
+        f"{len(report.created)} recorded, {len(report.duplicates)} already imported, "
+        f"{len(report.rejected)} rejected."
+    )
 
 
 @feedback_cli.command("demo")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.validators import InputRequired
 
@@ -52,3 +53,16 @@ class SurveyForm(FlaskForm):
             # One clear message whatever went wrong: missing, not a number, off the scale.
             self.rating.errors = [self.scale_message]
         return valid
+
+
+class ImportForm(FlaskForm):
+    """A touchpoint CSV to import."""
+
+    csv_file = FileField(
+        "CSV file",
+        validators=[
+            FileRequired("Choose a CSV file."),
+            FileAllowed(["csv", "txt"], "Only .csv files can be imported."),
+        ],
+    )
+    send = BooleanField("Email the surveys", default=True)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
+from feedback.accounts.auth import current_workspace, workspace_required
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.extensions import csrf, db
 from feedback.insights.services import is_unhappy
-from feedback.surveys import emails, services
-from feedback.surveys.forms import SurveyForm
+from feedback.surveys import emails, services, touchpoints
+from feedback.surveys.forms import ImportForm, SurveyForm
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX
 from feedback.surveys.services import LinkWorkspace, SurveyLink
 from feedback.testimonials.services import consent_text_for
@@ -152,3 +153,36 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
         workspace=workspace,
         done=contact.unsubscribed_at is not None,
     )
+
+
+@bp.route("/touchpoints/import", methods=["GET", "POST"])
+@workspace_required
+def import_touchpoints() -> tuple[str, int]:
+    """Upload a touchpoint CSV; shows what was recorded and why rows were rejected."""
+    workspace = current_workspace()
+    form = ImportForm()
+    report = None
+    if form.validate_on_submit():
+        try:
+            rows = touchpoints.read_csv(form.csv_file.data.read())
+        except touchpoints.CsvImportError as error:
+            form.csv_file.errors = [str(error)]
+        else:
+            report = touchpoints.import_touchpoints(
+                db.session,
+                workspace,
+                rows,
+                now=utcnow(),
+                base_url=current_app.config["BASE_URL"],
+                secret_key=current_app.config["SECRET_KEY"],
+                send=form.send.data,
+            )
+            db.session.commit()
+    status = 422 if form.errors else 200
+    return render_template(
+        "surveys/import.html",
+        workspace=workspace,
+        form=form,
+        report=report,
+        columns=touchpoints.CSV_COLUMNS,
+    ), status

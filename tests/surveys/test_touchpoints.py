@@ -1,0 +1,165 @@
+"""Touchpoint events and CSV imports: each event once, bad rows reported, good rows kept."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from feedback.delivery.models import OutboxMessage
+from feedback.surveys import touchpoints
+from feedback.surveys.models import Invitation
+from tests.factories import NOW, PASSWORD, make_owner, make_workspace
+from tests.pages import csrf_token_from
+
+CSV = (
+    "email,name,stage,touchpoint,event_id,occurred_at\n"
+    "ann@example.com,Ann,purchase,checkout,order-1,2026-06-14T10:00:00Z\n"
+    "BOB@example.com,Bob,retention,support-ticket-solved,ticket-9,\n"
+    "not-an-email,X,purchase,checkout,order-2,\n"
+    "cy@example.com,Cy,nowhere,checkout,order-3,\n"
+    "di@example.com,Di,purchase,renewal,order-4,\n"
+    "ed@example.com,Ed,purchase,checkout,order-5,yesterday\n"
+    ",,purchase,checkout,order-6,\n"
+    '=HYPERLINK("x"),Eve,purchase,checkout,order-7,\n'
+)
+
+
+def run_import(db_session, workspace, data=CSV, send=True):
+    report = touchpoints.import_touchpoints(
+        db_session,
+        workspace,
+        touchpoints.read_csv(data.encode()),
+        now=NOW,
+        base_url="https://fb.example.com",
+        secret_key="test-secret-key",
+        send=send,
+    )
+    db_session.commit()
+    return report
+
+
+def test_a_csv_import_keeps_good_rows_and_explains_bad_ones(app, db_session):
+    workspace = make_workspace(db_session)
+    report = run_import(db_session, workspace)
+    assert report.created == [(2, "queued"), (3, "queued")]
+    reasons = dict(report.rejected)
+    assert set(reasons) == {4, 5, 6, 7, 8, 9}
+    assert "not a valid email" in reasons[4]
+    assert reasons[5] == "unknown stage 'nowhere'"
+    assert reasons[6] == "unknown touchpoint 'renewal'"
+    assert "ISO 8601" in reasons[7]
+    assert "email is missing" in reasons[8]
+    assert "not a valid email" in reasons[9]
+    invitations = db_session.scalars(select(Invitation).order_by(Invitation.id)).all()
+    assert [i.event_id for i in invitations] == ["order-1", "ticket-9"]
+    assert invitations[0].occurred_at.isoformat() == "2026-06-14T10:00:00+00:00"
+    assert db_session.scalar(select(func.count(OutboxMessage.id))) == 2
+
+
+def test_importing_the_same_file_again_sends_nothing_twice(app, db_session):
+    workspace = make_workspace(db_session)
+    run_import(db_session, workspace)
+    again = run_import(db_session, workspace)
+    assert again.created == [] and again.duplicates == [2, 3]
+    assert db_session.scalar(select(func.count(Invitation.id))) == 2
+    assert db_session.scalar(select(func.count(OutboxMessage.id))) == 2
+
+
+def test_event_ids_are_per_workspace(app, db_session):
+    first, second = make_workspace(db_session), make_workspace(db_session)
+    run_import(db_session, first)
+    assert len(run_import(db_session, second).created) == 2
+
+
+def test_without_sending_the_invitations_are_recorded_but_not_emailed(app, db_session):
+    workspace = make_workspace(db_session)
+    run_import(db_session, workspace, send=False)
+    assert db_session.scalar(select(func.count(Invitation.id))) == 2
+    assert db_session.scalar(select(func.count(OutboxMessage.id))) == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"name,stage\nx,y\n", "lacks email, touchpoint"),
+        (b"\xff\xfe\x00bad", "not UTF-8"),
+        (b"", "lacks email, stage, touchpoint"),
+    ],
+)
+def test_an_unreadable_file_is_refused_as_a_whole(data, message):
+    with pytest.raises(touchpoints.CsvImportError, match=message):
+        touchpoints.read_csv(data)
+
+
+def test_the_import_command_reports_each_rejected_line(runner, db_session, tmp_path):
+    make_workspace(db_session, "Acme Plants")
+    path = tmp_path / "touchpoints.csv"
+    path.write_text(CSV)
+    result = runner.invoke(
+        args=["feedback", "import-touchpoints", str(path), "--workspace", "acme-plants"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "line 5: rejected: unknown stage 'nowhere'" in result.output
+    assert "2 recorded, 0 already imported, 6 rejected." in result.output
+    again = runner.invoke(
+        args=["feedback", "import-touchpoints", str(path), "--workspace", "acme-plants"]
+    )
+    assert "0 recorded, 2 already imported, 6 rejected." in again.output
+
+
+def test_owners_upload_a_csv_and_see_the_report(client, db_session, auth):
+    user, workspace = make_owner(db_session)
+    auth.login(user.email, PASSWORD)
+    page = client.get("/touchpoints/import")
+    assert page.status_code == 200
+    token = csrf_token_from(page)
+    result = client.post(
+        "/touchpoints/import",
+        data={"csrf_token": token, "send": "y", "csv_file": (io.BytesIO(CSV.encode()), "t.csv")},
+        content_type="multipart/form-data",
+    )
+    assert result.status_code == 200
+    assert "<strong>2</strong> recorded" in result.text
+    assert "Line 5: unknown stage &#39;nowhere&#39;" in result.text
+    assert "Line 9: &#39;=hyperlink(&#34;x&#34;)&#39; is not a valid email address." in result.text
+    assert (
+        db_session.scalar(
+            select(func.count(Invitation.id)).where(Invitation.workspace_id == workspace.id)
+        )
+        == 2
+    )
+
+
+def test_the_upload_refuses_bad_files_and_missing_csrf(client, db_session, auth):
+    user, _ = make_owner(db_session)
+    auth.login(user.email, PASSWORD)
+    token = csrf_token_from(client.get("/touchpoints/import"))
+
+    def upload(content: bytes, name: str = "t.csv", **extra: str):
+        return client.post(
+            "/touchpoints/import",
+            data={"csv_file": (io.BytesIO(content), name), **extra},
+            content_type="multipart/form-data",
+        )
+
+    assert upload(CSV.encode()).status_code == 400  # no CSRF token
+    wrong_type = upload(b"%PDF-1.4", "report.pdf", csrf_token=token)
+    assert wrong_type.status_code == 422 and "Only .csv files" in wrong_type.text
+    bad_header = upload(b"who,what\n1,2\n", csrf_token=token)
+    assert bad_header.status_code == 422 and "lacks email, stage, touchpoint" in bad_header.text
+    # Raw bytes: the server refuses on Content-Length before reading any of it.
+    oversize = client.post(
+        "/touchpoints/import",
+        data=b"x" * (6 * 1024 * 1024),
+        content_type="multipart/form-data; boundary=b",
+    )
+    assert oversize.status_code == 413
+    missing = client.post("/touchpoints/import", data={"csrf_token": token})
+    assert missing.status_code == 422 and "Choose a CSV file." in missing.text
+    assert db_session.scalar(select(func.count(Invitation.id))) == 0
+
+
+def test_the_upload_page_needs_a_login(client):
+    assert client.get("/touchpoints/import").status_code == 302
