@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 
 class LoginForm(FlaskForm):
@@ -23,3 +30,34 @@ class EmptyForm(FlaskForm):
 
 class ApiKeyForm(FlaskForm):
     name = StringField("Name", validators=[InputRequired("Give the key a name."), Length(max=80)])
+
+
+class SettingsForm(FlaskForm):
+    """The workspace's settings; rules beyond types and ranges live in the service."""
+
+    name = StringField("Business name", validators=[InputRequired(), Length(max=120)])
+    timezone = StringField("Time zone", validators=[InputRequired(), Length(max=64)])
+    brand_colour = StringField("Brand colour", validators=[InputRequired(), Length(max=7)])
+    sender_name = StringField("Sender name", validators=[Optional(), Length(max=80)])
+    sender_address = StringField("Sender address", validators=[Optional(), Length(max=254)])
+    invitation_ttl_days = IntegerField(
+        "Survey links expire after (days)", validators=[InputRequired(), NumberRange(1, 365)]
+    )
+    throttle_days = IntegerField(
+        "Same stage at most once in (days, 0: no limit)",
+        validators=[InputRequired(), NumberRange(0, 365)],
+    )
+    contact_cap_days = IntegerField(
+        "Any survey at most once in (days, 0: no limit)",
+        validators=[InputRequired(), NumberRange(0, 90)],
+    )
+    reminder_days = IntegerField(
+        "Remind after (days, 0: never)", validators=[InputRequired(), NumberRange(0, 30)]
+    )
+    follow_up_sla_hours = IntegerField(
+        "Follow up unhappy answers within (hours)",
+        validators=[InputRequired(), NumberRange(1, 720)],
+    )
+    consent_text = TextAreaField(
+        "Testimonial consent text", validators=[InputRequired(), Length(max=2000)]
+    )

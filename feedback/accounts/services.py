@@ -8,6 +8,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -207,3 +208,88 @@ def revoke_api_key(session: Session, workspace_id: int, key_id: int, now: dt.dat
     if api_key.revoked_at is None:
         api_key.revoked_at = now
     return api_key
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    """What an owner can change on the settings page."""
+
+    name: str
+    timezone: str
+    brand_colour: str
+    sender_name: str | None
+    sender_address: str | None
+    invitation_ttl_days: int
+    throttle_days: int
+    contact_cap_days: int
+    reminder_days: int
+    follow_up_sla_hours: int
+    consent_text: str
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be saved; `field` names the form field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _relative_luminance(colour: str) -> float:
+    def channel(hex_pair: str) -> float:
+        value = int(hex_pair, 16) / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(colour[i : i + 2]) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_with_white(colour: str) -> float:
+    """WCAG contrast ratio of white text on this colour."""
+    return 1.05 / (_relative_luminance(colour) + 0.05)
+
+
+def update_settings(session: Session, workspace: Workspace, settings: WorkspaceSettings) -> None:
+    """Apply the settings, or raise SettingsError naming the field at fault.
+
+    A changed consent text gets a new version, so every consent record keeps
+    saying exactly which wording the customer agreed to.
+    """
+    name = " ".join(settings.name.split())
+    if not name:
+        raise SettingsError("name", "The business needs a name.")
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise SettingsError(
+            "timezone", f"{settings.timezone!r} is not a time zone (e.g. Europe/Berlin)."
+        ) from error
+    colour = settings.brand_colour.lower()
+    if not re.fullmatch(r"#[0-9a-f]{6}", colour):
+        raise SettingsError("brand_colour", "Use a colour like #2f6f4f.")
+    if contrast_with_white(colour) < 4.5:
+        raise SettingsError(
+            "brand_colour",
+            f"White text on {colour} is hard to read (contrast "
+            f"{contrast_with_white(colour):.1f}:1, at least 4.5:1 needed): pick a darker colour.",
+        )
+    sender_address = normalise_email(settings.sender_address) if settings.sender_address else None
+    if sender_address and ("@" not in sender_address or any(c.isspace() for c in sender_address)):
+        raise SettingsError("sender_address", f"{sender_address!r} is not an email address.")
+    consent = settings.consent_text.strip()
+    if not consent:
+        raise SettingsError("consent_text", "The consent text cannot be empty.")
+    if consent != workspace.consent_text:
+        workspace.consent_text = consent
+        workspace.consent_version += 1
+    workspace.name = name[:120]
+    workspace.timezone = settings.timezone
+    workspace.brand_colour = colour
+    workspace.sender_name = (settings.sender_name or "").strip()[:80] or None
+    workspace.sender_address = sender_address
+    workspace.invitation_ttl_days = settings.invitation_ttl_days
+    workspace.throttle_days = settings.throttle_days
+    workspace.contact_cap_days = settings.contact_cap_days
+    workspace.reminder_days = settings.reminder_days
+    workspace.follow_up_sla_hours = settings.follow_up_sla_hours

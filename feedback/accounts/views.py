@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -10,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from feedback.accounts import services
 from feedback.accounts.auth import current_workspace, workspace_required
-from feedback.accounts.forms import ApiKeyForm, EmptyForm, LoginForm
+from feedback.accounts.forms import ApiKeyForm, EmptyForm, LoginForm, SettingsForm
 from feedback.db import utcnow
 from feedback.extensions import db, limiter
 
@@ -96,3 +97,27 @@ def revoke_api_key(key_id: int) -> Response:
     db.session.commit()
     flash(f"Key {api_key.prefix}… ({api_key.name}) is revoked: calls with it now get 401.")
     return redirect(url_for("accounts.api_keys"))
+
+
+SETTINGS_FIELDS = tuple(f.name for f in fields(services.WorkspaceSettings))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@workspace_required
+def settings() -> Response | tuple[str, int]:
+    """The business's name, look, sender, survey timing and consent wording."""
+    workspace = current_workspace()
+    form = SettingsForm(obj=workspace)
+    if form.validate_on_submit():
+        values = {name: getattr(form, name).data for name in SETTINGS_FIELDS}
+        try:
+            services.update_settings(db.session, workspace, services.WorkspaceSettings(**values))
+        except services.SettingsError as error:
+            db.session.rollback()
+            getattr(form, error.field).errors = [error.message]
+        else:
+            db.session.commit()
+            flash("Settings saved.")
+            return redirect(url_for("accounts.settings"))
+    status = 422 if form.errors else 200
+    return render_template("accounts/settings.html", workspace=workspace, form=form), status
