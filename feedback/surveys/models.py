@@ -122,6 +122,8 @@ class Response(WorkspaceOwned, db.Model):
     __table_args__ = (
         # One response per invitation, enforced here and nowhere else.
         UniqueConstraint("workspace_id", "invitation_id"),
+        # Open links have no invitation: a key in the form makes a double submit one response.
+        UniqueConstraint("workspace_id", "submission_key"),
         UniqueConstraint("workspace_id", "id"),
         same_workspace_fk("invitation_id", "invitation"),
         same_workspace_fk("stage_id", "stage"),
@@ -151,6 +153,7 @@ class Response(WorkspaceOwned, db.Model):
     stage_id: Mapped[int]
     touchpoint_id: Mapped[int]
     contact_id: Mapped[int | None]
+    submission_key: Mapped[str | None] = mapped_column(String(64))
     rating: Mapped[int]
     comment: Mapped[str | None] = mapped_column(Text)
     testimonial_opt_in: Mapped[bool] = mapped_column(default=False)

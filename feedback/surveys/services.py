@@ -485,6 +485,7 @@ def new_response(
     *,
     invitation_id: int | None = None,
     contact_id: int | None = None,
+    submission_key: str | None = None,
 ) -> Response:
     """A (not yet stored) response for a validated answer, scored, its follow-up opened if unhappy.
 
@@ -496,6 +497,7 @@ def new_response(
         stage_id=stage.id,
         touchpoint_id=touchpoint.id,
         contact_id=contact_id,
+        submission_key=submission_key,
         rating=answer.rating,
         comment=answer.comment,
         testimonial_opt_in=answer.testimonial_opt_in,
@@ -553,3 +555,104 @@ def rescore_responses(session: Session, *, everything: bool = False) -> dict[int
             changed[response.workspace_id] = changed.get(response.workspace_id, 0) + 1
         session.flush()
     return changed
+
+
+OPEN_LINK_TOUCHPOINT = "open-link"
+
+
+class UnknownOpenLink(LookupError):
+    """No such workspace, active stage or touchpoint for an open link."""
+
+
+@dataclass(frozen=True)
+class OpenLink:
+    """A stage's open survey link (a QR code at the counter, a link on a receipt)."""
+
+    workspace: Workspace
+    stage: Stage
+    touchpoint: Touchpoint | None  # None: the stage's own "open link" touchpoint
+
+
+def find_open_link(
+    session: Session, workspace_slug: str, stage_key: str, touchpoint_key: str | None
+) -> OpenLink:
+    workspace = session.scalar(select(Workspace).where(Workspace.slug == workspace_slug))
+    if workspace is None:
+        raise UnknownOpenLink(workspace_slug)
+    stage = session.scalar(
+        workspace_scoped(select(Stage).where(Stage.key == stage_key), workspace.id)
+    )
+    if stage is None or not stage.active:
+        raise UnknownOpenLink(stage_key)
+    touchpoint = None
+    if touchpoint_key:
+        touchpoint = session.scalar(
+            workspace_scoped(
+                select(Touchpoint).where(
+                    Touchpoint.stage_id == stage.id, Touchpoint.key == touchpoint_key
+                ),
+                workspace.id,
+            )
+        )
+        if touchpoint is None:
+            raise UnknownOpenLink(touchpoint_key)
+    return OpenLink(workspace, stage, touchpoint)
+
+
+def open_link_touchpoint(session: Session, stage: Stage) -> Touchpoint:
+    """The stage's "open link" touchpoint, made the first time it is needed."""
+    query = workspace_scoped(
+        select(Touchpoint).where(
+            Touchpoint.stage_id == stage.id, Touchpoint.key == OPEN_LINK_TOUCHPOINT
+        ),
+        stage.workspace_id,
+    )
+    touchpoint = session.scalar(query)
+    if touchpoint is not None:
+        return touchpoint
+    try:
+        with session.begin_nested():
+            touchpoint = Touchpoint(
+                workspace_id=stage.workspace_id,
+                stage_id=stage.id,
+                key=OPEN_LINK_TOUCHPOINT,
+                name="Open link",
+                channel="web",
+            )
+            session.add(touchpoint)
+    except IntegrityError:
+        touchpoint = session.scalar(query)
+    assert touchpoint is not None
+    return touchpoint
+
+
+def submit_open_response(
+    session: Session, link: OpenLink, answer: Answer, submission_key: str, now: dt.datetime
+) -> Response | None:
+    """Store an anonymous answer given through an open link; None if this form was sent before.
+
+    `submission_key` comes with the form, so a double submit stores one
+    response: the unique (workspace, submission_key) constraint decides.
+    """
+    answer = validated_answer(link.stage, answer)
+    touchpoint = link.touchpoint or open_link_touchpoint(session, link.stage)
+    response = new_response(
+        link.workspace, link.stage, touchpoint, answer, now, submission_key=submission_key
+    )
+    counters = rollup.response_counters(response, link.stage.scale)
+    try:
+        with session.begin_nested():
+            insert_complete_row(session, response)
+    except IntegrityError:
+        return None
+    if answer.testimonial_opt_in:
+        record_consent(session, link.workspace, response, answer.display_name, now)
+    rollup.bump_rollup(
+        session,
+        workspace_id=link.workspace.id,
+        stage_id=link.stage.id,
+        touchpoint_id=touchpoint.id,
+        day=rollup.local_day(now, link.workspace.timezone),
+        counters=counters,
+    )
+    return response

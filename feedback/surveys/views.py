@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+import io
+import re
+import secrets
+
+import segno
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError
 
 from feedback.accounts.auth import current_workspace, workspace_required
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
-from feedback.extensions import csrf, db
+from feedback.extensions import csrf, db, limiter
 from feedback.insights.services import is_unhappy
+from feedback.journey.services import stages_in_order
 from feedback.surveys import emails, services, touchpoints
 from feedback.surveys.forms import ImportForm, SurveyForm
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX
@@ -17,6 +32,8 @@ from feedback.surveys.services import LinkWorkspace, SurveyLink
 from feedback.testimonials.services import consent_text_for
 
 bp = Blueprint("surveys", __name__)
+
+SUBMISSION_KEY = re.compile(r"[0-9a-f]{32}")
 
 
 def _problem(
@@ -186,3 +203,130 @@ def import_touchpoints() -> tuple[str, int]:
         report=report,
         columns=touchpoints.CSV_COLUMNS,
     ), status
+
+
+def _open_link_or_404(workspace_slug: str, stage_key: str) -> services.OpenLink:
+    try:
+        return services.find_open_link(
+            db.session, workspace_slug, stage_key, request.args.get("tp") or None
+        )
+    except services.UnknownOpenLink:
+        abort(404)
+
+
+def _render_open_form(
+    link: services.OpenLink, form: SurveyForm, submission_key: str, status: int = 200
+) -> tuple[str, int]:
+    return render_template(
+        "surveys/form.html",
+        form=form,
+        workspace=link.workspace,
+        stage=link.stage,
+        scale=link.stage.rating_scale,
+        consent_text=consent_text_for(link.workspace),
+        comment_max=COMMENT_MAX,
+        display_name_max=DISPLAY_NAME_MAX,
+        submission_key=submission_key,
+    ), status
+
+
+@bp.route("/f/<workspace_slug>/<stage_key>", methods=["GET", "POST"])
+@limiter.limit("30 per hour", methods=["POST"])
+def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, int]:
+    """A stage's open survey (QR code, receipt link): anyone may answer, once per form."""
+    link = _open_link_or_404(workspace_slug, stage_key)
+    form = SurveyForm(link.stage)
+    key = request.form.get("submission_key", "")
+    if not SUBMISSION_KEY.fullmatch(key):
+        key = secrets.token_hex(16)
+    if not form.is_submitted():
+        return _render_open_form(link, form, key)
+    if not form.validate():
+        return _render_open_form(link, form, key, 422)
+    answer = services.Answer(
+        rating=form.rating.data,
+        comment=form.comment.data,
+        testimonial_opt_in=form.testimonial_opt_in.data,
+        display_name=form.display_name.data,
+    )
+    try:
+        services.submit_open_response(db.session, link, answer, key, utcnow())
+    except services.InvalidAnswer as error:
+        db.session.rollback()
+        getattr(form, error.field).errors = [error.message]
+        return _render_open_form(link, form, key, 422)
+    db.session.commit()
+    return redirect(
+        url_for(
+            "surveys.open_thanks",
+            workspace_slug=workspace_slug,
+            stage_key=stage_key,
+            unhappy=int(link.stage.rating_scale.is_unhappy(answer.rating)) or None,
+        ),
+        code=303,
+    )
+
+
+@bp.get("/f/<workspace_slug>/<stage_key>/thanks")
+def open_thanks(workspace_slug: str, stage_key: str) -> str:
+    link = _open_link_or_404(workspace_slug, stage_key)
+    return render_template(
+        "surveys/thanks.html",
+        workspace=link.workspace,
+        stage=link.stage,
+        response=None,
+        unhappy=request.args.get("unhappy") == "1",
+        anonymous=True,
+    )
+
+
+def _open_link_url(workspace: Workspace, stage_key: str, touchpoint_key: str | None) -> str:
+    base = current_app.config["BASE_URL"].rstrip("/")
+    url = f"{base}/f/{workspace.slug}/{stage_key}"
+    return f"{url}?tp={touchpoint_key}" if touchpoint_key else url
+
+
+@bp.get("/settings/links")
+@workspace_required
+def open_links() -> str:
+    """Every stage's open link, per touchpoint, with a QR code ready to print."""
+    workspace = current_workspace()
+    stages = stages_in_order(db.session, workspace.id)
+    links = [
+        (stage, touchpoint, _open_link_url(workspace, stage.key, touchpoint.key))
+        for stage in stages
+        if stage.active
+        for touchpoint in stage.touchpoints
+    ]
+    qr_svgs = {url: segno.make(url, error="m").svg_inline(scale=3) for _s, _t, url in links}
+    return render_template(
+        "surveys/open_links.html", workspace=workspace, links=links, qr_svgs=qr_svgs
+    )
+
+
+@bp.get("/settings/links/<stage_key>/qr.<fmt>")
+@workspace_required
+def open_link_qr(stage_key: str, fmt: str) -> Response:
+    """The QR code of an open link as PNG or SVG, for print."""
+    workspace = current_workspace()
+    if fmt not in ("png", "svg"):
+        abort(404)
+    try:
+        link = services.find_open_link(
+            db.session, workspace.slug, stage_key, request.args.get("tp") or None
+        )
+    except services.UnknownOpenLink:
+        abort(404)
+    url = _open_link_url(
+        workspace, link.stage.key, link.touchpoint.key if link.touchpoint else None
+    )
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind=fmt, scale=10, border=4)
+    name = f"{workspace.slug}-{link.stage.key}" + (
+        f"-{link.touchpoint.key}" if link.touchpoint else ""
+    )
+    response = Response(
+        buffer.getvalue(), mimetype="image/png" if fmt == "png" else "image/svg+xml"
+    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
