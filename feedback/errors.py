@@ -31,6 +31,10 @@ def register(app: Flask) -> None:
             from feedback.surveys.views import survey_after_csrf_failure
 
             return survey_after_csrf_failure(request.view_args["token"], error)
+        if request.endpoint == "surveys.open_survey" and request.view_args:
+            from feedback.surveys.views import open_survey_after_csrf_failure
+
+            return open_survey_after_csrf_failure(**request.view_args)
         return _page(
             400,
             "The form had expired or was not sent from this site. "

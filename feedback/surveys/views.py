@@ -34,6 +34,10 @@ from feedback.testimonials.services import consent_text_for
 bp = Blueprint("surveys", __name__)
 
 SUBMISSION_KEY = re.compile(r"[0-9a-f]{32}")
+STALE_FORM_NOTICE = (
+    "This page was open for a long time, so we could not accept it yet. "
+    "Your answer is still below: please press Send again."
+)
 
 
 def _problem(
@@ -122,8 +126,7 @@ def survey_after_csrf_failure(token: str, error: CSRFError) -> tuple[str, int]:
         loaded,
         form,
         400,
-        notice="This page was open for a long time, so we could not accept it yet. "
-        "Your answer is still below: please press Send again.",
+        notice=STALE_FORM_NOTICE,
     )
 
 
@@ -215,7 +218,11 @@ def _open_link_or_404(workspace_slug: str, stage_key: str) -> services.OpenLink:
 
 
 def _render_open_form(
-    link: services.OpenLink, form: SurveyForm, submission_key: str, status: int = 200
+    link: services.OpenLink,
+    form: SurveyForm,
+    submission_key: str,
+    status: int = 200,
+    notice: str | None = None,
 ) -> tuple[str, int]:
     return render_template(
         "surveys/form.html",
@@ -227,6 +234,7 @@ def _render_open_form(
         comment_max=COMMENT_MAX,
         display_name_max=DISPLAY_NAME_MAX,
         submission_key=submission_key,
+        notice=notice,
     ), status
 
 
@@ -236,9 +244,7 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
     """A stage's open survey (QR code, receipt link): anyone may answer, once per form."""
     link = _open_link_or_404(workspace_slug, stage_key)
     form = SurveyForm(link.stage)
-    key = request.form.get("submission_key", "")
-    if not SUBMISSION_KEY.fullmatch(key):
-        key = secrets.token_hex(16)
+    key = _submission_key()
     if not form.is_submitted():
         return _render_open_form(link, form, key)
     if not form.validate():
@@ -264,6 +270,20 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
             unhappy=int(link.stage.rating_scale.is_unhappy(answer.rating)) or None,
         ),
         code=303,
+    )
+
+
+def _submission_key() -> str:
+    """The form's own key, or a new one for a fresh (or tampered) form."""
+    key = request.form.get("submission_key", "")
+    return key if SUBMISSION_KEY.fullmatch(key) else secrets.token_hex(16)
+
+
+def open_survey_after_csrf_failure(workspace_slug: str, stage_key: str) -> tuple[str, int]:
+    """As for personal links: the answer comes back on the form, nothing is lost."""
+    link = _open_link_or_404(workspace_slug, stage_key)
+    return _render_open_form(
+        link, SurveyForm(link.stage), _submission_key(), 400, notice=STALE_FORM_NOTICE
     )
 
 

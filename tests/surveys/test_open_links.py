@@ -76,12 +76,13 @@ def test_bad_open_links_and_bad_answers_are_refused(client, db_session):
     assert bad.status_code == 422
     assert "Please choose a rating from 1 to 5." in bad.text
     assert "kept &lt;i&gt;text&lt;/i&gt;</textarea>" in bad.text
-    assert (
-        client.post(
-            path, data={"rating": "3", "submission_key": fields["submission_key"]}
-        ).status_code
-        == 400
+    stale = client.post(
+        path,
+        data={"rating": "3", "comment": "still here", "submission_key": fields["submission_key"]},
     )
+    assert stale.status_code == 400 and "please press Send again" in stale.text
+    assert "still here</textarea>" in stale.text
+    assert f'value="{fields["submission_key"]}"' in stale.text
     assert db_session.scalar(select(func.count(Response.id))) == 0
     assert client.get(f"/f/{other.slug}/purchase?tp=checkout").status_code == 200
 
