@@ -44,6 +44,7 @@ def create_app(config: Config | None = None) -> Flask:
     from feedback.accounts.auth import load_user
     from feedback.accounts.views import bp as accounts_bp
     from feedback.cli import feedback_cli
+    from feedback.delivery.views import bp as delivery_bp
     from feedback.insights.views import bp as insights_bp
     from feedback.surveys.views import bp as surveys_bp
 
@@ -51,6 +52,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(surveys_bp)
     app.register_blueprint(insights_bp)
+    app.register_blueprint(delivery_bp)
     errors.register(app)
     web.register(app)
     app.cli.add_command(feedback_cli)

@@ -1,7 +1,7 @@
 """Every model, imported in dependency order so metadata is complete (Alembic, tests)."""
 
 from feedback.accounts.models import ApiKey, Membership, User, Workspace
-from feedback.delivery.models import OutboxMessage
+from feedback.delivery.models import OutboxMessage, WebhookEndpoint
 from feedback.insights.models import StageDailyStat
 from feedback.journey.models import Stage, Touchpoint
 from feedback.surveys.models import Contact, Invitation, Response
@@ -19,5 +19,6 @@ __all__ = [
     "Testimonial",
     "Touchpoint",
     "User",
+    "WebhookEndpoint",
     "Workspace",
 ]

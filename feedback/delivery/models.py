@@ -49,3 +49,18 @@ class OutboxMessage(WorkspaceOwned, db.Model):
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.kind} {self.status}>"
+
+
+class WebhookEndpoint(WorkspaceOwned, db.Model):
+    """A URL an owner registered to hear about events, with its signing secret."""
+
+    __tablename__ = "webhook_endpoint"
+    __table_args__ = (Index("ix_webhook_endpoint_workspace", "workspace_id", "active"),)
+
+    id: Mapped[intpk]
+    url: Mapped[str] = mapped_column(String(500))
+    events: Mapped[str] = mapped_column(String(200))  # comma-separated event names
+    # Kept in clear: the service signs with it, the receiver verifies with it.
+    secret: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[created_at]

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback.delivery import services
+from feedback.delivery import services, webhooks
 from feedback.delivery.mailer import SmtpMailer, build_email
 from feedback.delivery.models import OutboxMessage
 
@@ -46,7 +46,7 @@ def deliver_batch(
     settings: DeliverySettings,
     now: Callable[[], dt.datetime],
 ) -> DeliveryReport:
-    """Claim one batch of due emails, send them, record each outcome as it happens.
+    """Claim one batch of due messages, deliver them, record each outcome as it happens.
 
     Each outcome is committed right after its send, so a crash loses at most
     the knowledge that one message went out (it is then sent again): delivery
@@ -77,21 +77,32 @@ def deliver_batch(
             report.retrying += 1
         session.commit()
 
+    for message in [m for m in messages if m.kind == "webhook"]:
+        error = webhooks.post_webhook(session, message, now())
+        if error is None:
+            services.mark_sent(message, now())
+            report.sent += 1
+            session.commit()
+        else:
+            failed(message, error)
+    emails = [m for m in messages if m.kind == "email"]
+    if not emails:
+        return report
     try:
         smtp = mailer.connect()
     except (OSError, smtplib.SMTPException) as error:
-        for message in messages:
+        for message in emails:
             failed(message, f"SMTP server unreachable: {error}")
         return report
     with smtp:
-        for index, message in enumerate(messages):
+        for index, message in enumerate(emails):
             try:
                 smtp.send_message(build_email(message.payload, settings.mail_from))
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as error:
                 failed(message, f"refused: {error}")
             except (OSError, smtplib.SMTPException) as error:
                 # The connection is gone: this and the rest go back in the queue.
-                for rest in messages[index:]:
+                for rest in emails[index:]:
                     failed(rest, f"SMTP error: {error}")
                 break
             else:

@@ -16,6 +16,7 @@ from feedback import sentiment
 from feedback.accounts.models import Workspace
 from feedback.accounts.services import normalise_email
 from feedback.db import insert_complete_row, workspace_scoped
+from feedback.delivery import webhooks
 from feedback.insights import services as rollup
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES, Scale
@@ -422,6 +423,37 @@ def validated_answer(stage: Stage | LinkStage, answer: Answer) -> Answer:
     )
 
 
+def publish_response_events(
+    session: Session,
+    workspace_id: int,
+    response: Response,
+    stage_key: str,
+    touchpoint_key: str,
+    unhappy: bool,
+    now: dt.datetime,
+) -> None:
+    """Webhook events for a new response, in the response's own transaction."""
+    data = {
+        "id": response.id,
+        "stage": stage_key,
+        "touchpoint": touchpoint_key,
+        "rating": response.rating,
+        "comment": response.comment,
+        "sentiment": (
+            {"compound": response.sentiment_compound, "label": response.sentiment_label}
+            if response.sentiment_label
+            else None
+        ),
+        "testimonial_opt_in": response.testimonial_opt_in,
+        "submitted_at": response.submitted_at.isoformat(),
+    }
+    webhooks.enqueue_event(session, workspace_id, "response.created", data, now)
+    if unhappy:
+        webhooks.enqueue_event(session, workspace_id, "response.negative", data, now)
+    if response.testimonial_opt_in:
+        webhooks.enqueue_event(session, workspace_id, "testimonial.opted_in", data, now)
+
+
 def submit_response(
     session: Session,
     link: SurveyLink,
@@ -464,6 +496,15 @@ def submit_response(
         raise AlreadyAnswered(link.id) from error
     if answer.testimonial_opt_in:
         record_consent(session, workspace, response, answer.display_name, now)
+    publish_response_events(
+        session,
+        workspace.id,
+        response,
+        stage.key,
+        link.touchpoint.key,
+        bool(counters.get("unhappy")),
+        now,
+    )
     # Last, so the lock on today's shared rollup row is held as briefly as possible.
     rollup.bump_rollup(
         session,
@@ -647,6 +688,15 @@ def submit_open_response(
         return None
     if answer.testimonial_opt_in:
         record_consent(session, link.workspace, response, answer.display_name, now)
+    publish_response_events(
+        session,
+        link.workspace.id,
+        response,
+        link.stage.key,
+        touchpoint.key,
+        bool(counters.get("unhappy")),
+        now,
+    )
     rollup.bump_rollup(
         session,
         workspace_id=link.workspace.id,

@@ -1,0 +1,55 @@
+"""Owner pages for webhooks."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from feedback.accounts.auth import current_workspace, workspace_required
+from feedback.accounts.forms import EmptyForm
+from feedback.db import utcnow
+from feedback.delivery import webhooks
+from feedback.delivery.forms import WebhookForm
+from feedback.extensions import db
+
+bp = Blueprint("delivery", __name__)
+
+
+@bp.route("/settings/webhooks", methods=["GET", "POST"])
+@workspace_required
+def webhooks_page() -> Response | tuple[str, int]:
+    """Registered webhooks with their signing secrets; add one."""
+    workspace = current_workspace()
+    form = WebhookForm()
+    if form.validate_on_submit():
+        try:
+            webhooks.register_webhook(
+                db.session, workspace.id, form.url.data, form.events.data, utcnow()
+            )
+        except webhooks.WebhookError as error:
+            form.url.errors = [str(error)]
+        else:
+            db.session.commit()
+            flash("Webhook added.")
+            return redirect(url_for("delivery.webhooks_page"))
+    status = 422 if form.errors else 200
+    return render_template(
+        "delivery/webhooks.html",
+        workspace=workspace,
+        form=form,
+        endpoints=webhooks.webhooks_of(db.session, workspace.id),
+        remove_form=EmptyForm(),
+        header=webhooks.SIGNATURE_HEADER,
+    ), status
+
+
+@bp.post("/settings/webhooks/<int:endpoint_id>/remove")
+@workspace_required
+def remove_webhook(endpoint_id: int) -> Response:
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if not webhooks.remove_webhook(db.session, current_workspace().id, endpoint_id):
+        abort(404)
+    db.session.commit()
+    flash("Webhook removed.")
+    return redirect(url_for("delivery.webhooks_page"))
