@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.db import WorkspaceOwned, created_at, intpk, str80, str120, str254
@@ -46,6 +46,9 @@ class Workspace(db.Model):
     brand_colour: Mapped[str] = mapped_column(String(7), default="#2f6f4f")
     sender_name: Mapped[str80 | None]
     sender_address: Mapped[str254 | None]
+    # Kept by the webhook services: lets each submit skip looking for
+    # endpoints in the (usual) workspace that has none.
+    has_webhooks: Mapped[bool] = mapped_column(default=False, server_default=false())
     consent_text: Mapped[str] = mapped_column(Text)
     consent_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[created_at]

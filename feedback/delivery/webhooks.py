@@ -11,9 +11,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from feedback.accounts.models import Workspace
 from feedback.db import workspace_scoped
 from feedback.delivery.models import OutboxMessage, WebhookEndpoint
 
@@ -45,6 +46,7 @@ def register_webhook(
     )
     session.add(endpoint)
     session.flush()
+    _refresh_has_webhooks(session, workspace_id)
     return endpoint
 
 
@@ -62,7 +64,20 @@ def remove_webhook(session: Session, workspace_id: int, endpoint_id: int) -> boo
     if endpoint is None:
         return False
     session.delete(endpoint)
+    session.flush()
+    _refresh_has_webhooks(session, workspace_id)
     return True
+
+
+def _refresh_has_webhooks(session: Session, workspace_id: int) -> None:
+    active = session.scalar(
+        select(func.count(WebhookEndpoint.id)).where(
+            WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.active.is_(True)
+        )
+    )
+    session.execute(
+        update(Workspace).where(Workspace.id == workspace_id).values(has_webhooks=bool(active))
+    )
 
 
 def enqueue_event(

@@ -253,6 +253,7 @@ class LinkWorkspace:
     follow_up_sla_hours: int
     consent_text: str
     consent_version: int
+    has_webhooks: bool
 
 
 @dataclass(frozen=True)
@@ -425,7 +426,7 @@ def validated_answer(stage: Stage | LinkStage, answer: Answer) -> Answer:
 
 def publish_response_events(
     session: Session,
-    workspace_id: int,
+    workspace: Workspace | LinkWorkspace,
     response: Response,
     stage_key: str,
     touchpoint_key: str,
@@ -433,6 +434,9 @@ def publish_response_events(
     now: dt.datetime,
 ) -> None:
     """Webhook events for a new response, in the response's own transaction."""
+    if not workspace.has_webhooks:
+        return
+    workspace_id = workspace.id
     data = {
         "id": response.id,
         "stage": stage_key,
@@ -498,7 +502,7 @@ def submit_response(
         record_consent(session, workspace, response, answer.display_name, now)
     publish_response_events(
         session,
-        workspace.id,
+        workspace,
         response,
         stage.key,
         link.touchpoint.key,
@@ -690,7 +694,7 @@ def submit_open_response(
         record_consent(session, link.workspace, response, answer.display_name, now)
     publish_response_events(
         session,
-        link.workspace.id,
+        link.workspace,
         response,
         link.stage.key,
         touchpoint.key,

@@ -165,3 +165,18 @@ def test_owners_add_and_remove_webhooks_in_settings(client, db_session, auth):
         == 302
     )
     assert db_session.scalar(select(func.count(WebhookEndpoint.id))) == 1
+
+
+def test_a_workspace_without_webhooks_skips_the_lookup_and_the_flag_follows_endpoints(db_session):
+    workspace = make_workspace(db_session)
+    assert workspace.has_webhooks is False
+    endpoint = webhooks.register_webhook(
+        db_session, workspace.id, "https://h.example/x", ["response.created"], NOW
+    )
+    db_session.refresh(workspace)
+    assert workspace.has_webhooks is True
+    webhooks.remove_webhook(db_session, workspace.id, endpoint.id)
+    db_session.refresh(workspace)
+    assert workspace.has_webhooks is False
+    make_response(db_session, workspace)
+    assert db_session.scalar(select(func.count(OutboxMessage.id))) == 0
