@@ -67,8 +67,21 @@ def _load(token: str, *, opening: bool) -> SurveyLink | tuple[str, int]:
     return link
 
 
+def _answer_from(form: SurveyForm) -> services.Answer:
+    return services.Answer(
+        rating=form.rating.data,
+        comment=form.comment.data,
+        testimonial_opt_in=form.testimonial_opt_in.data,
+        display_name=form.display_name.data,
+    )
+
+
 def _render_form(
-    link: SurveyLink, form: SurveyForm, status: int = 200, notice: str | None = None
+    link: SurveyLink | services.OpenLink,
+    form: SurveyForm,
+    status: int = 200,
+    notice: str | None = None,
+    submission_key: str | None = None,
 ) -> tuple[str, int]:
     return render_template(
         "surveys/form.html",
@@ -80,6 +93,7 @@ def _render_form(
         comment_max=COMMENT_MAX,
         display_name_max=DISPLAY_NAME_MAX,
         notice=notice,
+        submission_key=submission_key,
     ), status
 
 
@@ -97,12 +111,7 @@ def survey(token: str) -> Response | tuple[str, int]:
     if not form.validate():
         db.session.commit()
         return _render_form(link, form, 422)
-    answer = services.Answer(
-        rating=form.rating.data,
-        comment=form.comment.data,
-        testimonial_opt_in=form.testimonial_opt_in.data,
-        display_name=form.display_name.data,
-    )
+    answer = _answer_from(form)
     try:
         services.submit_response(db.session, link, answer, utcnow())
     except services.InvalidAnswer as error:
@@ -217,27 +226,6 @@ def _open_link_or_404(workspace_slug: str, stage_key: str) -> services.OpenLink:
         abort(404)
 
 
-def _render_open_form(
-    link: services.OpenLink,
-    form: SurveyForm,
-    submission_key: str,
-    status: int = 200,
-    notice: str | None = None,
-) -> tuple[str, int]:
-    return render_template(
-        "surveys/form.html",
-        form=form,
-        workspace=link.workspace,
-        stage=link.stage,
-        scale=link.stage.rating_scale,
-        consent_text=consent_text_for(link.workspace),
-        comment_max=COMMENT_MAX,
-        display_name_max=DISPLAY_NAME_MAX,
-        submission_key=submission_key,
-        notice=notice,
-    ), status
-
-
 @bp.route("/f/<workspace_slug>/<stage_key>", methods=["GET", "POST"])
 @limiter.limit("30 per hour", methods=["POST"])
 def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, int]:
@@ -246,21 +234,16 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
     form = SurveyForm(link.stage)
     key = _submission_key()
     if not form.is_submitted():
-        return _render_open_form(link, form, key)
+        return _render_form(link, form, submission_key=key)
     if not form.validate():
-        return _render_open_form(link, form, key, 422)
-    answer = services.Answer(
-        rating=form.rating.data,
-        comment=form.comment.data,
-        testimonial_opt_in=form.testimonial_opt_in.data,
-        display_name=form.display_name.data,
-    )
+        return _render_form(link, form, 422, submission_key=key)
+    answer = _answer_from(form)
     try:
         services.submit_open_response(db.session, link, answer, key, utcnow())
     except services.InvalidAnswer as error:
         db.session.rollback()
         getattr(form, error.field).errors = [error.message]
-        return _render_open_form(link, form, key, 422)
+        return _render_form(link, form, 422, submission_key=key)
     db.session.commit()
     return redirect(
         url_for(
@@ -282,8 +265,12 @@ def _submission_key() -> str:
 def open_survey_after_csrf_failure(workspace_slug: str, stage_key: str) -> tuple[str, int]:
     """As for personal links: the answer comes back on the form, nothing is lost."""
     link = _open_link_or_404(workspace_slug, stage_key)
-    return _render_open_form(
-        link, SurveyForm(link.stage), _submission_key(), 400, notice=STALE_FORM_NOTICE
+    return _render_form(
+        link,
+        SurveyForm(link.stage),
+        400,
+        notice=STALE_FORM_NOTICE,
+        submission_key=_submission_key(),
     )
 
 
