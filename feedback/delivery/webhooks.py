@@ -80,34 +80,42 @@ def _refresh_has_webhooks(session: Session, workspace_id: int) -> None:
     )
 
 
-def enqueue_event(
-    session: Session, workspace_id: int, event: str, data: dict[str, Any], now: dt.datetime
+def enqueue_events(
+    session: Session,
+    workspace_id: int,
+    events: list[str],
+    data: dict[str, Any],
+    now: dt.datetime,
 ) -> int:
-    """One outbox message per active endpoint that wants `event`; returns how many."""
+    """One outbox message per (active endpoint, event it wants); returns how many.
+
+    The endpoints are read once for all the events one change raises.
+    """
     endpoints = session.execute(
         select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.events).where(
             WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.active.is_(True)
         )
     ).all()
-    body = json.dumps(
-        {"event": event, "created_at": now.isoformat(), "data": data}, separators=(",", ":")
-    )
     count = 0
-    for endpoint_id, url, events in endpoints:
-        if event not in events.split(","):
-            continue
-        session.add(
-            OutboxMessage(
-                workspace_id=workspace_id,
-                kind="webhook",
-                payload={"endpoint_id": endpoint_id, "url": url, "event": event, "body": body},
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+    for event in events:
+        body = json.dumps(
+            {"event": event, "created_at": now.isoformat(), "data": data}, separators=(",", ":")
         )
-        count += 1
+        for endpoint_id, url, wanted in endpoints:
+            if event not in wanted.split(","):
+                continue
+            session.add(
+                OutboxMessage(
+                    workspace_id=workspace_id,
+                    kind="webhook",
+                    payload={"endpoint_id": endpoint_id, "url": url, "event": event, "body": body},
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            count += 1
     return count
 
 

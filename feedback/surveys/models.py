@@ -108,9 +108,6 @@ class Invitation(WorkspaceOwned, db.Model):
         foreign_keys="Invitation.touchpoint_id",
     )
 
-    def is_expired(self, now: dt.datetime) -> bool:
-        return self.status == "expired" or now >= self.expires_at
-
     def __repr__(self) -> str:
         return f"<Invitation {self.id} {self.status}>"
 

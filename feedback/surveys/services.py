@@ -436,7 +436,6 @@ def publish_response_events(
     """Webhook events for a new response, in the response's own transaction."""
     if not workspace.has_webhooks:
         return
-    workspace_id = workspace.id
     data = {
         "id": response.id,
         "stage": stage_key,
@@ -451,11 +450,12 @@ def publish_response_events(
         "testimonial_opt_in": response.testimonial_opt_in,
         "submitted_at": response.submitted_at.isoformat(),
     }
-    webhooks.enqueue_event(session, workspace_id, "response.created", data, now)
+    events = ["response.created"]
     if unhappy:
-        webhooks.enqueue_event(session, workspace_id, "response.negative", data, now)
+        events.append("response.negative")
     if response.testimonial_opt_in:
-        webhooks.enqueue_event(session, workspace_id, "testimonial.opted_in", data, now)
+        events.append("testimonial.opted_in")
+    webhooks.enqueue_events(session, workspace.id, events, data, now)
 
 
 def submit_response(
