@@ -44,23 +44,30 @@ def test_create_owner_explains_a_bad_password(runner):
     assert "at least 10 characters" in result.output
 
 
+def invite_args(*extra: str, **options: str) -> list[str]:
+    """`feedback invite` for acme-plants' purchase checkout, options overridable by name."""
+    values = {
+        "workspace": "acme-plants",
+        "stage": "purchase",
+        "touchpoint": "checkout",
+        "email": "a@example.com",
+        **options,
+    }
+    args = ["feedback", "invite"]
+    for name, value in values.items():
+        args += [f"--{name}", value]
+    return args + list(extra)
+
+
 def test_invite_prints_a_working_survey_link(runner, client, db_session):
     make_workspace(db_session, "Acme Plants")
     result = runner.invoke(
-        args=[
-            "feedback",
-            "invite",
-            "--workspace",
-            "acme-plants",
-            "--stage",
-            "retention",
-            "--touchpoint",
-            "support-ticket-solved",
-            "--email",
-            "Jo@Example.com",
-            "--name",
-            "Jo",
-        ]
+        args=invite_args(
+            stage="retention",
+            touchpoint="support-ticket-solved",
+            email="Jo@Example.com",
+            name="Jo",
+        )
     )
     assert result.exit_code == 0, result.output
     url = result.output.strip().splitlines()[-1]
@@ -74,28 +81,14 @@ def test_invite_prints_a_working_survey_link(runner, client, db_session):
 
 def test_invite_explains_unknown_workspace_stage_touchpoint_and_email(runner, db_session):
     make_workspace(db_session, "Acme Plants")
-    base = [
-        "feedback",
-        "invite",
-        "--workspace",
-        "acme-plants",
-        "--stage",
-        "purchase",
-        "--touchpoint",
-        "checkout",
-        "--email",
-        "a@example.com",
-    ]
     cases = [
-        (["--workspace", "nope"], "No workspace"),
-        (["--stage", "nope"], "No active stage 'nope'"),
-        (["--touchpoint", "renewal"], "No touchpoint 'renewal'"),
-        (["--email", "not-an-email"], "not a valid email"),
+        ({"workspace": "nope"}, "No workspace"),
+        ({"stage": "nope"}, "No active stage 'nope'"),
+        ({"touchpoint": "renewal"}, "No touchpoint 'renewal'"),
+        ({"email": "not-an-email"}, "not a valid email"),
     ]
     for override, message in cases:
-        args = list(base)
-        args[args.index(override[0]) + 1] = override[1]
-        result = runner.invoke(args=args)
+        result = runner.invoke(args=invite_args(**override))
         assert result.exit_code != 0
         assert message in result.output
     assert db_session.scalar(select(func.count(Invitation.id))) == 0
@@ -140,20 +133,7 @@ def test_invite_send_queues_the_email_for_the_worker(runner, db_session):
     from feedback.delivery.models import OutboxMessage
 
     make_workspace(db_session, "Acme Plants")
-    args = [
-        "feedback",
-        "invite",
-        "--workspace",
-        "acme-plants",
-        "--stage",
-        "purchase",
-        "--touchpoint",
-        "checkout",
-        "--email",
-        "jo@example.com",
-        "--send",
-    ]
-    result = runner.invoke(args=args)
+    result = runner.invoke(args=invite_args("--send", email="jo@example.com"))
     assert result.exit_code == 0, result.output
     assert "Queued the survey email to jo@example.com." in result.output
     message = db_session.scalar(select(OutboxMessage))
@@ -169,18 +149,5 @@ def test_invite_refuses_an_unsubscribed_customer(runner, db_session):
         db_session, find_or_create_contact(db_session, workspace.id, "jo@example.com"), utcnow()
     )
     db_session.commit()
-    result = runner.invoke(
-        args=[
-            "feedback",
-            "invite",
-            "--workspace",
-            "acme-plants",
-            "--stage",
-            "purchase",
-            "--touchpoint",
-            "checkout",
-            "--email",
-            "jo@example.com",
-        ]
-    )
+    result = runner.invoke(args=invite_args(email="jo@example.com"))
     assert result.exit_code != 0 and "unsubscribed" in result.output
