@@ -43,6 +43,7 @@ def create_app(config: Config | None = None) -> Flask:
     from feedback import errors, models, web  # noqa: F401  (models: complete metadata)
     from feedback.accounts.auth import load_user
     from feedback.accounts.views import bp as accounts_bp
+    from feedback.api.views import bp as api_bp
     from feedback.cli import feedback_cli
     from feedback.delivery.views import bp as delivery_bp
     from feedback.insights.views import bp as insights_bp
@@ -53,6 +54,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(surveys_bp)
     app.register_blueprint(insights_bp)
     app.register_blueprint(delivery_bp)
+    # API clients authenticate with a key in a header, not a cookie: nothing to forge.
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
     errors.register(app)
     web.register(app)
     app.cli.add_command(feedback_cli)
@@ -65,7 +69,11 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 # Endpoints that take file uploads get more than the 64 KB every form gets.
-UPLOAD_LIMITS = {"surveys.import_touchpoints": 5 * 1024 * 1024}
+UPLOAD_LIMITS = {
+    "surveys.import_touchpoints": 5 * 1024 * 1024,
+    # 1,000 events of a few hundred bytes each, with room to spare.
+    "api.record_touchpoints": 4 * 1024 * 1024,
+}
 
 
 def _allow_large_uploads() -> None:

@@ -45,6 +45,9 @@ class Config:
     MAIL_FROM: str = "feedback@localhost"
     OUTBOX_RETRY_BASE_SECONDS: int = 60
     OUTBOX_MAX_ATTEMPTS: int = 8
+    # Requests per API key (Flask-Limiter notation); shared across workers
+    # through RATELIMIT_STORAGE_URI.
+    API_RATE_LIMIT: str = "600/minute"
     TESTING: bool = False
 
     @classmethod
@@ -70,6 +73,7 @@ class Config:
                 env, "OUTBOX_RETRY_BASE_SECONDS", cls.OUTBOX_RETRY_BASE_SECONDS
             ),
             OUTBOX_MAX_ATTEMPTS=_int(env, "OUTBOX_MAX_ATTEMPTS", cls.OUTBOX_MAX_ATTEMPTS),
+            API_RATE_LIMIT=env.get("API_RATE_LIMIT", cls.API_RATE_LIMIT),
         )
 
     def to_flask(self, instance_path: str) -> dict[str, Any]:
@@ -98,6 +102,7 @@ class Config:
             "MAIL_FROM": self.MAIL_FROM,
             "OUTBOX_RETRY_BASE_SECONDS": self.OUTBOX_RETRY_BASE_SECONDS,
             "OUTBOX_MAX_ATTEMPTS": self.OUTBOX_MAX_ATTEMPTS,
+            "API_RATE_LIMIT": self.API_RATE_LIMIT,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     inspect,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import (
@@ -169,3 +170,16 @@ __all__ = [
     "utcnow",
     "workspace_scoped",
 ]
+
+
+def lock_for_writing(session: Session) -> None:
+    """On SQLite, take the database's write lock now, waiting for it if need be.
+
+    A SQLite transaction that reads and then writes fails at once ("database is
+    locked", no waiting) when another connection wrote in between; taking the
+    lock before reading makes it wait its turn instead. PostgreSQL needs
+    nothing: its row locks and unique constraints settle races there.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        # Any write statement takes the lock, even one that changes no row.
+        session.execute(text("UPDATE workspace SET id = id WHERE 0"))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from feedback.api.errors import ApiError, error_response, from_http_exception
 
 MESSAGES = {
     400: ("Something was wrong with that request", "Please go back and try again."),
@@ -42,9 +45,18 @@ def register(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int]:
+    def http_error(error: HTTPException) -> ResponseReturnValue:
+        if _is_api(request.path):
+            return from_http_exception(error)
         return _page(error.code or 500)
 
     @app.errorhandler(500)
-    def server_error(_error: Exception) -> tuple[str, int]:
+    def server_error(_error: Exception) -> ResponseReturnValue:
+        if _is_api(request.path):
+            return error_response(ApiError(500))
         return _page(500)
+
+
+def _is_api(path: str) -> bool:
+    # API clients read JSON in the API's envelope, even for unknown addresses.
+    return path == "/api" or path.startswith("/api/")

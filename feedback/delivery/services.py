@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from feedback.delivery.models import OutboxMessage
@@ -17,6 +19,35 @@ DEFAULT_LEASE = dt.timedelta(minutes=5)
 def new_message_id(domain: str) -> str:
     """A globally unique, stable Message-ID; kept in the payload so a resend reuses it."""
     return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Email:
+    """An email to put in the outbox."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    headers: dict[str, str] | None = None
+    sender: str | None = None
+    message_domain: str = "feedback.invalid"
+    dedupe_key: str | None = None
+    # Travels with the message for whoever handles its outcome (e.g. the
+    # invitation it delivers).
+    meta: dict[str, Any] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "to": self.to,
+            "subject": self.subject,
+            "text": self.text,
+            "html": self.html,
+            "headers": self.headers or {},
+            "from": self.sender,
+            "message_id": new_message_id(self.message_domain),
+            "meta": self.meta or {},
+        }
 
 
 def enqueue_email(
@@ -34,33 +65,34 @@ def enqueue_email(
     meta: dict[str, Any] | None = None,
     now: dt.datetime,
 ) -> OutboxMessage:
-    """An email to send, added to the caller's transaction (sent only if it commits).
-
-    `meta` travels with the message for whoever handles its outcome (e.g. the
-    invitation it delivers).
-    """
-    payload: dict[str, Any] = {
-        "to": to,
-        "subject": subject,
-        "text": text,
-        "html": html,
-        "headers": headers or {},
-        "from": sender,
-        "message_id": new_message_id(message_domain),
-        "meta": meta or {},
-    }
-    message = OutboxMessage(
-        workspace_id=workspace_id,
-        kind="email",
-        payload=payload,
-        dedupe_key=dedupe_key,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
+    """An email to send, added to the caller's transaction (sent only if it commits)."""
+    email = Email(to, subject, text, html, headers, sender, message_domain, dedupe_key, meta)
+    message = OutboxMessage(**_outbox_row(workspace_id, email, now))
     session.add(message)
     return message
+
+
+def enqueue_emails(
+    session: Session, workspace_id: int, emails: Sequence[Email], now: dt.datetime
+) -> None:
+    """Many emails in one statement, in the caller's transaction (for batches)."""
+    if emails:
+        session.execute(
+            insert(OutboxMessage), [_outbox_row(workspace_id, email, now) for email in emails]
+        )
+
+
+def _outbox_row(workspace_id: int, email: Email, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "kind": "email",
+        "payload": email.payload(),
+        "dedupe_key": email.dedupe_key,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 def _due(now: dt.datetime) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from flask import render_template
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
 from feedback.delivery.models import OutboxMessage
-from feedback.delivery.services import enqueue_email
+from feedback.delivery.services import Email, enqueue_email, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Invitation
 from feedback.surveys.services import IssuedInvitation, survey_url
@@ -50,11 +51,45 @@ def queue_invitation_email(
     secret_key: str,
     now: dt.datetime,
 ) -> OutboxMessage:
-    """The invitation's email, added to the outbox in the caller's transaction.
+    """The invitation's email, added to the outbox in the caller's transaction."""
+    email = invitation_email(session, workspace, issued, base_url=base_url, secret_key=secret_key)
+    return enqueue_email(session, workspace.id, **vars(email), now=now)
+
+
+def queue_invitation_emails(
+    session: Session,
+    workspace: Workspace,
+    issued: Sequence[IssuedInvitation],
+    *,
+    base_url: str,
+    secret_key: str,
+    now: dt.datetime,
+) -> None:
+    """Many invitations' emails in one statement, in the caller's transaction."""
+    enqueue_emails(
+        session,
+        workspace.id,
+        [
+            invitation_email(session, workspace, one, base_url=base_url, secret_key=secret_key)
+            for one in issued
+        ],
+        now,
+    )
+
+
+def invitation_email(
+    session: Session,
+    workspace: Workspace,
+    issued: IssuedInvitation,
+    *,
+    base_url: str,
+    secret_key: str,
+) -> Email:
+    """The survey email of a new invitation (the raw token exists only now).
 
     Carries List-Unsubscribe and List-Unsubscribe-Post (RFC 8058) so mail
-    clients can offer one-click unsubscribe; the Message-ID is fixed at this
-    point, so a retried send is recognisably the same email.
+    clients can offer one-click unsubscribe; the Message-ID is fixed when it
+    is queued, so a retried send is recognisably the same email.
     """
     invitation = issued.invitation
     contact = session.get(Contact, invitation.contact_id)
@@ -70,9 +105,7 @@ def queue_invitation_email(
         "unsubscribe": unsubscribe,
         "scale": stage.rating_scale,
     }
-    return enqueue_email(
-        session,
-        workspace.id,
+    return Email(
         to=contact.email,
         subject=f"{workspace.name}: {stage.question}"[:200],
         text=render_template("surveys/invitation_email.txt", **context),
@@ -89,7 +122,6 @@ def queue_invitation_email(
         message_domain=urlsplit(base_url).hostname or "feedback.invalid",
         dedupe_key=f"invitation:{invitation.id}",
         meta={"invitation_id": invitation.id},
-        now=now,
     )
 
 

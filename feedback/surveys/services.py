@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,6 +88,21 @@ def survey_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/s/{token}"
 
 
+def valid_email(email: str) -> str:
+    """The address normalised, or InvalidInvitation when it cannot be an email address."""
+    email = normalise_email(email)
+    local, _, domain = email.partition("@")
+    if (
+        not local
+        or "." not in domain
+        or "@" in domain
+        or len(email) > 254
+        or any(c.isspace() or ord(c) < 32 for c in email)
+    ):
+        raise InvalidInvitation(f"{email!r} is not a valid email address.")
+    return email
+
+
 def find_or_create_contact(
     session: Session,
     workspace_id: int,
@@ -95,10 +111,7 @@ def find_or_create_contact(
     external_id: str | None = None,
 ) -> Contact:
     """The workspace's contact with this email, created or updated with the name given."""
-    email = normalise_email(email)
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
-        raise InvalidInvitation(f"{email!r} is not a valid email address.")
+    email = valid_email(email)
     contact = session.scalar(
         workspace_scoped(select(Contact).where(Contact.email == email), workspace_id)
     )
@@ -172,35 +185,53 @@ def invite(
 _ASKED = ("queued", "sent", "opened", "answered", "expired")
 
 
-def is_throttled(
-    session: Session, workspace: Workspace, contact_id: int, stage_id: int, now: dt.datetime
+def recent_asks(
+    session: Session, workspace: Workspace, contact_ids: Sequence[int], now: dt.datetime
+) -> dict[int, list[tuple[int, dt.datetime]]]:
+    """(stage id, when) of each contact's invitations recent enough to throttle a new one."""
+    window = max(workspace.throttle_days, workspace.contact_cap_days)
+    asks: dict[int, list[tuple[int, dt.datetime]]] = {}
+    if not window or not contact_ids:
+        return asks
+    for start in range(0, len(contact_ids), 500):
+        stmt = select(Invitation.contact_id, Invitation.stage_id, Invitation.created_at).where(
+            Invitation.contact_id.in_(contact_ids[start : start + 500]),
+            Invitation.status.in_(_ASKED),
+            Invitation.created_at > now - dt.timedelta(days=window),
+        )
+        for contact_id, stage_id, created_at in session.execute(
+            workspace_scoped(stmt, workspace.id)
+        ):
+            asks.setdefault(contact_id, []).append((stage_id, created_at))
+    return asks
+
+
+def too_soon(
+    workspace: Workspace,
+    asks: Iterable[tuple[int, dt.datetime]],
+    stage_id: int,
+    now: dt.datetime,
 ) -> bool:
-    """Whether asking this contact now would be too soon.
+    """Whether asking now would be too soon after these earlier asks of one contact.
 
     Too soon: the same stage within the workspace's `throttle_days`, or any
     stage within its `contact_cap_days`.
     """
-    windows = []
-    if workspace.throttle_days:
-        windows.append(
-            (Invitation.stage_id == stage_id)
-            & (Invitation.created_at > now - dt.timedelta(days=workspace.throttle_days))
-        )
-    if workspace.contact_cap_days:
-        windows.append(Invitation.created_at > now - dt.timedelta(days=workspace.contact_cap_days))
-    if not windows:
-        return False
-    recent = workspace_scoped(
-        select(Invitation.id)
-        .where(
-            Invitation.contact_id == contact_id,
-            Invitation.status.in_(_ASKED),
-            or_(*windows),
-        )
-        .limit(1),
-        workspace.id,
+    same_stage = now - dt.timedelta(days=workspace.throttle_days)
+    any_stage = now - dt.timedelta(days=workspace.contact_cap_days)
+    return any(
+        (workspace.throttle_days and asked_stage == stage_id and asked_at > same_stage)
+        or (workspace.contact_cap_days and asked_at > any_stage)
+        for asked_stage, asked_at in asks
     )
-    return session.scalar(recent) is not None
+
+
+def is_throttled(
+    session: Session, workspace: Workspace, contact_id: int, stage_id: int, now: dt.datetime
+) -> bool:
+    """Whether asking this contact now would be too soon (see `too_soon`)."""
+    asks = recent_asks(session, workspace, [contact_id], now).get(contact_id, [])
+    return too_soon(workspace, asks, stage_id, now)
 
 
 def mark_sent(

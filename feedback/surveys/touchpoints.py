@@ -5,19 +5,22 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
-from feedback.db import workspace_scoped
+from feedback.db import lock_for_writing, workspace_scoped
+from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
 from feedback.surveys import services
-from feedback.surveys.emails import queue_invitation_email
-from feedback.surveys.models import Invitation
+from feedback.surveys.emails import queue_invitation_emails
+from feedback.surveys.models import Contact, Invitation
+from feedback.text import clean_text
 
 CSV_COLUMNS = ("email", "name", "stage", "touchpoint", "event_id", "occurred_at")
 EVENT_ID_MAX = 200
@@ -31,6 +34,7 @@ class TouchpointEvent:
     stage: str
     touchpoint: str
     name: str | None = None
+    external_id: str | None = None
     event_id: str | None = None
     occurred_at: dt.datetime | None = None
     send: bool = True
@@ -43,6 +47,14 @@ class RecordedTouchpoint:
     token: str | None = None  # only for a new invitation
 
 
+# Why an event was not recorded; returned in its place, never raised by the batch.
+Rejected = UnknownStage | UnknownTouchpoint | services.InvalidInvitation
+
+# A concurrent request may create the same contact or event first; the batch is
+# then retried, and finds their rows.
+_RACE_RETRIES = 3
+
+
 def record_touchpoint(
     session: Session,
     workspace: Workspace,
@@ -52,47 +64,226 @@ def record_touchpoint(
     base_url: str,
     secret_key: str,
 ) -> RecordedTouchpoint:
-    """The invitation for an event, created (and its email queued) the first time only.
+    """The invitation for one event (see `record_touchpoints`); raises what it was rejected for.
 
-    The same `event_id` again returns the first invitation and sends nothing:
-    the unique (workspace, event_id) constraint decides, even between two
-    requests racing each other. Raises UnknownStage, UnknownTouchpoint or
-    InvalidInvitation.
+    Raises UnknownStage, UnknownTouchpoint or InvalidInvitation.
     """
-    if event.event_id is not None:
-        existing = _by_event_id(session, workspace.id, event.event_id)
-        if existing is not None:
-            return RecordedTouchpoint(existing, created=False)
-    try:
-        with session.begin_nested():
-            issued = services.invite(
-                session,
-                workspace,
-                stage_key=event.stage,
-                touchpoint_key=event.touchpoint,
-                email=event.email,
-                name=event.name,
-                now=now,
-                event_id=event.event_id,
-                occurred_at=event.occurred_at,
-            )
-    except IntegrityError:
-        if event.event_id is None:
-            raise
-        existing = _by_event_id(session, workspace.id, event.event_id)
-        assert existing is not None
-        return RecordedTouchpoint(existing, created=False)
-    if event.send and issued.invitation.status == "queued":
-        queue_invitation_email(
-            session, workspace, issued, base_url=base_url, secret_key=secret_key, now=now
-        )
-    return RecordedTouchpoint(issued.invitation, created=True, token=issued.token)
-
-
-def _by_event_id(session: Session, workspace_id: int, event_id: str) -> Invitation | None:
-    return session.scalar(
-        workspace_scoped(select(Invitation).where(Invitation.event_id == event_id), workspace_id)
+    [outcome] = record_touchpoints(
+        session, workspace, [event], now=now, base_url=base_url, secret_key=secret_key
     )
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def record_touchpoints(
+    session: Session,
+    workspace: Workspace,
+    events: Sequence[TouchpointEvent],
+    *,
+    now: dt.datetime,
+    base_url: str,
+    secret_key: str,
+) -> list[RecordedTouchpoint | Rejected]:
+    """The invitation for each event, created (and its email queued) the first time only.
+
+    One outcome per event, in order: a bad event is rejected on its own and
+    never stops the others. The same `event_id` again (in an earlier call or
+    earlier in this batch) returns the first invitation and sends nothing; the
+    unique (workspace, event_id) constraint decides between racing requests.
+    Throttling and unsubscribes apply as in `services.invite`, also between
+    events of one batch. Set-based: a handful of statements per batch, not per
+    event, so a thousand events cost about as much as a few.
+    """
+    for attempt in range(_RACE_RETRIES):
+        try:
+            with session.begin_nested():
+                lock_for_writing(session)
+                return _record_batch(
+                    session, workspace, events, now=now, base_url=base_url, secret_key=secret_key
+                )
+        except IntegrityError:
+            if attempt == _RACE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _record_batch(
+    session: Session,
+    workspace: Workspace,
+    events: Sequence[TouchpointEvent],
+    *,
+    now: dt.datetime,
+    base_url: str,
+    secret_key: str,
+) -> list[RecordedTouchpoint | Rejected]:
+    outcomes: list[RecordedTouchpoint | Rejected | None] = [None] * len(events)
+    touchpoints = _touchpoints_by_key(session, workspace.id)
+    stage_keys = {stage_key for stage_key, _ in touchpoints}
+    accepted: list[tuple[int, TouchpointEvent, Touchpoint, str]] = []
+    for index, event in enumerate(events):
+        touchpoint = touchpoints.get((event.stage, event.touchpoint))
+        if touchpoint is None:
+            outcomes[index] = (
+                UnknownTouchpoint(event.touchpoint)
+                if event.stage in stage_keys
+                else UnknownStage(event.stage)
+            )
+            continue
+        try:
+            email = services.valid_email(event.email)
+        except services.InvalidInvitation as error:
+            outcomes[index] = error
+            continue
+        accepted.append((index, event, touchpoint, email))
+
+    seen = _by_event_ids(session, workspace.id, {e.event_id for _, e, _, _ in accepted})
+    fresh: list[tuple[int, TouchpointEvent, Touchpoint, str]] = []
+    first_in_batch: dict[str, int] = {}
+    for index, event, touchpoint, email in accepted:
+        if event.event_id is not None and event.event_id in seen:
+            outcomes[index] = RecordedTouchpoint(seen[event.event_id], created=False)
+        elif event.event_id is not None and event.event_id in first_in_batch:
+            continue  # answered below, once the first one exists
+        else:
+            if event.event_id is not None:
+                first_in_batch[event.event_id] = index
+            fresh.append((index, event, touchpoint, email))
+
+    contacts = _contacts_for(session, workspace.id, [(e, email) for _, e, _, email in fresh], now)
+    asks = services.recent_asks(
+        session, workspace, [c.id for c in contacts.values() if c.unsubscribed_at is None], now
+    )
+    rows: list[dict[str, Any]] = []
+    tokens: list[str] = []
+    for _, event, touchpoint, email in fresh:
+        contact = contacts[email]
+        token = services.new_token()
+        contact_asks = asks.setdefault(contact.id, [])
+        # A customer who unsubscribed, or was asked recently, keeps a record of
+        # the touchpoint but gets no survey.
+        if contact.unsubscribed_at is not None:
+            status = "unsubscribed"
+        elif services.too_soon(workspace, contact_asks, touchpoint.stage_id, now):
+            status = "throttled"
+        else:
+            status = "queued"
+            contact_asks.append((touchpoint.stage_id, now))
+        tokens.append(token)
+        rows.append(
+            {
+                "workspace_id": workspace.id,
+                "contact_id": contact.id,
+                "stage_id": touchpoint.stage_id,
+                "touchpoint_id": touchpoint.id,
+                "token_hash": services.hash_token(token),
+                "event_id": event.event_id,
+                "status": status,
+                "occurred_at": event.occurred_at,
+                "created_at": now,
+                "expires_at": now + dt.timedelta(days=workspace.invitation_ttl_days),
+                "reminder_count": 0,
+            }
+        )
+    invitations = (
+        list(
+            session.scalars(
+                insert(Invitation).returning(Invitation, sort_by_parameter_order=True), rows
+            )
+        )
+        if rows
+        else []
+    )
+    emails: list[services.IssuedInvitation] = []
+    for (index, event, _, _), invitation, token in zip(fresh, invitations, tokens, strict=True):
+        outcomes[index] = RecordedTouchpoint(invitation, created=True, token=token)
+        if event.send and invitation.status == "queued":
+            emails.append(services.IssuedInvitation(invitation, token))
+    if emails:
+        queue_invitation_emails(
+            session, workspace, emails, base_url=base_url, secret_key=secret_key, now=now
+        )
+    for index, event in enumerate(events):
+        if outcomes[index] is None:  # a repeat of an event_id first seen in this batch
+            assert event.event_id is not None
+            first = outcomes[first_in_batch[event.event_id]]
+            assert isinstance(first, RecordedTouchpoint)
+            outcomes[index] = RecordedTouchpoint(first.invitation, created=False)
+    return [o for o in outcomes if o is not None]
+
+
+def _touchpoints_by_key(session: Session, workspace_id: int) -> dict[tuple[str, str], Touchpoint]:
+    rows = session.execute(
+        workspace_scoped(
+            select(Stage.key, Touchpoint)
+            .join(Stage, Stage.id == Touchpoint.stage_id)
+            .where(Stage.active.is_(True)),
+            workspace_id,
+        )
+    )
+    return {(stage_key, touchpoint.key): touchpoint for stage_key, touchpoint in rows}
+
+
+def _by_event_ids(
+    session: Session, workspace_id: int, event_ids: set[str | None]
+) -> dict[str, Invitation]:
+    wanted = sorted(e for e in event_ids if e is not None)
+    found: dict[str, Invitation] = {}
+    for chunk in _chunks(wanted):
+        stmt = select(Invitation).where(Invitation.event_id.in_(chunk))
+        for invitation in session.scalars(workspace_scoped(stmt, workspace_id)):
+            assert invitation.event_id is not None
+            found[invitation.event_id] = invitation
+    return found
+
+
+def _contacts_for(
+    session: Session,
+    workspace_id: int,
+    wanted: Sequence[tuple[TouchpointEvent, str]],
+    now: dt.datetime,
+) -> dict[str, Contact]:
+    """The contact of each normalised email, created when new; names given are kept."""
+    emails = sorted({email for _, email in wanted})
+    contacts: dict[str, Contact] = {}
+    for chunk in _chunks(emails):
+        stmt = select(Contact).where(Contact.email.in_(chunk))
+        for contact in session.scalars(workspace_scoped(stmt, workspace_id)):
+            contacts[contact.email] = contact
+    details: dict[str, tuple[str | None, str | None]] = {}
+    for event, email in wanted:
+        name = clean_text(event.name, multiline=False)
+        name = name[:120] if name else None
+        external_id = event.external_id or None
+        old_name, old_external = details.get(email, (None, None))
+        details[email] = (name or old_name, external_id or old_external)
+    new_rows = [
+        {
+            "workspace_id": workspace_id,
+            "email": email,
+            "name": details[email][0],
+            "external_id": details[email][1],
+            "unsubscribed_at": None,
+            "created_at": now,
+        }
+        for email in emails
+        if email not in contacts
+    ]
+    if new_rows:
+        for contact in session.scalars(insert(Contact).returning(Contact), new_rows):
+            contacts[contact.email] = contact
+    for email, (name, external_id) in details.items():
+        contact = contacts[email]
+        if name and contact.name != name:
+            contact.name = name
+        if external_id and contact.external_id != external_id:
+            contact.external_id = external_id
+    return contacts
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 @dataclass

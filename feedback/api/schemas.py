@@ -1,0 +1,208 @@
+"""The JSON API's request and response bodies.
+
+These pydantic models validate what comes in and are what the OpenAPI
+document is generated from, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+)
+
+from feedback.surveys.models import INVITATION_STATUSES, SENTIMENT_LABELS
+from feedback.surveys.services import InvalidInvitation, valid_email
+from feedback.testimonials.models import TESTIMONIAL_STATUSES
+
+BULK_MAX_EVENTS = 1000
+RESPONSES_MAX_LIMIT = 500
+
+InvitationStatus = Literal[INVITATION_STATUSES]  # type: ignore[valid-type]
+SentimentLabel = Literal[SENTIMENT_LABELS]  # type: ignore[valid-type]
+TestimonialStatus = Literal[TESTIMONIAL_STATUSES]  # type: ignore[valid-type]
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    # A time without a zone is taken as UTC, as in the CSV import.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+Moment = Annotated[dt.datetime, AfterValidator(_as_utc)]
+Key = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+
+
+# -- requests ------------------------------------------------------------------
+
+
+class ContactIn(BaseModel):
+    """The customer the survey goes to."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    email: str = Field(max_length=254, description="Matched case-insensitively.")
+    name: str | None = Field(default=None, max_length=120)
+    external_id: str | None = Field(
+        default=None, max_length=120, description="Your system's id for the customer."
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        try:
+            return valid_email(value)
+        except InvalidInvitation as error:
+            raise ValueError("is not a valid email address") from error
+
+
+class TouchpointIn(BaseModel):
+    """Something that happened to a customer: a call, a delivery, a solved ticket."""
+
+    contact: ContactIn
+    stage: Key = Field(description="A stage key, e.g. `purchase`.")
+    touchpoint: Key = Field(description="A touchpoint key of that stage, e.g. `checkout`.")
+    event_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Your id for the event; the same id again returns the same invitation "
+        "and sends nothing.",
+    )
+    occurred_at: Moment | None = Field(
+        default=None, description="ISO 8601; without a zone it is taken as UTC."
+    )
+    send: StrictBool = Field(default=True, description="Email the survey link to the contact.")
+
+
+class BulkTouchpointsIn(BaseModel):
+    events: list[TouchpointIn] = Field(max_length=BULK_MAX_EVENTS)
+
+
+class ResponsesQuery(BaseModel):
+    # An unknown parameter is most likely a typo ("stge"): say so rather than ignore it.
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=100, ge=1, le=RESPONSES_MAX_LIMIT)
+    cursor: str | None = Field(
+        default=None, max_length=200, description="`next_cursor` of the previous page."
+    )
+    stage: Key | None = None
+    touchpoint: Key | None = None
+    since: Moment | None = Field(default=None, description="Submitted at or after.")
+    until: Moment | None = Field(default=None, description="Submitted before.")
+    label: SentimentLabel | None = None
+
+
+class TestimonialsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=100, ge=1, le=RESPONSES_MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=200)
+    status: TestimonialStatus | None = None
+
+
+# -- answers -------------------------------------------------------------------
+
+
+class InvitationOut(BaseModel):
+    id: int
+    url: str | None = Field(
+        description="The personal survey link; only in the answer that created a sendable "
+        "invitation (the link is not stored)."
+    )
+    status: InvitationStatus
+    expires_at: dt.datetime
+
+
+class TouchpointOut(BaseModel):
+    invitation: InvitationOut
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+class BulkItemOut(BaseModel):
+    """201 created, 200 seen before (same event_id), or 422 with the reason."""
+
+    status: Literal[200, 201, 422]
+    invitation: InvitationOut | None = None
+    error: ErrorBody | None = None
+
+
+class BulkTouchpointsOut(BaseModel):
+    results: list[BulkItemOut]
+
+
+class TouchpointSummary(BaseModel):
+    key: str
+    name: str
+    channel: str
+
+
+class StageOut(BaseModel):
+    key: str
+    name: str
+    position: int
+    question: str
+    scale: str
+    scale_min: int
+    scale_max: int
+    active: bool
+    touchpoints: list[TouchpointSummary]
+
+
+class StagesOut(BaseModel):
+    data: list[StageOut]
+
+
+class SentimentOut(BaseModel):
+    compound: float
+    label: SentimentLabel
+
+
+class ResponseOut(BaseModel):
+    id: int
+    stage: str
+    touchpoint: str
+    rating: int
+    comment: str | None
+    sentiment: SentimentOut | None
+    testimonial_opt_in: bool
+    submitted_at: dt.datetime
+
+
+class ResponsesOut(BaseModel):
+    data: list[ResponseOut]
+    next_cursor: str | None
+
+
+class TestimonialOut(BaseModel):
+    id: int
+    response_id: int
+    stage: str
+    touchpoint: str
+    rating: int
+    quote: str | None = Field(description="The owner's excerpt if set, else the comment.")
+    display_name: str = Field(description="The name to show, or 'A verified customer'.")
+    status: TestimonialStatus
+    consented_at: dt.datetime
+    consent_version: int
+
+
+class TestimonialsOut(BaseModel):
+    data: list[TestimonialOut]
+    next_cursor: str | None

@@ -1,0 +1,297 @@
+"""What the API's views call: touchpoints in, stages, responses and testimonials out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from feedback.accounts.models import Workspace
+from feedback.api.errors import ApiError, invalid
+from feedback.api.schemas import (
+    BULK_MAX_EVENTS,
+    BulkItemOut,
+    InvitationOut,
+    ResponseOut,
+    ResponsesQuery,
+    SentimentOut,
+    StageOut,
+    TestimonialOut,
+    TestimonialsQuery,
+    TouchpointIn,
+    TouchpointSummary,
+)
+from feedback.db import workspace_scoped
+from feedback.journey.models import Stage, Touchpoint
+from feedback.journey.scales import SCALES
+from feedback.journey.services import UnknownStage, UnknownTouchpoint, stages_in_order
+from feedback.surveys.models import Response
+from feedback.surveys.services import survey_url
+from feedback.surveys.touchpoints import (
+    RecordedTouchpoint,
+    TouchpointEvent,
+    record_touchpoints,
+)
+from feedback.testimonials.models import Testimonial
+
+
+@dataclass(frozen=True)
+class Links:
+    """What building survey links needs, from the app's configuration."""
+
+    base_url: str
+    secret_key: str
+
+
+def event_of(item: TouchpointIn) -> TouchpointEvent:
+    return TouchpointEvent(
+        email=item.contact.email,
+        name=item.contact.name,
+        external_id=item.contact.external_id,
+        stage=item.stage,
+        touchpoint=item.touchpoint,
+        event_id=item.event_id,
+        occurred_at=item.occurred_at,
+        send=item.send,
+    )
+
+
+def invitation_out(recorded: RecordedTouchpoint, base_url: str) -> InvitationOut:
+    invitation = recorded.invitation
+    # The raw token exists only in the answer that created the invitation, and
+    # a throttled or unsubscribed link could never be answered anyway.
+    url = (
+        survey_url(base_url, recorded.token)
+        if recorded.token is not None and invitation.status == "queued"
+        else None
+    )
+    return InvitationOut(
+        id=invitation.id, url=url, status=invitation.status, expires_at=invitation.expires_at
+    )
+
+
+def _item_error(error: Exception) -> ApiError:
+    if isinstance(error, UnknownStage):
+        return ApiError(422, "The workspace has no such stage.", fields={"stage": "unknown stage"})
+    if isinstance(error, UnknownTouchpoint):
+        return ApiError(
+            422,
+            "The stage has no such touchpoint.",
+            fields={"touchpoint": "unknown touchpoint for this stage"},
+        )
+    return ApiError(422, str(error), fields={"contact.email": str(error)})
+
+
+def record_one(
+    session: Session, workspace: Workspace, item: TouchpointIn, *, now: dt.datetime, links: Links
+) -> tuple[InvitationOut, bool]:
+    """The invitation for one event and whether it is new; ApiError(422) for unknown keys."""
+    [outcome] = record_touchpoints(
+        session,
+        workspace,
+        [event_of(item)],
+        now=now,
+        base_url=links.base_url,
+        secret_key=links.secret_key,
+    )
+    if isinstance(outcome, Exception):
+        raise _item_error(outcome)
+    return invitation_out(outcome, links.base_url), outcome.created
+
+
+def parse_bulk(body: Any) -> list[Any]:
+    """The raw events of a bulk request: 413 beyond the limit, 422 when not a list."""
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise ApiError(
+            422, "The body must be an object with a list 'events'.", fields={"events": "required"}
+        )
+    events = body["events"]
+    if len(events) > BULK_MAX_EVENTS:
+        raise ApiError(
+            413, f"At most {BULK_MAX_EVENTS} events per request; split the batch.", code="too_many"
+        )
+    return events
+
+
+def record_bulk(
+    session: Session,
+    workspace: Workspace,
+    raw_events: Sequence[Any],
+    *,
+    now: dt.datetime,
+    links: Links,
+) -> list[BulkItemOut]:
+    """Each event validated and recorded on its own merits; results in request order."""
+    results: list[BulkItemOut | None] = [None] * len(raw_events)
+    valid: list[tuple[int, TouchpointIn]] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            valid.append((index, TouchpointIn.model_validate(raw)))
+        except ValidationError as error:
+            results[index] = BulkItemOut(status=422, error=invalid(error).body()["error"])
+    outcomes = record_touchpoints(
+        session,
+        workspace,
+        [event_of(item) for _, item in valid],
+        now=now,
+        base_url=links.base_url,
+        secret_key=links.secret_key,
+    )
+    for (index, _), outcome in zip(valid, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            results[index] = BulkItemOut(status=422, error=_item_error(outcome).body()["error"])
+        else:
+            results[index] = BulkItemOut(
+                status=201 if outcome.created else 200,
+                invitation=invitation_out(outcome, links.base_url),
+            )
+    return [r for r in results if r is not None]
+
+
+def stages_out(session: Session, workspace_id: int) -> list[StageOut]:
+    return [
+        StageOut(
+            key=stage.key,
+            name=stage.name,
+            position=stage.position,
+            question=stage.question,
+            scale=stage.scale,
+            scale_min=SCALES[stage.scale].low,
+            scale_max=SCALES[stage.scale].high,
+            active=stage.active,
+            touchpoints=[
+                TouchpointSummary(key=t.key, name=t.name, channel=t.channel)
+                for t in stage.touchpoints
+            ],
+        )
+        for stage in stages_in_order(session, workspace_id)
+    ]
+
+
+# -- cursor pagination ---------------------------------------------------------
+# A cursor names the last item of a page by (time, id), the order's keys, so a
+# page never repeats or skips items when new ones arrive meanwhile.
+
+
+def encode_cursor(moment: dt.datetime, item_id: int) -> str:
+    raw = json.dumps([moment.isoformat(), item_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, item_id = json.loads(raw)
+        parsed = dt.datetime.fromisoformat(moment)
+        if not isinstance(item_id, int) or parsed.tzinfo is None:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(
+            422,
+            "The cursor is not one this API gave out.",
+            fields={"cursor": "not a cursor from next_cursor"},
+        ) from None
+    return parsed, item_id
+
+
+def _after(stmt: Select[Any], time_column: Any, id_column: Any, cursor: str | None) -> Select[Any]:
+    if cursor is None:
+        return stmt
+    moment, item_id = decode_cursor(cursor)
+    return stmt.where(or_(time_column < moment, and_(time_column == moment, id_column < item_id)))
+
+
+def _stage_ids(workspace_id: int, key: str) -> Select[Any]:
+    return workspace_scoped(select(Stage.id).where(Stage.key == key), workspace_id)
+
+
+def responses_out(
+    session: Session, workspace_id: int, query: ResponsesQuery
+) -> tuple[list[ResponseOut], str | None]:
+    """One page of responses, newest first, and the cursor of the next page (None at the end)."""
+    stmt = select(Response).options(joinedload(Response.stage), joinedload(Response.touchpoint))
+    if query.stage is not None:
+        stmt = stmt.where(Response.stage_id.in_(_stage_ids(workspace_id, query.stage)))
+    if query.touchpoint is not None:
+        stmt = stmt.where(
+            Response.touchpoint_id.in_(
+                workspace_scoped(
+                    select(Touchpoint.id).where(Touchpoint.key == query.touchpoint),
+                    workspace_id,
+                )
+            )
+        )
+    if query.since is not None:
+        stmt = stmt.where(Response.submitted_at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(Response.submitted_at < query.until)
+    if query.label is not None:
+        stmt = stmt.where(Response.sentiment_label == query.label)
+    stmt = _after(stmt, Response.submitted_at, Response.id, query.cursor)
+    stmt = stmt.order_by(Response.submitted_at.desc(), Response.id.desc()).limit(query.limit + 1)
+    rows = list(session.scalars(workspace_scoped(stmt, workspace_id)))
+    page = rows[: query.limit]
+    items = [
+        ResponseOut(
+            id=r.id,
+            stage=r.stage.key,
+            touchpoint=r.touchpoint.key,
+            rating=r.rating,
+            comment=r.comment,
+            sentiment=SentimentOut(compound=r.sentiment_compound, label=r.sentiment_label)
+            if r.sentiment_label is not None and r.sentiment_compound is not None
+            else None,
+            testimonial_opt_in=r.testimonial_opt_in,
+            submitted_at=r.submitted_at,
+        )
+        for r in page
+    ]
+    more = len(rows) > query.limit
+    return items, encode_cursor(page[-1].submitted_at, page[-1].id) if more else None
+
+
+def testimonials_out(
+    session: Session, workspace_id: int, query: TestimonialsQuery
+) -> tuple[list[TestimonialOut], str | None]:
+    """Consents not withdrawn, newest first; `status` narrows to e.g. approved ones."""
+    stmt = (
+        select(Testimonial)
+        .options(
+            joinedload(Testimonial.response).joinedload(Response.stage),
+            joinedload(Testimonial.response).joinedload(Response.touchpoint),
+        )
+        .where(Testimonial.withdrawn_at.is_(None))
+    )
+    if query.status is not None:
+        stmt = stmt.where(Testimonial.status == query.status)
+    stmt = _after(stmt, Testimonial.consented_at, Testimonial.id, query.cursor)
+    stmt = stmt.order_by(Testimonial.consented_at.desc(), Testimonial.id.desc()).limit(
+        query.limit + 1
+    )
+    rows = list(session.scalars(workspace_scoped(stmt, workspace_id)).unique())
+    page = rows[: query.limit]
+    items = [
+        TestimonialOut(
+            id=t.id,
+            response_id=t.response_id,
+            stage=t.response.stage.key,
+            touchpoint=t.response.touchpoint.key,
+            rating=t.response.rating,
+            quote=t.excerpt or t.response.comment,
+            display_name=t.shown_name,
+            status=t.status,
+            consented_at=t.consented_at,
+            consent_version=t.consent_version,
+        )
+        for t in page
+    ]
+    more = len(rows) > query.limit
+    return items, encode_cursor(page[-1].consented_at, page[-1].id) if more else None

@@ -1,0 +1,165 @@
+"""JSON API v1: touchpoints in; stages, responses and testimonials out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_limiter.util import get_remote_address
+from spectree import Response as Answers
+
+from feedback.accounts.models import Workspace
+from feedback.accounts.services import authenticate_api_key
+from feedback.api import services
+from feedback.api.errors import ApiError, error_response, field_errors
+from feedback.api.schemas import (
+    BulkTouchpointsIn,
+    BulkTouchpointsOut,
+    ErrorEnvelope,
+    ResponsesOut,
+    ResponsesQuery,
+    StagesOut,
+    TestimonialsOut,
+    TestimonialsQuery,
+    TouchpointIn,
+    TouchpointOut,
+)
+from feedback.db import utcnow
+from feedback.extensions import api_spec, db, limiter
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Every call may fail these ways; each route adds its own.
+_COMMON_ERRORS = {"HTTP_401": ErrorEnvelope, "HTTP_429": ErrorEnvelope}
+
+
+def _answers(**statuses: Any) -> Answers:
+    return Answers(**_COMMON_ERRORS, **statuses)
+
+
+def _raise_invalid(
+    _request: Any, _response: Any, error: Exception | None, _instance: Any, _adapter: Any
+) -> None:
+    # spectree found the body or query invalid: answer in the API's envelope.
+    if error is not None:
+        fields = field_errors(error)  # type: ignore[arg-type]
+        raise ApiError(422, "Some fields are missing or wrong: " + ", ".join(fields), fields=fields)
+
+
+def documented(**kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Validate with these models and put the route in the OpenAPI document."""
+    return api_spec.validate(before=_raise_invalid, tags=["v1"], **kwargs)
+
+
+def _rate_limit_key() -> str:
+    # Per API key (its public prefix), so one busy integration cannot starve another.
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and secret:
+        return "api:" + secret.strip()[:16]
+    return "api-anonymous:" + get_remote_address()
+
+
+# Every route of the blueprint, counted per key.
+limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=_rate_limit_key)(bp)
+
+
+@bp.errorhandler(ApiError)
+def api_error(error: ApiError) -> ResponseReturnValue:
+    return error_response(error)
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """The OpenAPI 3.1 document of the API, generated from the models above; no key needed."""
+    return jsonify(api_spec.spec)
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Every call carries `Authorization: Bearer <key>`; its workspace is the only one seen."""
+    if request.endpoint == "api.openapi_document":
+        return
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401)
+    api_key = authenticate_api_key(db.session, secret.strip(), utcnow())
+    if api_key is None:
+        raise ApiError(401, "The API key is unknown or has been revoked.")
+    db.session.commit()  # its last use
+    g.workspace = db.session.get(Workspace, api_key.workspace_id)
+    if request.method == "POST" and request.get_json(silent=True) is None:
+        raise ApiError(
+            400, "The body must be JSON, sent with Content-Type: application/json.", code="not_json"
+        )
+
+
+def _links() -> services.Links:
+    config = current_app.config
+    return services.Links(base_url=config["BASE_URL"], secret_key=config["SECRET_KEY"])
+
+
+@bp.post("/touchpoints")
+@documented(
+    json=TouchpointIn,
+    resp=_answers(
+        HTTP_200=TouchpointOut,
+        HTTP_201=TouchpointOut,
+        HTTP_400=ErrorEnvelope,
+        HTTP_413=ErrorEnvelope,
+        HTTP_422=ErrorEnvelope,
+    ),
+)
+def record_touchpoint(json: TouchpointIn) -> tuple[TouchpointOut, int]:
+    """Record a touchpoint: the contact gets the stage's survey (201), once per event_id (200)."""
+    invitation, created = services.record_one(
+        db.session, g.workspace, json, now=utcnow(), links=_links()
+    )
+    db.session.commit()
+    return TouchpointOut(invitation=invitation), 201 if created else 200
+
+
+@bp.post("/touchpoints/bulk")
+@documented(
+    json=BulkTouchpointsIn,
+    # Items are validated one by one below, so one bad event spoils only itself.
+    skip_validation=True,
+    resp=_answers(
+        HTTP_200=BulkTouchpointsOut,
+        HTTP_400=ErrorEnvelope,
+        HTTP_413=ErrorEnvelope,
+        HTTP_422=ErrorEnvelope,
+    ),
+)
+def record_touchpoints() -> tuple[BulkTouchpointsOut, int]:
+    """Record up to 1,000 touchpoints; one result per event, in order (201, 200 or 422)."""
+    events = services.parse_bulk(request.get_json())
+    results = services.record_bulk(db.session, g.workspace, events, now=utcnow(), links=_links())
+    db.session.commit()
+    return BulkTouchpointsOut(results=results), 200
+
+
+@bp.get("/stages")
+@documented(resp=_answers(HTTP_200=StagesOut))
+def stages() -> tuple[StagesOut, int]:
+    """The journey: stages in order, each with its touchpoints."""
+    return StagesOut(data=services.stages_out(db.session, g.workspace.id)), 200
+
+
+@bp.get("/responses")
+@documented(query=ResponsesQuery, resp=_answers(HTTP_200=ResponsesOut, HTTP_422=ErrorEnvelope))
+def responses(query: ResponsesQuery) -> tuple[ResponsesOut, int]:
+    """Responses, newest first, a page at a time (pass `next_cursor` back as `cursor`)."""
+    items, next_cursor = services.responses_out(db.session, g.workspace.id, query)
+    return ResponsesOut(data=items, next_cursor=next_cursor), 200
+
+
+@bp.get("/testimonials")
+@documented(
+    query=TestimonialsQuery, resp=_answers(HTTP_200=TestimonialsOut, HTTP_422=ErrorEnvelope)
+)
+def testimonials(query: TestimonialsQuery) -> tuple[TestimonialsOut, int]:
+    """Customers' "you may quote me" comments (withdrawn ones never), newest first."""
+    items, next_cursor = services.testimonials_out(db.session, g.workspace.id, query)
+    return TestimonialsOut(data=items, next_cursor=next_cursor), 200
