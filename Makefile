@@ -58,6 +58,7 @@ format: venv
 
 bench: venv
 	$(BIN)/python bench/submit.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

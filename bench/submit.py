@@ -303,21 +303,22 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
-def run_phase(
-    name: str, kind: str, server: Server, items: list[Any], clients: int, timeout: float
-) -> PhaseResult:
-    """Share `items` among `clients` processes, start them together, gather the figures."""
+def run_clients(
+    target: Any, args_per_client: list[tuple[Any, ...]], server: Server
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Start one spawned process per argument tuple, release them together, gather results.
+
+    `target(*args, go, results)` puts a "ready" message, waits for `go`, then a
+    "latencies" message. Returns those messages and the CPU seconds the
+    server's workers spent meanwhile (None when /proc cannot tell).
+    """
     ctx = multiprocessing.get_context("spawn")
-    clients = max(1, min(clients, len(items)))
+    clients = len(args_per_client)
     go = ctx.Event()
     results = ctx.Queue()
     processes = [
-        ctx.Process(
-            target=client_process,
-            args=(kind, server.base_url, items[i::clients], timeout, go, results),
-            daemon=True,
-        )
-        for i in range(clients)
+        ctx.Process(target=target, args=(*args, go, results), daemon=True)
+        for args in args_per_client
     ]
     for process in processes:
         process.start()
@@ -341,6 +342,24 @@ def run_phase(
                 process.join()
     if fatal:
         raise RuntimeError("; ".join(fatal))
+    spent = (
+        server_cpu_end - server_cpu
+        if server_cpu is not None and server_cpu_end is not None
+        else None
+    )
+    return gathered, spent
+
+
+def run_phase(
+    name: str, kind: str, server: Server, items: list[Any], clients: int, timeout: float
+) -> PhaseResult:
+    """Share `items` among `clients` processes, start them together, gather the figures."""
+    clients = max(1, min(clients, len(items)))
+    gathered, server_cpu = run_clients(
+        client_process,
+        [(kind, server.base_url, items[i::clients], timeout) for i in range(clients)],
+        server,
+    )
     starts = [m["start"] for m in gathered if m["start"] is not None]
     ends = [m["end"] for m in gathered if m["end"] is not None]
     latencies = [x for m in gathered for x in m["latencies"]]
@@ -354,11 +373,7 @@ def run_phase(
         p99_ms=percentile(latencies, 99) * 1000,
         errors=len(errors),
         error_samples=errors[:MAX_ERRORS_KEPT],
-        server_cpu_ms=(
-            (server_cpu_end - server_cpu) / done * 1000
-            if server_cpu is not None and server_cpu_end is not None
-            else None
-        ),
+        server_cpu_ms=server_cpu / done * 1000 if server_cpu is not None else None,
         client_cpu_ms=sum(m["cpu"] for m in gathered) / done * 1000,
     )
 

@@ -177,7 +177,14 @@ def demo(email: str, password: str, count: int) -> None:
 @feedback_cli.command("worker")
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between polls.")
-def worker(once: bool, interval: float) -> None:
+@click.option(
+    "--connections",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 20),
+    help="SMTP connections used at once.",
+)
+def worker(once: bool, interval: float, connections: int) -> None:
     """Send the outbox: emails go to SMTP_URL, failures retry with exponential backoff.
 
     Each round first queues the reminders that are due.
@@ -191,7 +198,8 @@ def worker(once: bool, interval: float) -> None:
         mail_from=config["MAIL_FROM"],
         retry_base_seconds=config["OUTBOX_RETRY_BASE_SECONDS"],
         max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
-        on_sent=surveys.record_email_sent,
+        connections=connections,
+        on_sent=surveys.record_emails_sent,
     )
     while True:
         reminders = queue_due_reminders(db.session, utcnow())

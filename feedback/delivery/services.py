@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from feedback.delivery.models import OutboxMessage
@@ -135,6 +135,27 @@ def claim_due(
         .execution_options(synchronize_session=False)
     )
     return sorted(claimed)
+
+
+def record_sent(session: Session, message_ids: Sequence[int], now: dt.datetime) -> None:
+    """`mark_sent` by ids, in one statement (the worker's path)."""
+    table = OutboxMessage.__table__  # Core: the ORM's bulk-update machinery costs more here
+    session.execute(
+        update(table)
+        .where(table.c.id.in_(message_ids))
+        .values(status="sent", sent_at=now, claimed_until=None, last_error=None)
+    )
+
+
+def relax_commit_durability(session: Session) -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL reaches disk.
+
+    For recording that a message went out: should the database server crash
+    within the next moment, the record is lost and the message is sent again,
+    which at-least-once delivery allows. It spares a disk flush per email.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def mark_sent(message: OutboxMessage, now: dt.datetime) -> None:

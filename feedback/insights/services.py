@@ -118,18 +118,6 @@ def record_response(session: Session, response: Response, timezone: str, scale_k
     )
 
 
-def record_invitation_sent(session: Session, invitation: Invitation, timezone: str) -> None:
-    assert invitation.sent_at is not None
-    bump_rollup(
-        session,
-        workspace_id=invitation.workspace_id,
-        stage_id=invitation.stage_id,
-        touchpoint_id=invitation.touchpoint_id,
-        day=local_day(invitation.sent_at, timezone),
-        counters={"invitations_sent": 1},
-    )
-
-
 def rebuild_rollups(session: Session, workspace_id: int, timezone: str) -> int:
     """Recompute a workspace's rollup from its responses and invitations.
 

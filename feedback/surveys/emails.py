@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from flask import render_template
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
@@ -19,11 +21,22 @@ from feedback.surveys.models import Contact, Invitation
 from feedback.surveys.services import IssuedInvitation, survey_url
 
 
+@functools.lru_cache(maxsize=4)
 def _serializer(secret_key: str) -> URLSafeSerializer:
+    # Cached: a batch signs a thousand tokens with the one key.
     return URLSafeSerializer(secret_key, salt="unsubscribe")
 
 
-def unsubscribe_token(secret_key: str, contact: Contact) -> str:
+class ContactLike(Protocol):
+    """A contact, as an ORM object or a plain row."""
+
+    id: int
+    workspace_id: int
+    email: str
+    name: str | None
+
+
+def unsubscribe_token(secret_key: str, contact: ContactLike) -> str:
     """A stable, signed token naming the contact; nothing needs storing for it."""
     return _serializer(secret_key).dumps([contact.workspace_id, contact.id])
 
@@ -52,35 +65,56 @@ def queue_invitation_email(
     now: dt.datetime,
 ) -> OutboxMessage:
     """The invitation's email, added to the outbox in the caller's transaction."""
-    email = invitation_email(session, workspace, issued, base_url=base_url, secret_key=secret_key)
+    contact = session.get(Contact, issued.invitation.contact_id)
+    stage = session.get(Stage, issued.invitation.stage_id)
+    assert contact is not None and stage is not None
+    email = invitation_email(
+        workspace,
+        stage,
+        contact,
+        issued.invitation.id,
+        issued.token,
+        base_url=base_url,
+        secret_key=secret_key,
+    )
     return enqueue_email(session, workspace.id, **vars(email), now=now)
 
 
 def queue_invitation_emails(
     session: Session,
     workspace: Workspace,
-    issued: Sequence[IssuedInvitation],
+    issued: Sequence[tuple[int, str, Stage, ContactLike]],
     *,
     base_url: str,
     secret_key: str,
     now: dt.datetime,
 ) -> None:
-    """Many invitations' emails in one statement, in the caller's transaction."""
+    """Many invitations' emails in one statement: (invitation id, token, stage, contact) each."""
     enqueue_emails(
         session,
         workspace.id,
         [
-            invitation_email(session, workspace, one, base_url=base_url, secret_key=secret_key)
-            for one in issued
+            invitation_email(
+                workspace,
+                stage,
+                contact,
+                invitation_id,
+                token,
+                base_url=base_url,
+                secret_key=secret_key,
+            )
+            for invitation_id, token, stage, contact in issued
         ],
         now,
     )
 
 
 def invitation_email(
-    session: Session,
     workspace: Workspace,
-    issued: IssuedInvitation,
+    stage: Stage,
+    contact: ContactLike,
+    invitation_id: int,
+    token: str,
     *,
     base_url: str,
     secret_key: str,
@@ -91,11 +125,7 @@ def invitation_email(
     clients can offer one-click unsubscribe; the Message-ID is fixed when it
     is queued, so a retried send is recognisably the same email.
     """
-    invitation = issued.invitation
-    contact = session.get(Contact, invitation.contact_id)
-    stage = session.get(Stage, invitation.stage_id)
-    assert contact is not None and stage is not None
-    link = survey_url(base_url, issued.token)
+    link = survey_url(base_url, token)
     unsubscribe = f"{base_url.rstrip('/')}/u/{unsubscribe_token(secret_key, contact)}"
     context = {
         "workspace": workspace,
@@ -108,8 +138,10 @@ def invitation_email(
     return Email(
         to=contact.email,
         subject=f"{workspace.name}: {stage.question}"[:200],
-        text=render_template("surveys/invitation_email.txt", **context),
-        html=render_template("surveys/invitation_email.html", **context),
+        # The templates alone, without the request context processors: no
+        # request is involved, and a batch renders thousands.
+        text=current_app.jinja_env.get_template("surveys/invitation_email.txt").render(context),
+        html=current_app.jinja_env.get_template("surveys/invitation_email.html").render(context),
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -120,8 +152,8 @@ def invitation_email(
             else None
         ),
         message_domain=urlsplit(base_url).hostname or "feedback.invalid",
-        dedupe_key=f"invitation:{invitation.id}",
-        meta={"invitation_id": invitation.id},
+        dedupe_key=f"invitation:{invitation_id}",
+        meta={"invitation_id": invitation_id},
     )
 
 

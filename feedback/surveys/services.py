@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback import sentiment
 from feedback.accounts.models import Workspace
@@ -238,12 +240,53 @@ def mark_sent(
     session: Session, workspace: Workspace, invitation: Invitation, now: dt.datetime
 ) -> None:
     """The link has been handed to the customer (by email, or printed for the owner)."""
-    if invitation.status != "queued":
-        return
-    invitation.status = "sent"
-    invitation.sent_at = now
-    session.flush()
-    rollup.record_invitation_sent(session, invitation, workspace.timezone)
+    if mark_invitation_sent(session, invitation.id, now):
+        # Already written by the statement above; keep the loaded object in step.
+        set_committed_value(invitation, "status", "sent")
+        set_committed_value(invitation, "sent_at", now)
+
+
+def mark_invitation_sent(session: Session, invitation_id: int, now: dt.datetime) -> bool:
+    """A queued invitation becomes sent, counted in its day's rollup; False if it was not queued."""
+    return mark_invitations_sent(session, [invitation_id], now) == 1
+
+
+def mark_invitations_sent(session: Session, invitation_ids: Sequence[int], now: dt.datetime) -> int:
+    """Queued invitations become sent, counted in their days' rollups; returns how many.
+
+    A few statements for any number of invitations, and no ORM objects: the
+    worker records its sends in groups.
+    """
+    if not invitation_ids:
+        return 0
+    # Core statements: the ORM's bulk-update machinery costs more than the update.
+    invitations, workspaces = Invitation.__table__, Workspace.__table__
+    sent = session.execute(
+        update(invitations)
+        .where(invitations.c.id.in_(invitation_ids), invitations.c.status == "queued")
+        .values(status="sent", sent_at=now)
+        .returning(invitations.c.workspace_id, invitations.c.stage_id, invitations.c.touchpoint_id)
+    ).all()
+    if not sent:
+        return 0
+    timezones = dict(
+        session.execute(
+            select(workspaces.c.id, workspaces.c.timezone).where(
+                workspaces.c.id.in_({row.workspace_id for row in sent})
+            )
+        ).all()
+    )
+    counts = Counter((row.workspace_id, row.stage_id, row.touchpoint_id) for row in sent)
+    for (workspace_id, stage_id, touchpoint_id), count in counts.items():
+        rollup.bump_rollup(
+            session,
+            workspace_id=workspace_id,
+            stage_id=stage_id,
+            touchpoint_id=touchpoint_id,
+            day=rollup.local_day(now, timezones[workspace_id]),
+            counters={"invitations_sent": count},
+        )
+    return len(sent)
 
 
 def unsubscribe(session: Session, contact: Contact, now: dt.datetime) -> None:
@@ -262,15 +305,10 @@ def unsubscribe(session: Session, contact: Contact, now: dt.datetime) -> None:
     )
 
 
-def record_email_sent(session: Session, meta: dict[str, Any], now: dt.datetime) -> None:
-    """The outbox delivered an email; if it carried an invitation, that one is now sent."""
-    invitation_id = meta.get("invitation_id")
-    if invitation_id is None:
-        return
-    invitation = session.get(Invitation, invitation_id)
-    workspace = session.get(Workspace, invitation.workspace_id) if invitation else None
-    if invitation is not None and workspace is not None:
-        mark_sent(session, workspace, invitation, now)
+def record_emails_sent(session: Session, metas: Sequence[dict[str, Any]], now: dt.datetime) -> None:
+    """The outbox delivered these emails; the invitations they carried are now sent."""
+    ids = [meta["invitation_id"] for meta in metas if meta.get("invitation_id") is not None]
+    mark_invitations_sent(session, ids, now)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,10 +41,31 @@ class TouchpointEvent:
 
 
 @dataclass(frozen=True)
+class RecordedInvitation:
+    """What an event's caller learns of its invitation."""
+
+    id: int
+    status: str
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class RecordedTouchpoint:
-    invitation: Invitation
+    invitation: RecordedInvitation
     created: bool
     token: str | None = None  # only for a new invitation
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    """The columns of a contact a batch needs (rows, not ORM objects: batches are large)."""
+
+    id: int
+    workspace_id: int
+    email: str
+    name: str | None
+    external_id: str | None
+    unsubscribed_at: dt.datetime | None
 
 
 # Why an event was not recorded; returned in its place, never raised by the batch.
@@ -122,8 +143,8 @@ def _record_batch(
     stage_keys = {stage_key for stage_key, _ in touchpoints}
     accepted: list[tuple[int, TouchpointEvent, Touchpoint, str]] = []
     for index, event in enumerate(events):
-        touchpoint = touchpoints.get((event.stage, event.touchpoint))
-        if touchpoint is None:
+        stage_and_touchpoint = touchpoints.get((event.stage, event.touchpoint))
+        if stage_and_touchpoint is None:
             outcomes[index] = (
                 UnknownTouchpoint(event.touchpoint)
                 if event.stage in stage_keys
@@ -135,7 +156,7 @@ def _record_batch(
         except services.InvalidInvitation as error:
             outcomes[index] = error
             continue
-        accepted.append((index, event, touchpoint, email))
+        accepted.append((index, event, stage_and_touchpoint[1], email))
 
     seen = _by_event_ids(session, workspace.id, {e.event_id for _, e, _, _ in accepted})
     fresh: list[tuple[int, TouchpointEvent, Touchpoint, str]] = []
@@ -185,20 +206,27 @@ def _record_batch(
                 "reminder_count": 0,
             }
         )
-    invitations = (
+    invitation_ids = (
         list(
             session.scalars(
-                insert(Invitation).returning(Invitation, sort_by_parameter_order=True), rows
+                insert(Invitation.__table__).returning(
+                    Invitation.__table__.c.id, sort_by_parameter_order=True
+                ),
+                rows,
             )
         )
         if rows
         else []
     )
-    emails: list[services.IssuedInvitation] = []
-    for (index, event, _, _), invitation, token in zip(fresh, invitations, tokens, strict=True):
-        outcomes[index] = RecordedTouchpoint(invitation, created=True, token=token)
-        if event.send and invitation.status == "queued":
-            emails.append(services.IssuedInvitation(invitation, token))
+    emails: list[tuple[int, str, Stage, ContactRow]] = []
+    stages = {stage.id: stage for stage, _ in touchpoints.values()}
+    for (index, event, _, email), invitation_id, row, token in zip(
+        fresh, invitation_ids, rows, tokens, strict=True
+    ):
+        recorded = RecordedInvitation(invitation_id, row["status"], row["expires_at"])
+        outcomes[index] = RecordedTouchpoint(recorded, created=True, token=token)
+        if event.send and row["status"] == "queued":
+            emails.append((invitation_id, token, stages[row["stage_id"]], contacts[email]))
     if emails:
         queue_invitation_emails(
             session, workspace, emails, base_url=base_url, secret_key=secret_key, now=now
@@ -212,28 +240,31 @@ def _record_batch(
     return [o for o in outcomes if o is not None]
 
 
-def _touchpoints_by_key(session: Session, workspace_id: int) -> dict[tuple[str, str], Touchpoint]:
+def _touchpoints_by_key(
+    session: Session, workspace_id: int
+) -> dict[tuple[str, str], tuple[Stage, Touchpoint]]:
     rows = session.execute(
         workspace_scoped(
-            select(Stage.key, Touchpoint)
+            select(Stage, Touchpoint)
             .join(Stage, Stage.id == Touchpoint.stage_id)
             .where(Stage.active.is_(True)),
             workspace_id,
         )
     )
-    return {(stage_key, touchpoint.key): touchpoint for stage_key, touchpoint in rows}
+    return {(stage.key, touchpoint.key): (stage, touchpoint) for stage, touchpoint in rows}
 
 
 def _by_event_ids(
     session: Session, workspace_id: int, event_ids: set[str | None]
-) -> dict[str, Invitation]:
+) -> dict[str, RecordedInvitation]:
     wanted = sorted(e for e in event_ids if e is not None)
-    found: dict[str, Invitation] = {}
+    found: dict[str, RecordedInvitation] = {}
     for chunk in _chunks(wanted):
-        stmt = select(Invitation).where(Invitation.event_id.in_(chunk))
-        for invitation in session.scalars(workspace_scoped(stmt, workspace_id)):
-            assert invitation.event_id is not None
-            found[invitation.event_id] = invitation
+        stmt = select(
+            Invitation.event_id, Invitation.id, Invitation.status, Invitation.expires_at
+        ).where(Invitation.event_id.in_(chunk))
+        for event_id, *invitation in session.execute(workspace_scoped(stmt, workspace_id)):
+            found[event_id] = RecordedInvitation(*invitation)
     return found
 
 
@@ -242,21 +273,23 @@ def _contacts_for(
     workspace_id: int,
     wanted: Sequence[tuple[TouchpointEvent, str]],
     now: dt.datetime,
-) -> dict[str, Contact]:
+) -> dict[str, ContactRow]:
     """The contact of each normalised email, created when new; names given are kept."""
+    table = Contact.__table__
+    # ORM attributes, not table columns: workspace_scoped applies to ORM selects.
+    columns = [getattr(Contact, name) for name in ContactRow.__dataclass_fields__]
     emails = sorted({email for _, email in wanted})
-    contacts: dict[str, Contact] = {}
+    contacts: dict[str, ContactRow] = {}
     for chunk in _chunks(emails):
-        stmt = select(Contact).where(Contact.email.in_(chunk))
-        for contact in session.scalars(workspace_scoped(stmt, workspace_id)):
-            contacts[contact.email] = contact
+        stmt = select(*columns).where(Contact.email.in_(chunk))
+        for row in session.execute(workspace_scoped(stmt, workspace_id)):
+            contacts[row.email] = ContactRow(*row)
     details: dict[str, tuple[str | None, str | None]] = {}
     for event, email in wanted:
         name = clean_text(event.name, multiline=False)
         name = name[:120] if name else None
-        external_id = event.external_id or None
         old_name, old_external = details.get(email, (None, None))
-        details[email] = (name or old_name, external_id or old_external)
+        details[email] = (name or old_name, event.external_id or old_external)
     new_rows = [
         {
             "workspace_id": workspace_id,
@@ -270,14 +303,33 @@ def _contacts_for(
         if email not in contacts
     ]
     if new_rows:
-        for contact in session.scalars(insert(Contact).returning(Contact), new_rows):
-            contacts[contact.email] = contact
+        created = session.execute(
+            insert(table).returning(
+                *(table.c[name] for name in ContactRow.__dataclass_fields__),
+                sort_by_parameter_order=True,
+            ),
+            new_rows,
+        )
+        for row in created:
+            contacts[row.email] = ContactRow(*row)
+    changes = []
     for email, (name, external_id) in details.items():
         contact = contacts[email]
-        if name and contact.name != name:
-            contact.name = name
-        if external_id and contact.external_id != external_id:
-            contact.external_id = external_id
+        if (name and contact.name != name) or (external_id and contact.external_id != external_id):
+            changes.append(
+                {
+                    "contact_id": contact.id,
+                    "new_name": name or contact.name,
+                    "new_external_id": external_id or contact.external_id,
+                }
+            )
+    if changes:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("contact_id"))
+            .values(name=bindparam("new_name"), external_id=bindparam("new_external_id")),
+            changes,
+        )
     return contacts
 
 

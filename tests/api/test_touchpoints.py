@@ -204,3 +204,17 @@ def test_two_requests_with_one_event_id_at_the_same_moment_make_one_invitation(
     assert sorted(statuses) == [200, 201]
     assert count(db_session, Invitation.id) == 1
     assert count(db_session, OutboxMessage.id) == 1
+
+
+def test_a_later_event_updates_the_contacts_name_and_external_id(api, db_session):
+    api.post("/api/v1/touchpoints", json=event(contact={"email": "ann@example.com"}))
+    body = event(
+        event_id="order-2",
+        stage="retention",
+        touchpoint="support-ticket-solved",
+        contact={"email": "ANN@example.com", "name": "Ann Lee", "external_id": "cust-42"},
+    )
+    assert api.post("/api/v1/touchpoints", json=body).status_code == 201
+    db_session.expire_all()
+    [contact] = db_session.scalars(select(Contact)).all()
+    assert (contact.name, contact.external_id) == ("Ann Lee", "cust-42")

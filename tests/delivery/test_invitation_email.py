@@ -30,7 +30,7 @@ def test_a_sent_invitation_email_marks_the_invitation_sent(app, db_session, smtp
         mail_from="survey@example.com",
         retry_base_seconds=60,
         max_attempts=3,
-        on_sent=services.record_email_sent,
+        on_sent=services.record_emails_sent,
     )
     report = deliver_due(db_session, SmtpMailer.from_url(smtp_server.url), settings, Clock(NOW))
     assert report.sent == 1

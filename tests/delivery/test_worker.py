@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from email.header import decode_header, make_header
+from email.utils import parseaddr
 
 from sqlalchemy import func, select
 
@@ -188,3 +190,41 @@ def test_two_workers_draining_a_thousand_emails_send_each_exactly_once(
     ids = smtp_server.inbox.message_ids()
     assert len(ids) == 1000
     assert set(ids) == {m.payload["message_id"] for m in messages}
+
+
+def test_a_refused_recipient_fails_alone_while_the_others_go_out(db_session, smtp_server):
+    workspace = make_workspace(db_session)
+    messages = enqueue(db_session, workspace, count=6)
+    smtp_server.inbox.refused.add("customer3@example.com")
+    smtp_server.start()
+    report = deliver_due(db_session, SmtpMailer.from_url(smtp_server.url), SETTINGS, Clock(NOW))
+    assert (report.sent, report.retrying, report.failed) == (5, 1, 0)
+    assert sorted(m["To"] for m in smtp_server.inbox.messages) == [
+        f"customer{n}@example.com" for n in (0, 1, 2, 4, 5)
+    ]
+    db_session.expire_all()
+    refused = db_session.get(OutboxMessage, messages[3].id)
+    assert refused.status == "pending" and "550" in refused.last_error
+
+
+def test_non_ascii_sender_names_and_subjects_arrive_readable(db_session, smtp_server):
+    workspace = make_workspace(db_session)
+    services.enqueue_email(
+        db_session,
+        workspace.id,
+        to="ana@example.com",
+        subject="Café Rosé: ¿qué tal la entrega?",
+        text="Grüße — merci",
+        html="<p>Grüße — merci</p>",
+        sender="Café Rosé <hola@cafe.example>",
+        now=NOW,
+    )
+    db_session.commit()
+    smtp_server.start()
+    deliver_due(db_session, SmtpMailer.from_url(smtp_server.url), SETTINGS, Clock(NOW))
+    [received] = smtp_server.inbox.messages
+    assert str(make_header(decode_header(received["Subject"]))) == "Café Rosé: ¿qué tal la entrega?"
+    name, address = parseaddr(str(make_header(decode_header(received["From"]))))
+    assert (name, address) == ("Café Rosé", "hola@cafe.example")
+    [text, html] = [p.get_payload(decode=True).decode() for p in list(received.walk())[1:]]
+    assert text.strip() == "Grüße — merci" and "Grüße" in html

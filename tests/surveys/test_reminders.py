@@ -23,7 +23,7 @@ def emailed(app, db_session, workspace, **kwargs):
         secret_key="test-secret-key",
         now=NOW,
     )
-    services.record_email_sent(db_session, {"invitation_id": issued.invitation.id}, NOW)
+    services.record_emails_sent(db_session, [{"invitation_id": issued.invitation.id}], NOW)
     db_session.commit()
     return issued
 
