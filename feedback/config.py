@@ -103,6 +103,8 @@ class Config:
             "OUTBOX_RETRY_BASE_SECONDS": self.OUTBOX_RETRY_BASE_SECONDS,
             "OUTBOX_MAX_ATTEMPTS": self.OUTBOX_MAX_ATTEMPTS,
             "API_RATE_LIMIT": self.API_RATE_LIMIT,
+            # X-RateLimit-* on limited answers, and Retry-After on a 429.
+            "RATELIMIT_HEADERS_ENABLED": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",

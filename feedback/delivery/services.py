@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from feedback.delivery.models import OutboxMessage
+from feedback.db import workspace_scoped
+from feedback.delivery.models import OUTBOX_STATUSES, OutboxMessage
 
 DEFAULT_LEASE = dt.timedelta(minutes=5)
 
@@ -182,3 +183,56 @@ def mark_failed(
     message.status = "pending"
     delay = retry_base_seconds * 2 ** max(message.attempts - 1, 0)
     message.next_attempt_at = now + dt.timedelta(seconds=delay)
+
+
+@dataclass(frozen=True)
+class DeliveryOverview:
+    """How a workspace's outbox stands: counts by status and the messages that gave up."""
+
+    counts: dict[str, int]
+    failed: list[OutboxMessage]
+    retrying: list[OutboxMessage]
+
+
+def delivery_overview(session: Session, workspace_id: int, *, limit: int = 50) -> DeliveryOverview:
+    counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+    counts.update(
+        session.execute(
+            workspace_scoped(
+                select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(
+                    OutboxMessage.status
+                ),
+                workspace_id,
+            )
+        ).all()
+    )
+
+    def newest(*where: Any) -> list[OutboxMessage]:
+        stmt = (
+            select(OutboxMessage)
+            .where(*where)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+        return list(session.scalars(workspace_scoped(stmt, workspace_id)))
+
+    return DeliveryOverview(
+        counts=counts,
+        failed=newest(OutboxMessage.status == "failed"),
+        retrying=newest(OutboxMessage.status == "pending", OutboxMessage.attempts > 0),
+    )
+
+
+def retry_failed(session: Session, workspace_id: int, message_id: int, now: dt.datetime) -> bool:
+    """A failed message goes back in the queue with fresh attempts; False if no such failure."""
+    retried = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.workspace_id == workspace_id,
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "failed",
+        )
+        .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return retried == 1

@@ -1,4 +1,4 @@
-"""Owner pages for webhooks."""
+"""Owner pages for webhooks and for how the survey emails are going."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from feedback.accounts.auth import current_workspace, workspace_required
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
-from feedback.delivery import webhooks
+from feedback.delivery import services, webhooks
 from feedback.delivery.forms import WebhookForm
 from feedback.extensions import db
 
@@ -53,3 +53,28 @@ def remove_webhook(endpoint_id: int) -> Response:
     db.session.commit()
     flash("Webhook removed.")
     return redirect(url_for("delivery.webhooks_page"))
+
+
+@bp.get("/settings/delivery")
+@workspace_required
+def delivery_page() -> str:
+    """Survey emails and webhook calls by status; the ones that gave up, with why."""
+    workspace = current_workspace()
+    return render_template(
+        "delivery/delivery.html",
+        workspace=workspace,
+        overview=services.delivery_overview(db.session, workspace.id),
+        retry_form=EmptyForm(),
+    )
+
+
+@bp.post("/settings/delivery/<int:message_id>/retry")
+@workspace_required
+def retry_message(message_id: int) -> Response:
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if not services.retry_failed(db.session, current_workspace().id, message_id, utcnow()):
+        abort(404)
+    db.session.commit()
+    flash("Queued again: the worker will try it once more.")
+    return redirect(url_for("delivery.delivery_page"))

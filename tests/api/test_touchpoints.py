@@ -7,8 +7,10 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from feedback.accounts.services import api_keys_of, revoke_api_key
+from feedback.accounts.services import api_keys_of, create_api_key, revoke_api_key
+from feedback.config import config_for_tests
 from feedback.delivery.models import OutboxMessage
+from feedback.extensions import db
 from feedback.surveys.models import Contact, Invitation
 from feedback.surveys.services import unsubscribe
 from tests.api.conftest import api_client_for, assert_error, event
@@ -218,3 +220,26 @@ def test_a_later_event_updates_the_contacts_name_and_external_id(api, db_session
     db_session.expire_all()
     [contact] = db_session.scalars(select(Contact)).all()
     assert (contact.name, contact.external_id) == ("Ann Lee", "cust-42")
+
+
+def test_too_many_calls_with_one_key_answer_429_in_the_envelope(make_app, database_url):
+    config = config_for_tests(database_url)
+    config.API_RATE_LIMIT = "3/minute"
+    limited = make_app(config)
+    client = limited.test_client()
+    with limited.app_context():
+        workspace = make_workspace(db.session)
+        key = create_api_key(db.session, workspace, "k", NOW).secret
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    statuses = [client.get("/api/v1/stages", headers=headers).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = client.get("/api/v1/stages", headers=headers)
+    assert_error(response, 429)
+    assert int(response.headers["Retry-After"]) > 0
+    # Another key is counted on its own.
+    with limited.app_context():
+        other = create_api_key(db.session, db.session.merge(workspace), "k2", NOW).secret
+        db.session.commit()
+    other_headers = {"Authorization": f"Bearer {other}"}
+    assert client.get("/api/v1/stages", headers=other_headers).status_code == 200
