@@ -163,3 +163,18 @@ def test_the_upload_refuses_bad_files_and_missing_csrf(client, db_session, auth)
 
 def test_the_upload_page_needs_a_login(client):
     assert client.get("/touchpoints/import").status_code == 302
+
+
+def test_a_large_file_is_recorded_in_batches_with_the_right_line_numbers(app, db_session):
+    workspace = make_workspace(db_session)
+    lines = ["email,name,stage,touchpoint,event_id,occurred_at"]
+    for n in range(2500):
+        stage = "nowhere" if n == 2222 else "purchase"
+        lines.append(f"c{n}@example.com,C {n},{stage},checkout,order-{n},")
+    lines.append("c1@example.com,Again,purchase,checkout,order-1,")  # a repeat, line 2502
+    report = run_import(db_session, workspace, "\n".join(lines) + "\n")
+    assert report.rejected == [(2224, "unknown stage 'nowhere'")]
+    assert report.duplicates == [2502]
+    assert len(report.created) == 2499
+    assert report.created[0] == (2, "queued") and report.created[-1] == (2501, "queued")
+    assert db_session.scalar(select(func.count(OutboxMessage.id))) == 2499
