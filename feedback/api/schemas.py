@@ -136,9 +136,10 @@ class ErrorEnvelope(BaseModel):
 
 
 class BulkItemOut(BaseModel):
-    """201 created, 200 seen before (same event_id), or 422 with the reason."""
+    """201 created, 200 seen before (same event_id), 409 the event_id was used for
+    another contact or touchpoint, or 422 with the reason."""
 
-    status: Literal[200, 201, 422]
+    status: Literal[200, 201, 409, 422]
     invitation: InvitationOut | None = None
     error: ErrorBody | None = None
 

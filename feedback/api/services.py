@@ -36,6 +36,7 @@ from feedback.journey.services import UnknownStage, UnknownTouchpoint, stages_in
 from feedback.surveys.models import Response
 from feedback.surveys.services import survey_url
 from feedback.surveys.touchpoints import (
+    EventIdConflict,
     RecordedTouchpoint,
     TouchpointEvent,
     record_touchpoints,
@@ -79,6 +80,8 @@ def invitation_out(recorded: RecordedTouchpoint, base_url: str) -> InvitationOut
 
 
 def _item_error(error: Exception) -> ApiError:
+    if isinstance(error, EventIdConflict):
+        return ApiError(409, str(error), fields={"event_id": "used before for another event"})
     if isinstance(error, UnknownStage):
         return ApiError(422, "The workspace has no such stage.", fields={"stage": "unknown stage"})
     if isinstance(error, UnknownTouchpoint):
@@ -93,7 +96,7 @@ def _item_error(error: Exception) -> ApiError:
 def record_one(
     session: Session, workspace: Workspace, item: TouchpointIn, *, now: dt.datetime, links: Links
 ) -> tuple[InvitationOut, bool]:
-    """The invitation for one event and whether it is new; ApiError(422) for unknown keys."""
+    """The invitation for one event and whether it is new; ApiError(422 or 409) if refused."""
     [outcome] = record_touchpoints(
         session,
         workspace,
@@ -147,7 +150,8 @@ def record_bulk(
     )
     for (index, _), outcome in zip(valid, outcomes, strict=True):
         if isinstance(outcome, Exception):
-            results[index] = BulkItemOut(status=422, error=_item_error(outcome).body()["error"])
+            error = _item_error(outcome)
+            results[index] = BulkItemOut(status=error.status, error=error.body()["error"])
         else:
             results[index] = BulkItemOut(
                 status=201 if outcome.created else 200,

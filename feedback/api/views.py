@@ -107,12 +107,16 @@ def _links() -> services.Links:
         HTTP_200=TouchpointOut,
         HTTP_201=TouchpointOut,
         HTTP_400=ErrorEnvelope,
+        HTTP_409=ErrorEnvelope,
         HTTP_413=ErrorEnvelope,
         HTTP_422=ErrorEnvelope,
     ),
 )
 def record_touchpoint(json: TouchpointIn) -> tuple[TouchpointOut, int]:
-    """Record a touchpoint: the contact gets the stage's survey (201), once per event_id (200)."""
+    """Record a touchpoint: the contact gets the stage's survey (201), once per event_id (200).
+
+    The same event_id with another contact or touchpoint is refused (409).
+    """
     invitation, created = services.record_one(
         db.session, g.workspace, json, now=utcnow(), links=_links()
     )

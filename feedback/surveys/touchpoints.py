@@ -69,8 +69,18 @@ class ContactRow:
     unsubscribed_at: dt.datetime | None
 
 
+class EventIdConflict(ValueError):
+    """An event_id seen before, now with another contact or touchpoint: which one is true?"""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(
+            f"event_id {event_id!r} was already used for another contact or touchpoint."
+        )
+        self.event_id = event_id
+
+
 # Why an event was not recorded; returned in its place, never raised by the batch.
-Rejected = UnknownStage | UnknownTouchpoint | services.InvalidInvitation
+Rejected = UnknownStage | UnknownTouchpoint | services.InvalidInvitation | EventIdConflict
 
 # A concurrent request may create the same contact or event first; the batch is
 # then retried, and finds their rows.
@@ -161,15 +171,25 @@ def _record_batch(
 
     seen = _by_event_ids(session, workspace.id, {e.event_id for _, e, _, _ in accepted})
     fresh: list[tuple[int, TouchpointEvent, Touchpoint, str]] = []
-    first_in_batch: dict[str, int] = {}
+    first_in_batch: dict[str, tuple[int, tuple[str, int]]] = {}
     for index, event, touchpoint, email in accepted:
+        # The same event_id again is the same event only for the same customer
+        # and touchpoint; anything else is a conflict, not silently "the same".
+        identity = (email, touchpoint.id)
         if event.event_id is not None and event.event_id in seen:
-            outcomes[index] = RecordedTouchpoint(seen[event.event_id], created=False)
+            recorded, seen_identity = seen[event.event_id]
+            outcomes[index] = (
+                RecordedTouchpoint(recorded, created=False)
+                if seen_identity == identity
+                else EventIdConflict(event.event_id)
+            )
         elif event.event_id is not None and event.event_id in first_in_batch:
-            continue  # answered below, once the first one exists
+            if first_in_batch[event.event_id][1] != identity:
+                outcomes[index] = EventIdConflict(event.event_id)
+            # else answered below, once the first one exists
         else:
             if event.event_id is not None:
-                first_in_batch[event.event_id] = index
+                first_in_batch[event.event_id] = (index, identity)
             fresh.append((index, event, touchpoint, email))
 
     contacts = _contacts_for(session, workspace.id, [(e, email) for _, e, _, email in fresh], now)
@@ -235,7 +255,7 @@ def _record_batch(
     for index, event in enumerate(events):
         if outcomes[index] is None:  # a repeat of an event_id first seen in this batch
             assert event.event_id is not None
-            first = outcomes[first_in_batch[event.event_id]]
+            first = outcomes[first_in_batch[event.event_id][0]]
             assert isinstance(first, RecordedTouchpoint)
             outcomes[index] = RecordedTouchpoint(first.invitation, created=False)
     return [o for o in outcomes if o is not None]
@@ -257,15 +277,28 @@ def _touchpoints_by_key(
 
 def _by_event_ids(
     session: Session, workspace_id: int, event_ids: set[str | None]
-) -> dict[str, RecordedInvitation]:
+) -> dict[str, tuple[RecordedInvitation, tuple[str, int]]]:
+    """Invitations already recorded for these event ids, with their (email, touchpoint id)."""
     wanted = sorted(e for e in event_ids if e is not None)
-    found: dict[str, RecordedInvitation] = {}
+    found: dict[str, tuple[RecordedInvitation, tuple[str, int]]] = {}
     for chunk in _chunks(wanted):
-        stmt = select(
-            Invitation.event_id, Invitation.id, Invitation.status, Invitation.expires_at
-        ).where(Invitation.event_id.in_(chunk))
-        for event_id, *invitation in session.execute(workspace_scoped(stmt, workspace_id)):
-            found[event_id] = RecordedInvitation(*invitation)
+        stmt = (
+            select(
+                Invitation.event_id,
+                Invitation.id,
+                Invitation.status,
+                Invitation.expires_at,
+                Contact.email,
+                Invitation.touchpoint_id,
+            )
+            .join(Contact, Contact.id == Invitation.contact_id)
+            .where(Invitation.event_id.in_(chunk))
+        )
+        for row in session.execute(workspace_scoped(stmt, workspace_id)):
+            found[row.event_id] = (
+                RecordedInvitation(row.id, row.status, row.expires_at),
+                (row.email, row.touchpoint_id),
+            )
     return found
 
 
@@ -418,7 +451,7 @@ def import_touchpoints(
                 report.rejected.append((line, f"unknown stage {event.stage!r}"))
             elif isinstance(outcome, UnknownTouchpoint):
                 report.rejected.append((line, f"unknown touchpoint {event.touchpoint!r}"))
-            elif isinstance(outcome, services.InvalidInvitation):
+            elif isinstance(outcome, services.InvalidInvitation | EventIdConflict):
                 report.rejected.append((line, str(outcome)))
             elif outcome.created:
                 report.created.append((line, outcome.invitation.status))

@@ -94,3 +94,11 @@ def test_a_body_without_a_list_of_events_answers_422(api):
 def test_an_empty_batch_is_an_empty_answer(api):
     response = api.post("/api/v1/touchpoints/bulk", json={"events": []})
     assert response.status_code == 200 and response.json == {"results": []}
+
+
+def test_an_event_id_reused_within_a_batch_for_someone_else_is_a_409_item(api, db_session):
+    events = [customer(1), customer(1, contact={"email": "someone-else@example.com"})]
+    results = api.post("/api/v1/touchpoints/bulk", json={"events": events}).json["results"]
+    assert [r["status"] for r in results] == [201, 409]
+    assert list(results[1]["error"]["fields"]) == ["event_id"]
+    assert count(db_session, Invitation.id) == 1

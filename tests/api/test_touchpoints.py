@@ -243,3 +243,14 @@ def test_too_many_calls_with_one_key_answer_429_in_the_envelope(make_app, databa
         db.session.commit()
     other_headers = {"Authorization": f"Bearer {other}"}
     assert client.get("/api/v1/stages", headers=other_headers).status_code == 200
+
+
+def test_an_event_id_reused_for_another_customer_or_touchpoint_answers_409(api, db_session):
+    assert api.post("/api/v1/touchpoints", json=event()).status_code == 201
+    other_customer = event(contact={"email": "bob@example.com"})
+    other_touchpoint = event(touchpoint="order-delivered")
+    for body in (other_customer, other_touchpoint):
+        error = assert_error(api.post("/api/v1/touchpoints", json=body), 409, "event_id")
+        assert "order-1" in error["message"]
+    assert count(db_session, Invitation.id) == 1
+    assert count(db_session, OutboxMessage.id) == 1

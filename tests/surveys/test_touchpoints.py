@@ -178,3 +178,12 @@ def test_a_large_file_is_recorded_in_batches_with_the_right_line_numbers(app, db
     assert len(report.created) == 2499
     assert report.created[0] == (2, "queued") and report.created[-1] == (2501, "queued")
     assert db_session.scalar(select(func.count(OutboxMessage.id))) == 2499
+
+
+def test_an_event_id_reused_for_another_customer_is_rejected_with_the_reason(app, db_session):
+    workspace = make_workspace(db_session)
+    run_import(db_session, workspace)
+    clash = "email,stage,touchpoint,event_id\nzoe@example.com,purchase,checkout,order-1\n"
+    report = run_import(db_session, workspace, clash)
+    [(line, reason)] = report.rejected
+    assert line == 2 and "'order-1' was already used for another contact" in reason
