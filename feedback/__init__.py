@@ -46,6 +46,7 @@ def create_app(config: Config | None = None) -> Flask:
     from feedback.api.views import bp as api_bp
     from feedback.cli import feedback_cli
     from feedback.delivery.views import bp as delivery_bp
+    from feedback.followups.views import bp as followups_bp
     from feedback.insights.views import bp as insights_bp
     from feedback.surveys.views import bp as surveys_bp
 
@@ -54,6 +55,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(surveys_bp)
     app.register_blueprint(insights_bp)
     app.register_blueprint(delivery_bp)
+    app.register_blueprint(followups_bp)
     # API clients authenticate with a key in a header, not a cookie: nothing to forge.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from flask import current_app
+from sqlalchemy import select
 
 from feedback import demo as demo_module
 from feedback.accounts import services as accounts
@@ -15,6 +16,7 @@ from feedback.db import utcnow
 from feedback.delivery.mailer import MailerConfigError, SmtpMailer
 from feedback.delivery.worker import DeliverySettings, deliver_due
 from feedback.extensions import db
+from feedback.followups.services import queue_follow_up_digests
 from feedback.insights.services import rebuild_rollups
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
 from feedback.surveys import services as surveys
@@ -154,12 +156,60 @@ def import_touchpoints(csv_file: Any, slug: str, no_send: bool) -> None:
     )
 
 
+# Responses made by `demo`: through the services without --workspace, bulk with it.
+DEMO_SMALL = 400
+DEMO_SMALL_MAX = 5000
+DEMO_BULK = 10_000
+
+
 @feedback_cli.command("demo")
-@click.option("--email", default=demo_module.DEMO_EMAIL, show_default=True)
+@click.option(
+    "--workspace",
+    "slug",
+    default=None,
+    help="Fill this workspace (created if new) with a year of bulk-inserted responses.",
+)
+@click.option(
+    "--responses",
+    "count",
+    default=None,
+    type=click.IntRange(1, None),
+    help=f"How many: {DEMO_SMALL:,} without --workspace (at most {DEMO_SMALL_MAX:,}), "
+    f"{DEMO_BULK:,} with it.",
+)
+@click.option(
+    "--owner",
+    "--email",
+    "email",
+    default=demo_module.DEMO_EMAIL,
+    show_default=True,
+    help="The owner's login.",
+)
 @click.option("--password", default=demo_module.DEMO_PASSWORD, show_default=True)
-@click.option("--responses", "count", default=400, show_default=True, type=click.IntRange(1, 5000))
-def demo(email: str, password: str, count: int) -> None:
-    """Create a demo workspace with realistic responses over 90 days; prints the login."""
+@click.option("--add", is_flag=True, help="With --workspace: add to a workspace that exists.")
+def demo(slug: str | None, count: int | None, email: str, password: str, add: bool) -> None:
+    """Create a demo workspace with realistic responses; prints the owner's login.
+
+    Without --workspace: "Greenleaf Plants", 400 responses over 90 days answered
+    through the same code as customers' answers (left as it is if it exists).
+
+    With --workspace SLUG: N responses spread over the past year, bulk-inserted
+    with their contacts, invitations (some unanswered), testimonial consents
+    and follow-ups, then the rollups rebuilt; prints the rows/s. A workspace
+    that exists already is left as it is, unless --add adds N more to it. Either
+    way the owner's login is (re)set.
+    """
+    if slug is not None:
+        _bulk_demo(slug, count or DEMO_BULK, email, password, add)
+        return
+    if add:
+        raise click.UsageError("--add needs --workspace.")
+    count = count or DEMO_SMALL
+    if count > DEMO_SMALL_MAX:
+        raise click.UsageError(
+            f"Without --workspace the demo answers each survey like a customer, at most "
+            f"{DEMO_SMALL_MAX:,}; for more, give --workspace SLUG (bulk insert)."
+        )
     result = demo_module.create_demo(db.session, email, password, count, now=utcnow())
     db.session.commit()
     if result.created:
@@ -169,6 +219,53 @@ def demo(email: str, password: str, count: int) -> None:
         )
     else:
         click.echo(f"Demo workspace {result.workspace.name!r} already exists; left as it is.")
+    _echo_login(email, password)
+
+
+def _bulk_demo(slug: str, count: int, email: str, password: str, add: bool) -> None:
+    """`demo --workspace`: a year of responses, bulk-inserted."""
+    try:
+        workspace, created = demo_module.demo_workspace_for_slug(db.session, slug, email, password)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    if not created and not add:
+        db.session.commit()
+        existing = demo_module.response_count(db.session, workspace.id)
+        click.echo(
+            f"Workspace {slug!r} already exists ({existing:,} responses); left as it is. "
+            f"Give --add to add {count:,} more."
+        )
+        _echo_login(email, password)
+        return
+    click.echo(f"Filling {slug!r} with {count:,} responses over the past year ...")
+    try:
+        result = demo_module.fill_workspace(
+            db.session,
+            workspace,
+            count,
+            utcnow(),
+            owner_id=demo_module.owner_id_of(db.session, workspace),
+        )
+    except demo_module.DemoJourneyMissing as error:
+        raise click.ClickException(
+            f"Workspace {slug!r} lacks the default journey the demo answers: {error}."
+        ) from error
+    db.session.commit()
+    rows = result.rows
+    click.echo(
+        f"Inserted {result.total_rows:,} rows ({rows['contact']:,} contacts, "
+        f"{rows['invitation']:,} invitations, {rows['response']:,} responses, "
+        f"{rows['testimonial']:,} testimonial consents) in {result.insert_seconds:.1f} s: "
+        f"{result.rows_per_second:,.0f} rows/s."
+    )
+    click.echo(
+        f"Rollups rebuilt in {result.rollup_seconds:.1f} s; {result.responses:,} responses "
+        f"at {result.responses_per_second:,.0f}/s overall."
+    )
+    _echo_login(email, password)
+
+
+def _echo_login(email: str, password: str) -> None:
     click.echo(f"Log in at {current_app.config['BASE_URL']}/login")
     click.echo(f"  email:    {email}")
     click.echo(f"  password: {password}")
@@ -187,7 +284,8 @@ def demo(email: str, password: str, count: int) -> None:
 def worker(once: bool, interval: float, connections: int) -> None:
     """Send the outbox: emails go to SMTP_URL, failures retry with exponential backoff.
 
-    Each round first queues the reminders that are due.
+    Each round first queues the reminders that are due and, once a minute,
+    the owners' digests of new unhappy answers (at most one an hour each).
     """
     config = current_app.config
     try:
@@ -201,11 +299,18 @@ def worker(once: bool, interval: float, connections: int) -> None:
         connections=connections,
         on_sent=surveys.record_emails_sent,
     )
+    digests_due = 0.0
     while True:
         reminders = queue_due_reminders(db.session, utcnow())
         db.session.commit()
         if reminders:
             click.echo(f"queued {reminders} reminders")
+        if time.monotonic() >= digests_due:
+            digests_due = time.monotonic() + 60
+            digests = queue_follow_up_digests(db.session, utcnow(), base_url=config["BASE_URL"])
+            db.session.commit()
+            if digests:
+                click.echo(f"queued {digests} follow-up digests")
         report = deliver_due(db.session, mailer, settings, utcnow)
         if report.sent or report.retrying or report.failed or once:
             click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
@@ -225,3 +330,22 @@ def rescore(everything: bool) -> None:
         rebuild_rollups(db.session, workspace.id, workspace.timezone)
     db.session.commit()
     click.echo(f"Rescored {sum(changed.values())} responses in {len(changed)} workspaces.")
+
+
+@feedback_cli.command("rebuild-rollups")
+@click.option("--workspace", "slug", default=None, help="Only this workspace (default: all).")
+def rebuild_rollups_command(slug: str | None) -> None:
+    """Recompute the stage/touchpoint/day rollups from the responses and invitations.
+
+    The rollups are kept current as answers arrive; this is for after a data
+    repair, an import done outside the app, or a change of time zone.
+    """
+    workspaces = (
+        [_workspace(slug)]
+        if slug
+        else list(db.session.scalars(select(Workspace).order_by(Workspace.id)))
+    )
+    for workspace in workspaces:
+        rows = rebuild_rollups(db.session, workspace.id, workspace.timezone)
+        db.session.commit()
+        click.echo(f"{workspace.slug}: {rows} rollup rows")

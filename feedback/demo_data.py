@@ -12,6 +12,12 @@ box. The generated data is meant to "tell a story":
   neutral and negative comments;
 * ``advocacy`` uses NPS (0-10) and is mostly 8-10 with a few detractors.
 
+:func:`generate_demo_responses` makes a few hundred responses over 90 days. For a year at
+scale (the bulk loader in ``feedback/demo.py``) the last section adds the same story spread
+over the calendar: a growing business with a spring rush and a pre-Christmas peak, purchase
+turning sour in the Christmas rush, and a pool of comments to draw from, so that each distinct
+comment is scored for sentiment once.
+
 The module only uses the standard library and has no import-time side effects beyond defining
 constants. Everything is driven by a local :class:`random.Random` so results are deterministic
 for a given seed.
@@ -19,18 +25,29 @@ for a given seed.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import random
 from dataclasses import dataclass
 
 __all__ = [
     "ADVOCACY_SCALE",
+    "ANSWER_RATES",
     "CSAT_SCALE",
+    "HOUR_CUM_WEIGHTS",
+    "RESOLUTION_NOTES",
     "STAGE_SCALES",
     "STAGE_TOUCHPOINTS",
     "STAGE_WEIGHTS",
     "DemoResponse",
+    "allocate_counts",
+    "comment_pool",
+    "day_weights",
+    "email_part",
     "generate_demo_responses",
+    "rating_table",
+    "tone_weights",
+    "touchpoint_weights",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -1054,3 +1071,138 @@ def _make_comment(
     if text.endswith(".") and not text.endswith("..") and rng.random() < _DROP_FINAL_PERIOD_RATE:
         text = text[:-1]
     return text
+
+
+# --------------------------------------------------------------------------------------------
+# A year of data at scale (the bulk loader in feedback/demo.py draws from these)
+# --------------------------------------------------------------------------------------------
+
+#: Share of sent surveys that get an answer, per stage: ad clicks are answered least.
+ANSWER_RATES: dict[str, float] = {
+    "awareness": 0.55,
+    "consideration": 0.75,
+    "purchase": 0.7,
+    "retention": 0.6,
+    "advocacy": 0.6,
+}
+
+#: Relative volume per calendar month: a plant shop's spring rush and pre-Christmas peak.
+_MONTH_SEASON: tuple[float, ...] = (0.7, 0.8, 1.15, 1.4, 1.45, 1.2, 1.0, 0.95, 1.05, 1.0, 1.2, 1.35)
+#: The Christmas rush strains deliveries: purchase turns sour from this day of December on...
+_RUSH_START: tuple[int, int] = (11, 25)
+_RUSH_TONE_WEIGHTS: tuple[float, float, float] = (0.6, 0.15, 0.25)
+#: ...and the answers of the day (by local hour) follow people's evenings.
+_HOUR_WEIGHTS: tuple[float, ...] = (
+    0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.6, 0.9, 1.0, 1.0, 1.0,
+    1.1, 1.2, 1.0, 0.9, 0.9, 1.0, 1.3, 1.6, 1.7, 1.5, 1.0, 0.5,
+)  # fmt: skip
+HOUR_CUM_WEIGHTS: tuple[float, ...] = tuple(
+    sum(_HOUR_WEIGHTS[: i + 1]) / sum(_HOUR_WEIGHTS) for i in range(24)
+)
+
+RESPONSES_PER_CUSTOMER = _RESPONSES_PER_CUSTOMER
+COMMENT_SKIP_RATE = _COMMENT_SKIP_RATE
+MISMATCH_RATE = _MISMATCH_RATE
+OPT_IN_RATES = _OPT_IN_RATES
+ANONYMOUS_QUOTE_RATE = _ANONYMOUS_QUOTE_RATE
+TONES = _TONES
+FIRST_NAMES = _FIRST_NAMES
+LAST_NAMES = _LAST_NAMES
+EMAIL_DOMAINS = _EMAIL_DOMAINS
+RECENT_DAYS = _RECENT_DAYS
+
+
+def email_part(name: str) -> str:
+    """A name as it can appear in an email address ("O'Brien" -> "obrien")."""
+    return _email_part(name)
+
+
+RESOLUTION_NOTES: tuple[str, ...] = (
+    "Called the customer, apologised and sent a replacement plant.",
+    "Refunded in full and passed the details to the courier.",
+    "Emailed care instructions and booked a follow-up call in two weeks.",
+    "Explained the delay; the order has now arrived.",
+    "Offered a discount on the next order, customer happy with that.",
+    "Spoke to the support team about the slow reply.",
+    "Customer did not answer two calls; left a voicemail and an email.",
+    "Fixed the discount code and reapplied it to the order.",
+)
+
+
+def day_weights(first_day: dt.date, days: int) -> list[float]:
+    """Relative number of answers on each of `days` days from `first_day`.
+
+    A growing business (the last day sees about twice the first day's answers),
+    the months' seasons, and quieter weekends.
+    """
+    weights = []
+    for i in range(days):
+        day = first_day + dt.timedelta(days=i)
+        trend = 0.65 + 0.7 * i / max(days - 1, 1)
+        weekend = 0.8 if day.weekday() >= 5 else 1.0
+        weights.append(trend * _MONTH_SEASON[day.month - 1] * weekend)
+    return weights
+
+
+def allocate_counts(weights: list[float], count: int) -> list[int]:
+    """`count` split in proportion to `weights` (largest remainder): exactly `count` in all."""
+    total = sum(weights)
+    exact = [count * weight / total for weight in weights]
+    quotas = [math.floor(value) for value in exact]
+    leftover = count - sum(quotas)
+    by_remainder = sorted(range(len(weights)), key=lambda i: exact[i] - quotas[i], reverse=True)
+    for i in by_remainder[:leftover]:
+        quotas[i] += 1
+    return quotas
+
+
+def tone_weights(stage: str, day: dt.date, days_ago: int) -> tuple[float, float, float]:
+    """(positive, neutral, negative) shares for a stage on a day of the story.
+
+    Retention is the weak stage all year and better in the last 30 days;
+    purchase dips in the Christmas rush.
+    """
+    if stage == "retention" and days_ago < _RECENT_DAYS:
+        return _RETENTION_RECENT_TONE_WEIGHTS
+    if stage == "purchase" and (day.month, day.day) >= _RUSH_START:
+        return _RUSH_TONE_WEIGHTS
+    return _TONE_WEIGHTS[stage]
+
+
+def touchpoint_weights(stage: str, tone: str) -> tuple[float, ...]:
+    """Where answers of this tone come from within the stage (see ``STAGE_TOUCHPOINTS``)."""
+    return _TOUCHPOINT_WEIGHTS[stage][tone]
+
+
+def rating_table(stage: str, tone: str) -> tuple[tuple[int, float], ...]:
+    """((rating, weight), ...) for an answer of this tone at this stage."""
+    if stage == "advocacy":
+        return _NPS_RATINGS[tone]
+    if stage == "retention" and tone == _POSITIVE:
+        return _RETENTION_POSITIVE_RATINGS
+    return _CSAT_RATINGS[tone]
+
+
+def comment_pool(per_slot: int = 40, seed: int = 7) -> dict[tuple[str, str, str, bool], list[str]]:
+    """Varied comments for every (stage, touchpoint, tone, recent) slot, `per_slot` each.
+
+    A bulk load draws its comments from this pool, so that each distinct
+    comment is scored for sentiment once, not once per response. `recent`
+    (the last 30 days) only changes retention's comments.
+    """
+    rng = random.Random(seed)
+    pool: dict[tuple[str, str, str, bool], list[str]] = {}
+    for stage, touchpoints in STAGE_TOUCHPOINTS.items():
+        for touchpoint in touchpoints:
+            for tone in _TONES:
+                for recent in (False, True):
+                    if recent and stage != "retention":
+                        pool[(stage, touchpoint, tone, True)] = pool[
+                            (stage, touchpoint, tone, False)
+                        ]
+                        continue
+                    pool[(stage, touchpoint, tone, recent)] = [
+                        _make_comment(rng, stage, touchpoint, tone, recent=recent)
+                        for _ in range(per_slot)
+                    ]
+    return pool

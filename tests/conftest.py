@@ -97,6 +97,8 @@ class RequestIsolatingClient(FlaskClient):
     """
 
     def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        # Buffered: a streamed body (CSV exports) is read inside this context.
+        kwargs.setdefault("buffered", True)
         with self.application.app_context():
             return super().open(*args, **kwargs)
 
@@ -206,9 +208,10 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(f"{base}/login", timeout=2)
+                requests.get(f"{base}/login", timeout=5)
                 break
-            except requests.ConnectionError:
+            # Not up yet, or booting slowly on a busy machine.
+            except (requests.ConnectionError, requests.Timeout):
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"gunicorn did not start:\n{log_path.read_text()}")
                 time.sleep(0.2)

@@ -49,6 +49,10 @@ class Workspace(db.Model):
     # Kept by the webhook services: lets each submit skip looking for
     # endpoints in the (usual) workspace that has none.
     has_webhooks: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Kept by the follow-up digest: unhappy answers submitted up to this moment
+    # have been emailed to the owners (None: no digest yet; it starts from
+    # `created_at`). Also when the last digest went out, for its hourly limit.
+    follow_up_digest_at: Mapped[dt.datetime | None]
     consent_text: Mapped[str] = mapped_column(Text)
     consent_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[created_at]

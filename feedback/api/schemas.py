@@ -7,17 +7,21 @@ document is generated from, so the document cannot drift from the code.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     field_validator,
+    model_validator,
 )
 
+from feedback.insights.services import EARLIEST_DAY, LATEST_DAY
 from feedback.surveys.models import INVITATION_STATUSES, SENTIMENT_LABELS
 from feedback.surveys.services import InvalidInvitation, valid_email
 from feedback.testimonials.models import TESTIMONIAL_STATUSES
@@ -35,7 +39,19 @@ def _as_utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-Moment = Annotated[dt.datetime, AfterValidator(_as_utc)]
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(value: object) -> object:
+    # Dates and times come as ISO 8601 text; pydantic would also take a number
+    # as seconds since 1970, which no client means.
+    if isinstance(value, dt.date) or (isinstance(value, str) and ISO_DATE.match(value)):
+        return value
+    raise ValueError("must be an ISO 8601 date or time, like 2026-06-15 or 2026-06-15T09:30:00Z")
+
+
+Moment = Annotated[dt.datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
+Day = Annotated[dt.date, BeforeValidator(_iso_text)]
 Key = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 
 
@@ -154,6 +170,28 @@ class TouchpointSummary(BaseModel):
     channel: str
 
 
+class StagesQuery(BaseModel):
+    """The period of the figures: days of the workspace's calendar, both ends included."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: Day | None = Field(
+        default=None,
+        ge=EARLIEST_DAY,
+        le=LATEST_DAY,
+        description="First day (default: 29 days before `until`).",
+    )
+    until: Day | None = Field(
+        default=None, ge=EARLIEST_DAY, le=LATEST_DAY, description="Last day (default: today)."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StagesQuery:
+        if self.since and self.until and self.until < self.since:
+            raise ValueError("until is before since")
+        return self
+
+
 class StageOut(BaseModel):
     key: str
     name: str
@@ -164,9 +202,23 @@ class StageOut(BaseModel):
     scale_max: int
     active: bool
     touchpoints: list[TouchpointSummary]
+    # The figures of the period, the same numbers the dashboard shows.
+    responses: int
+    invitations_sent: int
+    response_rate: float | None = Field(description="Personal links answered per survey sent.")
+    average_rating: float | None
+    nps: float | None = Field(description="Only for stages rated 0-10.")
+    mean_sentiment: float | None
+    positive: int
+    neutral: int
+    negative: int
+    open_follow_ups: int
+    overdue_follow_ups: int
 
 
 class StagesOut(BaseModel):
+    since: dt.date
+    until: dt.date
     data: list[StageOut]
 
 

@@ -24,12 +24,15 @@ from feedback.api.schemas import (
     ResponsesQuery,
     SentimentOut,
     StageOut,
+    StagesQuery,
     TestimonialOut,
     TestimonialsQuery,
     TouchpointIn,
     TouchpointSummary,
 )
 from feedback.db import workspace_scoped
+from feedback.followups.services import follow_up_counts
+from feedback.insights.services import EARLIEST_DAY, Period, journey_summary
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES
 from feedback.journey.services import UnknownStage, UnknownTouchpoint, stages_in_order
@@ -42,6 +45,8 @@ from feedback.surveys.touchpoints import (
     record_touchpoints,
 )
 from feedback.testimonials.models import Testimonial
+
+MAX_PERIOD_DAYS = 3 * 366
 
 
 @dataclass(frozen=True)
@@ -160,24 +165,55 @@ def record_bulk(
     return [r for r in results if r is not None]
 
 
-def stages_out(session: Session, workspace_id: int) -> list[StageOut]:
+def stages_out(
+    session: Session, workspace: Workspace, period: Period, now: dt.datetime
+) -> list[StageOut]:
+    """The journey with each stage's figures over `period` (from the rollup)."""
+    touchpoints = {stage.id: stage.touchpoints for stage in stages_in_order(session, workspace.id)}
+    follow_ups = follow_up_counts(session, workspace.id, now)
     return [
         StageOut(
-            key=stage.key,
-            name=stage.name,
-            position=stage.position,
-            question=stage.question,
-            scale=stage.scale,
-            scale_min=SCALES[stage.scale].low,
-            scale_max=SCALES[stage.scale].high,
-            active=stage.active,
+            key=s.stage.key,
+            name=s.stage.name,
+            position=s.stage.position,
+            question=s.stage.question,
+            scale=s.stage.scale,
+            scale_min=SCALES[s.stage.scale].low,
+            scale_max=SCALES[s.stage.scale].high,
+            active=s.stage.active,
             touchpoints=[
                 TouchpointSummary(key=t.key, name=t.name, channel=t.channel)
-                for t in stage.touchpoints
+                for t in touchpoints[s.stage.id]
             ],
+            responses=s.responses,
+            invitations_sent=s.invitations_sent,
+            response_rate=s.response_rate,
+            average_rating=s.average_rating,
+            nps=s.nps,
+            mean_sentiment=s.mean_sentiment,
+            positive=s.positive,
+            neutral=s.neutral,
+            negative=s.negative,
+            open_follow_ups=follow_ups.get(s.stage.id, (0, 0))[0],
+            overdue_follow_ups=follow_ups.get(s.stage.id, (0, 0))[1],
         )
-        for stage in stages_in_order(session, workspace_id)
+        for s in journey_summary(session, workspace.id, period.first_day, period.last_day)
     ]
+
+
+def stages_period(query: StagesQuery, today: dt.date) -> Period:
+    """The query's period; 30 days to today by default, three years at most."""
+    until = query.until or today
+    since = query.since or max(EARLIEST_DAY, until - dt.timedelta(days=29))
+    if until < since:
+        raise ApiError(422, "until is before since.", fields={"until": "before since"})
+    if (until - since).days >= MAX_PERIOD_DAYS:
+        raise ApiError(
+            422,
+            f"The period may be at most {MAX_PERIOD_DAYS} days.",
+            fields={"since": f"at most {MAX_PERIOD_DAYS} days before until"},
+        )
+    return Period(since, until)
 
 
 # -- cursor pagination ---------------------------------------------------------

@@ -21,6 +21,7 @@ from feedback.api.schemas import (
     ResponsesOut,
     ResponsesQuery,
     StagesOut,
+    StagesQuery,
     TestimonialsOut,
     TestimonialsQuery,
     TouchpointIn,
@@ -28,6 +29,7 @@ from feedback.api.schemas import (
 )
 from feedback.db import utcnow
 from feedback.extensions import api_spec, db, limiter
+from feedback.insights.services import local_day
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -145,10 +147,17 @@ def record_touchpoints() -> tuple[BulkTouchpointsOut, int]:
 
 
 @bp.get("/stages")
-@documented(resp=_answers(HTTP_200=StagesOut))
-def stages() -> tuple[StagesOut, int]:
-    """The journey: stages in order, each with its touchpoints."""
-    return StagesOut(data=services.stages_out(db.session, g.workspace.id)), 200
+@documented(query=StagesQuery, resp=_answers(HTTP_200=StagesOut, HTTP_422=ErrorEnvelope))
+def stages(query: StagesQuery) -> tuple[StagesOut, int]:
+    """The journey: stages in order with their touchpoints and the period's figures.
+
+    The figures are the dashboard's: from `since` to `until`, days of the
+    workspace's calendar (the last 30 days by default).
+    """
+    now = utcnow()
+    period = services.stages_period(query, local_day(now, g.workspace.timezone))
+    data = services.stages_out(db.session, g.workspace, period, now)
+    return StagesOut(since=period.first_day, until=period.last_day, data=data), 200
 
 
 @bp.get("/responses")

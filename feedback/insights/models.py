@@ -31,6 +31,9 @@ class StageDailyStat(WorkspaceOwned, db.Model):
     day: Mapped[dt.date] = mapped_column(Date)
     invitations_sent: Mapped[int] = mapped_column(default=0)
     responses: Mapped[int] = mapped_column(default=0)
+    # Responses through a personal invitation (not an open link): the response
+    # rate is answered / invitations_sent.
+    answered: Mapped[int] = mapped_column(default=0)
     rating_sum: Mapped[int] = mapped_column(default=0)
     scored: Mapped[int] = mapped_column(default=0)
     compound_sum: Mapped[float] = mapped_column(Float, default=0.0)

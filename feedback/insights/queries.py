@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.db import workspace_scoped
-from feedback.insights.services import StageSummary
+from feedback.insights.models import StageDailyStat
+from feedback.insights.services import (
+    COUNTERS,
+    Period,
+    StageSummary,
+    mismatch_clause,
+    summary_of,
+)
+from feedback.insights.terms import count_terms
+from feedback.journey.models import Stage, Touchpoint
 from feedback.surveys.models import Response
 
 PER_PAGE = 25
@@ -34,22 +46,73 @@ class ResponsesPage:
         return self.number < self.pages
 
 
+@dataclass(frozen=True)
+class ResponseFilters:
+    """What the responses list and its export are narrowed to; all of them combine."""
+
+    stage: str | None = None
+    touchpoint_id: int | None = None
+    label: str | None = None
+    rating_min: int | None = None
+    rating_max: int | None = None
+    opted_in: bool = False
+    mismatch: bool = False
+    period: Period | None = None
+    text: str | None = None
+
+
+def filtered_responses(
+    workspace_id: int, filters: ResponseFilters, timezone: str
+) -> Select[tuple[Response]]:
+    """The workspace's responses that pass every filter (Response joined to its Stage)."""
+    stmt = select(Response).join(Stage, Stage.id == Response.stage_id)
+    if filters.stage:
+        stmt = stmt.where(Stage.key == filters.stage)
+    if filters.touchpoint_id is not None:
+        stmt = stmt.where(Response.touchpoint_id == filters.touchpoint_id)
+    if filters.label == "none":
+        stmt = stmt.where(Response.sentiment_label.is_(None))
+    elif filters.label:
+        stmt = stmt.where(Response.sentiment_label == filters.label)
+    if filters.rating_min is not None:
+        stmt = stmt.where(Response.rating >= filters.rating_min)
+    if filters.rating_max is not None:
+        stmt = stmt.where(Response.rating <= filters.rating_max)
+    if filters.opted_in:
+        stmt = stmt.where(Response.testimonial_opt_in.is_(True))
+    if filters.mismatch:
+        stmt = stmt.where(mismatch_clause())
+    if filters.period is not None:
+        start, end = period_bounds(filters.period, timezone)
+        stmt = stmt.where(Response.submitted_at >= start, Response.submitted_at < end)
+    if filters.text:
+        pattern = (
+            "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        stmt = stmt.where(func.lower(Response.comment).like(pattern.lower(), escape="\\"))
+    return workspace_scoped(stmt, workspace_id)
+
+
 def responses_page(
-    session: Session, workspace_id: int, page: int = 1, per_page: int = PER_PAGE
+    session: Session,
+    workspace_id: int,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    filters: ResponseFilters | None = None,
+    timezone: str = "UTC",
 ) -> ResponsesPage:
-    """One page of the workspace's responses, newest first, with stage and touchpoint."""
-    total = session.scalar(workspace_scoped(select(func.count(Response.id)), workspace_id)) or 0
+    """One page of the responses passing `filters`, newest first, with stage and touchpoint."""
+    stmt = filtered_responses(workspace_id, filters or ResponseFilters(), timezone)
+    total = session.scalar(stmt.with_only_columns(func.count(Response.id)).order_by(None)) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(page, 1), pages)
-    stmt = workspace_scoped(
-        select(Response)
-        .options(joinedload(Response.stage), joinedload(Response.touchpoint))
+    items = session.scalars(
+        stmt.options(joinedload(Response.stage), joinedload(Response.touchpoint))
         .order_by(Response.submitted_at.desc(), Response.id.desc())
         .limit(per_page)
-        .offset((page - 1) * per_page),
-        workspace_id,
+        .offset((page - 1) * per_page)
     )
-    return ResponsesPage(list(session.scalars(stmt)), page, total, per_page)
+    return ResponsesPage(list(items), page, total, per_page)
 
 
 def weakest_stage(summaries: list[StageSummary]) -> StageSummary | None:
@@ -58,3 +121,194 @@ def weakest_stage(summaries: list[StageSummary]) -> StageSummary | None:
     if len(judged) < 2:
         return None
     return min(judged, key=lambda s: s.mean_sentiment or 0.0)
+
+
+# -- one stage ------------------------------------------------------------------
+
+TREND_WEEKS = 12
+MAX_TREND_WEEKS = 104
+TERM_SAMPLE = 500  # comments read per label for the frequent words: the newest ones
+
+
+@dataclass(frozen=True)
+class WeekFigures:
+    first_day: dt.date  # the Monday
+    responses: int
+    average_rating: float | None
+    mean_sentiment: float | None
+
+
+def week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def stage_weeks(
+    session: Session,
+    workspace_id: int,
+    stage_id: int,
+    period: Period,
+    touchpoint_ids: Collection[int] | None = None,
+) -> list[WeekFigures]:
+    """Week by week (Monday to Sunday, the workspace's days) up to the end of the period.
+
+    At least the last TREND_WEEKS weeks, more if the period is longer; from
+    the rollup, so a week costs at most 7 x touchpoints rows.
+    """
+    last_week = week_start(period.last_day)
+    first_week = min(week_start(period.first_day), last_week - dt.timedelta(weeks=TREND_WEEKS - 1))
+    first_week = max(first_week, last_week - dt.timedelta(weeks=MAX_TREND_WEEKS - 1))
+    t = StageDailyStat
+    stmt = (
+        select(
+            t.day,
+            func.sum(t.responses),
+            func.sum(t.rating_sum),
+            func.sum(t.scored),
+            func.sum(t.compound_sum),
+        )
+        .where(t.stage_id == stage_id, t.day >= first_week, t.day <= period.last_day)
+        .group_by(t.day)
+    )
+    if touchpoint_ids is not None:
+        stmt = stmt.where(t.touchpoint_id.in_(list(touchpoint_ids)))
+    totals: dict[dt.date, list[float]] = {}
+    for day, responses, rating_sum, scored, compound_sum in session.execute(
+        workspace_scoped(stmt, workspace_id)
+    ):
+        week = totals.setdefault(week_start(day), [0, 0, 0, 0.0])
+        week[0] += responses or 0
+        week[1] += rating_sum or 0
+        week[2] += scored or 0
+        week[3] += compound_sum or 0.0
+    weeks = []
+    monday = first_week
+    while monday <= last_week:
+        responses, rating_sum, scored, compound_sum = totals.get(monday, [0, 0, 0, 0.0])
+        weeks.append(
+            WeekFigures(
+                first_day=monday,
+                responses=int(responses),
+                average_rating=rating_sum / responses if responses else None,
+                mean_sentiment=compound_sum / scored if scored else None,
+            )
+        )
+        monday += dt.timedelta(weeks=1)
+    return weeks
+
+
+@dataclass(frozen=True)
+class TouchpointFigures:
+    touchpoint: Touchpoint
+    summary: StageSummary
+
+
+def touchpoint_breakdown(
+    session: Session,
+    workspace_id: int,
+    stage: Stage,
+    period: Period,
+    touchpoint_ids: Collection[int] | None = None,
+) -> list[TouchpointFigures]:
+    """The stage's figures split by touchpoint, worst mean sentiment first."""
+    t = StageDailyStat
+    stmt = (
+        select(
+            t.touchpoint_id,
+            *(func.coalesce(func.sum(getattr(t, name)), 0).label(name) for name in COUNTERS),
+        )
+        .where(t.stage_id == stage.id, t.day >= period.first_day, t.day <= period.last_day)
+        .group_by(t.touchpoint_id)
+    )
+    if touchpoint_ids is not None:
+        stmt = stmt.where(t.touchpoint_id.in_(list(touchpoint_ids)))
+    rows = {row.touchpoint_id: row for row in session.execute(workspace_scoped(stmt, workspace_id))}
+    figures = [
+        TouchpointFigures(touchpoint, summary_of(stage, rows.get(touchpoint.id)))
+        for touchpoint in stage.touchpoints
+        if touchpoint_ids is None or touchpoint.id in touchpoint_ids
+    ]
+    return sorted(
+        figures,
+        key=lambda f: (
+            f.summary.mean_sentiment is None,
+            f.summary.mean_sentiment or 0.0,
+            f.touchpoint.name,
+        ),
+    )
+
+
+def period_bounds(period: Period, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC moments where the period's first local day starts and its last one ends."""
+    zone = ZoneInfo(timezone)
+    start = dt.datetime.combine(period.first_day, dt.time(), zone)
+    end = dt.datetime.combine(period.last_day + dt.timedelta(days=1), dt.time(), zone)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def _stage_responses(
+    workspace_id: int,
+    stage_id: int,
+    period: Period,
+    timezone: str,
+    touchpoint_ids: Collection[int] | None,
+) -> Select[tuple[Response]]:
+    start, end = period_bounds(period, timezone)
+    stmt = select(Response).where(
+        Response.stage_id == stage_id, Response.submitted_at >= start, Response.submitted_at < end
+    )
+    if touchpoint_ids is not None:
+        stmt = stmt.where(Response.touchpoint_id.in_(list(touchpoint_ids)))
+    return workspace_scoped(stmt, workspace_id)
+
+
+def latest_responses(
+    session: Session,
+    workspace_id: int,
+    stage_id: int,
+    period: Period,
+    timezone: str,
+    touchpoint_ids: Collection[int] | None = None,
+    limit: int = 10,
+) -> list[Response]:
+    stmt = (
+        _stage_responses(workspace_id, stage_id, period, timezone, touchpoint_ids)
+        .options(joinedload(Response.touchpoint))
+        .order_by(Response.submitted_at.desc(), Response.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class FrequentTerms:
+    label: str
+    comments: int  # how many comments were read
+    words: list[tuple[str, int]]
+    phrases: list[tuple[str, int]]
+
+
+def frequent_terms(
+    session: Session,
+    workspace_id: int,
+    stage_id: int,
+    period: Period,
+    timezone: str,
+    label: str,
+    touchpoint_ids: Collection[int] | None = None,
+    top: int = 10,
+) -> FrequentTerms:
+    """The most frequent words and two-word phrases in the period's comments with `label`.
+
+    Reads the newest TERM_SAMPLE such comments (an index range, not a scan),
+    so the page costs the same at any number of responses.
+    """
+    stmt = (
+        _stage_responses(workspace_id, stage_id, period, timezone, touchpoint_ids)
+        .with_only_columns(Response.comment)
+        .where(Response.sentiment_label == label)
+        .order_by(Response.submitted_at.desc())
+        .limit(TERM_SAMPLE)
+    )
+    comments = [c for c in session.scalars(stmt) if c]
+    words, phrases = count_terms(comments)
+    return FrequentTerms(label, len(comments), words.most_common(top), phrases.most_common(top))

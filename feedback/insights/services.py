@@ -5,23 +5,26 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, Row, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from feedback.db import workspace_scoped
 from feedback.insights.models import StageDailyStat
-from feedback.journey.models import Stage
+from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES
 from feedback.surveys.models import Invitation, Response
 
 COUNTERS = (
     "invitations_sent",
     "responses",
+    "answered",
     "rating_sum",
     "scored",
     "compound_sum",
@@ -41,11 +44,12 @@ def local_day(moment: dt.datetime, timezone: str) -> dt.date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
-def response_counters(response: Response, scale_key: str) -> dict[str, float]:
+def response_counters(response: Response | Row[Any], scale_key: str) -> dict[str, float]:
     """What one response adds to its stage's day."""
     scale = SCALES[scale_key]
     counters: dict[str, float] = {
         "responses": 1,
+        "answered": int(response.invitation_id is not None),
         "rating_sum": response.rating,
         "unhappy": int(is_unhappy(response, scale_key)),
         "opted_in": int(response.testimonial_opt_in),
@@ -66,7 +70,7 @@ def response_counters(response: Response, scale_key: str) -> dict[str, float]:
     return counters
 
 
-def is_unhappy(response: Response, scale_key: str) -> bool:
+def is_unhappy(response: Response | Row[Any], scale_key: str) -> bool:
     """A low rating on its scale, or a negative comment: someone to get back to."""
     return SCALES[scale_key].is_unhappy(response.rating) or response.sentiment_label == "negative"
 
@@ -129,16 +133,30 @@ def rebuild_rollups(session: Session, workspace_id: int, timezone: str) -> int:
     rows: dict[tuple[int, int, dt.date], dict[str, float]] = defaultdict(
         lambda: dict.fromkeys(COUNTERS, 0)
     )
-    for response in session.scalars(
-        workspace_scoped(select(Response), workspace_id).execution_options(yield_per=2000)
-    ):
+    # Plain rows of the columns needed, streamed: a rebuild reads every response once.
+    stmt = workspace_scoped(
+        select(
+            Response.stage_id,
+            Response.touchpoint_id,
+            Response.invitation_id,
+            Response.submitted_at,
+            Response.rating,
+            Response.testimonial_opt_in,
+            Response.sentiment_label,
+            Response.sentiment_compound,
+        ),
+        workspace_id,
+    ).execution_options(yield_per=5000)
+    zone = ZoneInfo(timezone)
+    for response in session.execute(stmt):
         key = (
             response.stage_id,
             response.touchpoint_id,
-            local_day(response.submitted_at, timezone),
+            response.submitted_at.astimezone(zone).date(),
         )
+        counters = rows[key]
         for name, value in response_counters(response, scales[response.stage_id]).items():
-            rows[key][name] += value
+            counters[name] += value
     sent = workspace_scoped(
         select(Invitation.stage_id, Invitation.touchpoint_id, Invitation.sent_at).where(
             Invitation.sent_at.is_not(None)
@@ -165,12 +183,39 @@ def rebuild_rollups(session: Session, workspace_id: int, timezone: str) -> int:
     return len(rows)
 
 
+# The days a period may cover: wide enough for any real question, and safe
+# for date arithmetic (a year-1 date minus a day does not exist).
+EARLIEST_DAY = dt.date(2000, 1, 1)
+LATEST_DAY = dt.date(2100, 12, 31)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A run of whole days on the workspace's calendar, both ends included."""
+
+    first_day: dt.date
+    last_day: dt.date
+
+    @classmethod
+    def ending(cls, last_day: dt.date, days: int) -> Period:
+        return cls(last_day - dt.timedelta(days=days - 1), last_day)
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return Period.ending(self.first_day - dt.timedelta(days=1), self.days)
+
+
 @dataclass(frozen=True)
 class StageSummary:
     """One stage's figures over a period, as the dashboard shows them."""
 
     stage: Stage
     responses: int
+    answered: int
     invitations_sent: int
     average_rating: float | None
     mean_sentiment: float | None
@@ -185,46 +230,159 @@ class StageSummary:
         """The share of scored comments with this label, 0..1."""
         return getattr(self, label) / self.scored if self.scored else 0.0
 
+    @property
+    def response_rate(self) -> float | None:
+        """Personal links answered per survey sent, 0..1 (open-link answers not counted)."""
+        if not self.invitations_sent:
+            return None
+        return min(1.0, self.answered / self.invitations_sent)
+
 
 def journey_summary(
-    session: Session, workspace_id: int, first_day: dt.date, last_day: dt.date
+    session: Session,
+    workspace_id: int,
+    first_day: dt.date,
+    last_day: dt.date,
+    touchpoint_ids: Collection[int] | None = None,
 ) -> list[StageSummary]:
-    """Every stage in journey order with its figures from `first_day` to `last_day`."""
+    """Every stage in journey order with its figures from `first_day` to `last_day`.
+
+    Read from the rollup only (one grouped query over at most stages x
+    touchpoints x days rows), so the cost does not grow with the responses.
+    `touchpoint_ids` narrows every figure to those touchpoints.
+    """
     t = StageDailyStat
-    sums = workspace_scoped(
-        select(
-            t.stage_id,
-            *(func.coalesce(func.sum(getattr(t, name)), 0).label(name) for name in COUNTERS),
-        )
-        .where(t.day >= first_day, t.day <= last_day)
-        .group_by(t.stage_id),
-        workspace_id,
-    )
-    by_stage = {row.stage_id: row for row in session.execute(sums)}
+    sums = select(
+        t.stage_id,
+        *(func.coalesce(func.sum(getattr(t, name)), 0).label(name) for name in COUNTERS),
+    ).where(t.day >= first_day, t.day <= last_day)
+    if touchpoint_ids is not None:
+        sums = sums.where(t.touchpoint_id.in_(list(touchpoint_ids)))
+    by_stage = {
+        row.stage_id: row
+        for row in session.execute(workspace_scoped(sums.group_by(t.stage_id), workspace_id))
+    }
     stages = session.scalars(
         workspace_scoped(select(Stage).order_by(Stage.position, Stage.id), workspace_id)
     )
-    summaries = []
-    for stage in stages:
-        row = by_stage.get(stage.id)
-        responses = int(row.responses) if row else 0
-        scored = int(row.scored) if row else 0
-        nps = None
-        if stage.scale == "nps" and responses:
-            nps = 100.0 * (int(row.promoters) - int(row.detractors)) / responses
-        summaries.append(
-            StageSummary(
-                stage=stage,
-                responses=responses,
-                invitations_sent=int(row.invitations_sent) if row else 0,
-                average_rating=(int(row.rating_sum) / responses) if responses else None,
-                mean_sentiment=(float(row.compound_sum) / scored) if scored else None,
-                scored=scored,
-                positive=int(row.positive) if row else 0,
-                neutral=int(row.neutral) if row else 0,
-                negative=int(row.negative) if row else 0,
-                unhappy=int(row.unhappy) if row else 0,
-                nps=nps,
-            )
+    return [summary_of(stage, by_stage.get(stage.id)) for stage in stages]
+
+
+def summary_of(stage: Stage, row: Row[Any] | None) -> StageSummary:
+    """Figures from one row of summed rollup counters (None: nothing in the period)."""
+
+    def count(name: str) -> int:
+        return int(getattr(row, name)) if row is not None else 0
+
+    responses, scored = count("responses"), count("scored")
+    nps = None
+    if stage.scale == "nps" and responses:
+        nps = 100.0 * (count("promoters") - count("detractors")) / responses
+    return StageSummary(
+        stage=stage,
+        responses=responses,
+        answered=count("answered"),
+        invitations_sent=count("invitations_sent"),
+        average_rating=count("rating_sum") / responses if responses else None,
+        mean_sentiment=float(row.compound_sum) / scored if row is not None and scored else None,
+        scored=scored,
+        positive=count("positive"),
+        neutral=count("neutral"),
+        negative=count("negative"),
+        unhappy=count("unhappy"),
+        nps=nps,
+    )
+
+
+@dataclass(frozen=True)
+class StageTrend:
+    """A stage's figures in a period and in the period of the same length before it."""
+
+    now: StageSummary
+    before: StageSummary
+
+    @property
+    def stage(self) -> Stage:
+        return self.now.stage
+
+    def change(self, figure: str) -> float | None:
+        """How much a figure (e.g. "mean_sentiment", "nps") moved; None if either is unknown."""
+        now, before = getattr(self.now, figure), getattr(self.before, figure)
+        if now is None or before is None:
+            return None
+        return float(now - before)
+
+
+def journey_trends(
+    session: Session,
+    workspace_id: int,
+    period: Period,
+    touchpoint_ids: Collection[int] | None = None,
+) -> list[StageTrend]:
+    """Every stage's figures over `period`, beside those of the period before it."""
+    now = journey_summary(session, workspace_id, period.first_day, period.last_day, touchpoint_ids)
+    previous = period.previous()
+    before = journey_summary(
+        session, workspace_id, previous.first_day, previous.last_day, touchpoint_ids
+    )
+    return [StageTrend(a, b) for a, b in zip(now, before, strict=True)]
+
+
+def touchpoints_matching(
+    session: Session, workspace_id: int, *, channel: str | None, touchpoint_id: int | None
+) -> list[int] | None:
+    """The touchpoint ids a dashboard filter keeps, or None for no filter."""
+    if channel is None and touchpoint_id is None:
+        return None
+    stmt = select(Touchpoint.id)
+    if channel is not None:
+        stmt = stmt.where(Touchpoint.channel == channel)
+    if touchpoint_id is not None:
+        stmt = stmt.where(Touchpoint.id == touchpoint_id)
+    return list(session.scalars(workspace_scoped(stmt, workspace_id)))
+
+
+# -- rating / comment mismatch --------------------------------------------------
+# A high rating with a clearly negative comment (or the reverse) is worth a
+# second look: often the customer picked the wrong end of the scale, or is
+# being sarcastic.
+HIGH_SHARE = 0.75  # top quarter of the scale: NPS 9-10, CSAT 4-5 (4.0 of 1-5), CES 6-7
+CLEARLY_NEGATIVE = -0.3
+CLEARLY_POSITIVE = 0.5
+
+
+def high_rating_from(scale_key: str) -> float:
+    scale = SCALES[scale_key]
+    return scale.low + HIGH_SHARE * (scale.high - scale.low)
+
+
+def is_mismatch(rating: int, scale_key: str, label: str | None, compound: float | None) -> bool:
+    """Whether the rating and the comment's sentiment clearly disagree."""
+    if label is None or compound is None:
+        return False
+    if rating >= high_rating_from(scale_key):
+        return label == "negative" and compound <= CLEARLY_NEGATIVE
+    if SCALES[scale_key].is_unhappy(rating):
+        return label == "positive" and compound >= CLEARLY_POSITIVE
+    return False
+
+
+def mismatch_clause() -> ColumnElement[bool]:
+    """`is_mismatch` as SQL over Response joined to its Stage (for filtering lists)."""
+    high = or_(
+        *((Stage.scale == key) & (Response.rating >= high_rating_from(key)) for key in SCALES)
+    )
+    low = or_(
+        *(
+            (Stage.scale == key) & (Response.rating <= scale.unhappy_at_most)
+            for key, scale in SCALES.items()
         )
-    return summaries
+    )
+    return or_(
+        high
+        & (Response.sentiment_label == "negative")
+        & (Response.sentiment_compound <= CLEARLY_NEGATIVE),
+        low
+        & (Response.sentiment_label == "positive")
+        & (Response.sentiment_compound >= CLEARLY_POSITIVE),
+    )

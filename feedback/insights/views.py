@@ -3,49 +3,271 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from markupsafe import Markup
+from sqlalchemy import select
 
 from feedback.accounts.auth import current_workspace, workspace_required
-from feedback.db import utcnow
+from feedback.db import utcnow, workspace_scoped
 from feedback.extensions import db
-from feedback.insights import queries
-from feedback.insights.services import journey_summary, local_day
+from feedback.followups.services import follow_up_counts
+from feedback.insights import charts, exports, queries, services
+from feedback.insights.forms import ResponseFilterForm
+from feedback.insights.services import EARLIEST_DAY, LATEST_DAY, Period, local_day
+from feedback.journey.models import CHANNELS, Stage
+from feedback.journey.services import stages_in_order
 
 bp = Blueprint("insights", __name__)
 
 PERIODS = (7, 30, 90)
+DEFAULT_DAYS = 30
+MAX_CUSTOM_DAYS = 3 * 366
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    """The dashboard's period and filter, as read from the query string."""
+
+    period: Period
+    days: int | None  # one of PERIODS, or None for a custom period
+    channel: str | None
+    touchpoint_id: int | None
+    problem: str | None = None
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """Query arguments for a link that keeps the rest of this query."""
+        args: dict[str, Any] = (
+            {"days": self.days}
+            if self.days
+            else {"from": self.period.first_day.isoformat(), "to": self.period.last_day.isoformat()}
+        )
+        if self.channel:
+            args["channel"] = self.channel
+        if self.touchpoint_id:
+            args["touchpoint"] = self.touchpoint_id
+        args.update(changes)
+        if "from" in changes or "days" in changes:
+            for key in ("days", "from", "to"):
+                if key not in changes:
+                    args.pop(key, None)
+        return {k: v for k, v in args.items() if v is not None}
+
+
+def dashboard_query(today: dt.date) -> DashboardQuery:
+    """Period (7/30/90 days or a custom from/to) and filters, with a message for bad input."""
+    args = request.args
+    channel = args.get("channel") or None
+    if channel not in (None, *CHANNELS):
+        channel = None
+    touchpoint_id = args.get("touchpoint", type=int)
+    problem = None
+    if args.get("from") or args.get("to"):
+        try:
+            first = dt.date.fromisoformat(args.get("from", ""))
+            last = dt.date.fromisoformat(args.get("to", ""))
+            if last < first:
+                raise ValueError("the end is before the start")
+            if first < EARLIEST_DAY or last > LATEST_DAY:
+                raise ValueError(f"dates from {EARLIEST_DAY.year} to {LATEST_DAY.year} only")
+            if (last - first).days >= MAX_CUSTOM_DAYS:
+                raise ValueError(f"at most {MAX_CUSTOM_DAYS} days")
+        except ValueError as error:
+            problem = f"That period could not be used ({error}); showing the last 30 days."
+        else:
+            return DashboardQuery(Period(first, last), None, channel, touchpoint_id)
+    days = args.get("days", default=DEFAULT_DAYS, type=int)
+    if days not in PERIODS:
+        days = DEFAULT_DAYS
+    return DashboardQuery(Period.ending(today, days), days, channel, touchpoint_id, problem)
 
 
 @bp.get("/dashboard")
 @workspace_required
 def dashboard() -> str:
-    """One card per stage, in journey order, over the chosen period."""
+    """The journey: one card per stage in journey order, beside the period before."""
     workspace = current_workspace()
-    days = request.args.get("days", default=30, type=int)
-    if days not in PERIODS:
-        days = 30
-    last_day = local_day(utcnow(), workspace.timezone)
-    first_day = last_day - dt.timedelta(days=days - 1)
-    summaries = journey_summary(db.session, workspace.id, first_day, last_day)
+    query = dashboard_query(local_day(utcnow(), workspace.timezone))
+    touchpoint_ids = services.touchpoints_matching(
+        db.session, workspace.id, channel=query.channel, touchpoint_id=query.touchpoint_id
+    )
+    trends = services.journey_trends(db.session, workspace.id, query.period, touchpoint_ids)
+    weakest = queries.weakest_stage([t.now for t in trends])
+    follow_ups = follow_up_counts(db.session, workspace.id, utcnow())
     return render_template(
         "insights/dashboard.html",
         workspace=workspace,
-        summaries=summaries,
-        days=days,
+        query=query,
+        trends=trends,
         periods=PERIODS,
-        first_day=first_day,
-        last_day=last_day,
-        weakest=queries.weakest_stage(summaries),
+        channels=CHANNELS,
+        stages=stages_in_order(db.session, workspace.id),
+        weakest=next((t for t in trends if weakest and t.stage.id == weakest.stage.id), None),
+        follow_ups=follow_ups,
+    )
+
+
+@bp.get("/stages/<key>")
+@workspace_required
+def stage(key: str) -> str:
+    """One stage: its weekly trend, its touchpoints, what customers say, the latest answers."""
+    workspace = current_workspace()
+    found = db.session.scalar(workspace_scoped(select(Stage).where(Stage.key == key), workspace.id))
+    if found is None:
+        abort(404)
+    query = dashboard_query(local_day(utcnow(), workspace.timezone))
+    touchpoint_ids = services.touchpoints_matching(
+        db.session, workspace.id, channel=query.channel, touchpoint_id=query.touchpoint_id
+    )
+    [trend] = [
+        t
+        for t in services.journey_trends(db.session, workspace.id, query.period, touchpoint_ids)
+        if t.stage.id == found.id
+    ]
+    weeks = queries.stage_weeks(db.session, workspace.id, found.id, query.period, touchpoint_ids)
+    breakdown = queries.touchpoint_breakdown(
+        db.session, workspace.id, found, query.period, touchpoint_ids
+    )
+    terms = [
+        queries.frequent_terms(
+            db.session,
+            workspace.id,
+            found.id,
+            query.period,
+            workspace.timezone,
+            label,
+            touchpoint_ids,
+        )
+        for label in ("negative", "positive")
+    ]
+    latest = queries.latest_responses(
+        db.session, workspace.id, found.id, query.period, workspace.timezone, touchpoint_ids
+    )
+    return render_template(
+        "insights/stage.html",
+        workspace=workspace,
+        stage=found,
+        query=query,
+        periods=PERIODS,
+        trend=trend,
+        charts=stage_charts(found, weeks, breakdown),
+        breakdown=breakdown,
+        terms=terms,
+        latest=latest,
+        is_mismatch=services.is_mismatch,
+    )
+
+
+def stage_charts(
+    stage: Stage, weeks: list[queries.WeekFigures], breakdown: list[queries.TouchpointFigures]
+) -> dict[str, Markup]:
+    labels = [week.first_day.strftime("%d %b") for week in weeks]
+    scale = stage.rating_scale
+    return {
+        "sentiment": charts.line_chart(
+            title=f"{stage.name}: mean sentiment by week (-1 to +1)",
+            labels=labels,
+            series=[charts.Series("Mean sentiment", [w.mean_sentiment for w in weeks])],
+            low=-1.0,
+            high=1.0,
+            fmt=lambda v: f"{v:+.2f}",
+            zero_line=True,
+        ),
+        "rating": charts.line_chart(
+            title=f"{stage.name}: average rating by week ({scale.low} to {scale.high})",
+            labels=labels,
+            series=[charts.Series("Average rating", [w.average_rating for w in weeks], "s2")],
+            low=float(scale.low),
+            high=float(scale.high),
+            fmt=lambda v: f"{v:.1f}",
+        ),
+        "touchpoints": charts.bar_chart(
+            title=f"{stage.name}: mean sentiment by touchpoint",
+            bars=[(f.touchpoint.name, f.summary.mean_sentiment) for f in breakdown],
+            low=-1.0,
+            high=1.0,
+        ),
+    }
+
+
+def response_filters() -> tuple[ResponseFilterForm, queries.ResponseFilters]:
+    """The list's filters from the query string; invalid ones are shown and left out."""
+    form = ResponseFilterForm(request.args)
+    form.set_journey(stages_in_order(db.session, current_workspace().id))
+    if not request.args:
+        return form, queries.ResponseFilters()
+    form.validate()
+
+    def ok(field: Any) -> Any:
+        return field.data if not field.errors else None
+
+    since, until = ok(form.since), ok(form.until)
+    period = None
+    if since or until:
+        period = Period(since or EARLIEST_DAY, until or LATEST_DAY)
+    text = (ok(form.q) or "").strip()
+    return form, queries.ResponseFilters(
+        stage=ok(form.stage) or None,
+        touchpoint_id=int(form.touchpoint.data) if ok(form.touchpoint) else None,
+        label=ok(form.label) or None,
+        rating_min=ok(form.rating_min),
+        rating_max=ok(form.rating_max),
+        opted_in=bool(form.opted_in.data),
+        mismatch=bool(form.mismatch.data),
+        period=period,
+        text=text or None,
     )
 
 
 @bp.get("/responses")
 @workspace_required
-def responses() -> str:
-    """Every response, newest first, a page at a time."""
+def responses() -> tuple[str, int]:
+    """Responses newest first, narrowed by any combination of filters, a page at a time."""
     workspace = current_workspace()
+    form, filters = response_filters()
     page = queries.responses_page(
-        db.session, workspace.id, page=request.args.get("page", default=1, type=int)
+        db.session,
+        workspace.id,
+        page=request.args.get("page", default=1, type=int),
+        filters=filters,
+        timezone=workspace.timezone,
     )
-    return render_template("insights/responses.html", workspace=workspace, page=page)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "insights/responses.html",
+        workspace=workspace,
+        page=page,
+        form=form,
+        filtered=filters != queries.ResponseFilters(),
+        args=args,
+        is_mismatch=services.is_mismatch,
+    ), 422 if form.errors else 200
+
+
+def _csv_download(lines: Iterator[str], name: str) -> Response:
+    response = Response(stream_with_context(lines), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/export/responses.csv")
+@workspace_required
+def export_responses() -> Response:
+    """The responses of the list's current filters, as CSV, streamed."""
+    workspace = current_workspace()
+    _, filters = response_filters()
+    lines = exports.responses_csv(db.session, workspace.id, filters, workspace.timezone)
+    return _csv_download(lines, f"{workspace.slug}-responses.csv")
+
+
+@bp.get("/export/testimonials.csv")
+@workspace_required
+def export_testimonials() -> Response:
+    """The testimonial consents (not withdrawn) of the current filters, as CSV, streamed."""
+    workspace = current_workspace()
+    _, filters = response_filters()
+    lines = exports.testimonials_csv(db.session, workspace.id, filters, workspace.timezone)
+    return _csv_download(lines, f"{workspace.slug}-testimonials.csv")

@@ -148,3 +148,52 @@ def test_testimonials_list_consents_with_the_name_to_show(api, db_session):
     assert {t["status"] for t in data} == {"pending"}
     assert api.get("/api/v1/testimonials", query_string={"status": "approved"}).json["data"] == []
     assert_error(api.get("/api/v1/testimonials", query_string={"status": "nope"}), 422, "status")
+
+
+def test_stage_figures_are_the_dashboards_numbers_for_the_period(api, db_session):
+    from feedback.db import utcnow
+    from feedback.insights.services import journey_summary, local_day
+
+    now = utcnow()
+    make_response(db_session, api.workspace, rating=1, comment="Awful, broken pot.", now=now)
+    make_response(db_session, api.workspace, rating=5, comment="Lovely!", now=now)
+    make_response(
+        db_session, api.workspace, stage="advocacy", touchpoint="renewal", rating=10, now=now
+    )
+    make_response(db_session, api.workspace, rating=4, now=now - dt.timedelta(days=60))
+    today = local_day(now, api.workspace.timezone)
+    body = api.get("/api/v1/stages").json
+    assert body["until"] == today.isoformat()
+    assert body["since"] == (today - dt.timedelta(days=29)).isoformat()
+    expected = journey_summary(db_session, api.workspace.id, today - dt.timedelta(days=29), today)
+    for item, summary in zip(body["data"], expected, strict=True):
+        assert item["key"] == summary.stage.key
+        for name in ("responses", "invitations_sent", "average_rating", "nps", "mean_sentiment"):
+            assert item[name] == summary.__getattribute__(name), name
+        assert item["response_rate"] == summary.response_rate
+    purchase = body["data"][2]
+    assert (purchase["responses"], purchase["positive"], purchase["negative"]) == (2, 1, 1)
+    assert purchase["open_follow_ups"] == 1 and purchase["overdue_follow_ups"] == 0
+    assert purchase["nps"] is None and body["data"][4]["nps"] == 100.0
+    older = api.get(
+        "/api/v1/stages",
+        query_string={"since": (today - dt.timedelta(days=90)).isoformat()},
+    ).json["data"][2]
+    assert older["responses"] == 3
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"since": "2026-05-10", "until": "2026-05-01"}, "body"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": "0.0"}, "since"),
+        ({"until": "0001-01-01"}, "until"),
+        ({"since": "9999-12-31"}, "since"),
+        ({"since": "2020-01-01", "until": "2026-01-01"}, "since"),
+        ({"from": "2026-01-01"}, "from"),
+    ],
+)
+def test_bad_stage_periods_answer_422(api, query, field):
+    error = assert_error(api.get("/api/v1/stages", query_string=query), 422, field)
+    assert error["message"]

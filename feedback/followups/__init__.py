@@ -1,0 +1,1 @@
+"""The follow-up queue: unhappy answers an owner should get back to, and their digest email."""
