@@ -59,6 +59,7 @@ format: venv
 bench: venv
 	$(BIN)/python bench/submit.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -679,8 +679,8 @@ def _demo_stages(session: Session, workspace_id: int) -> dict[str, _StageIds]:
     found = {}
     for key, touchpoint_keys in demo_data.STAGE_TOUCHPOINTS.items():
         stage = stages.get(key)
-        if stage is None or stage.scale != demo_data_scale(key):
-            raise DemoJourneyMissing(f"no {demo_data_scale(key)} stage {key!r}")
+        if stage is None or stage.scale != _scale_of(key):
+            raise DemoJourneyMissing(f"no {_scale_of(key)} stage {key!r}")
         missing = [k for k in touchpoint_keys if (stage.id, k) not in touchpoints]
         if missing:
             raise DemoJourneyMissing(f"no touchpoint {missing[0]!r} in stage {key!r}")
@@ -692,7 +692,7 @@ def _demo_stages(session: Session, workspace_id: int) -> dict[str, _StageIds]:
     return found
 
 
-def demo_data_scale(stage_key: str) -> str:
+def _scale_of(stage_key: str) -> str:
     """The scale key the demo's ratings for this stage are on."""
     low, high = demo_data.STAGE_SCALES[stage_key]
     return next(s.key for s in SCALES.values() if (s.low, s.high) == (low, high))
