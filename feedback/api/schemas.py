@@ -124,6 +124,30 @@ class TestimonialsQuery(BaseModel):
     status: TestimonialStatus | None = None
 
 
+class TestimonialPatch(BaseModel):
+    """A moderation decision: a new status, an excerpt, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["approved", "rejected", "featured"] | None = Field(
+        default=None, description="Featured is approved and shown first."
+    )
+    excerpt: str | None = Field(
+        default=None,
+        max_length=4000,
+        description=(
+            "Verbatim pieces of the comment, cuts marked with '…' (or '...');"
+            " an empty string clears it."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> TestimonialPatch:
+        if self.status is None and self.excerpt is None:
+            raise ValueError("send a status, an excerpt, or both")
+        return self
+
+
 # -- answers -------------------------------------------------------------------
 
 
@@ -250,6 +274,9 @@ class TestimonialOut(BaseModel):
     touchpoint: str
     rating: int
     quote: str | None = Field(description="The owner's excerpt if set, else the comment.")
+    excerpt: str | None = Field(description="The owner's verbatim cut of the comment, if any.")
+    comment: str | None = Field(description="The customer's original comment, never edited.")
+    sentiment: SentimentOut | None
     display_name: str = Field(description="The name to show, or 'A verified customer'.")
     status: TestimonialStatus
     consented_at: dt.datetime

@@ -26,6 +26,7 @@ from feedback.api.schemas import (
     StageOut,
     StagesQuery,
     TestimonialOut,
+    TestimonialPatch,
     TestimonialsQuery,
     TouchpointIn,
     TouchpointSummary,
@@ -44,6 +45,7 @@ from feedback.surveys.touchpoints import (
     TouchpointEvent,
     record_touchpoints,
 )
+from feedback.testimonials import services as moderation
 from feedback.testimonials.models import Testimonial
 
 MAX_PERIOD_DAYS = 3 * 366
@@ -298,6 +300,64 @@ def responses_out(
     return items, encode_cursor(page[-1].submitted_at, page[-1].id) if more else None
 
 
+def testimonial_out(t: Testimonial) -> TestimonialOut:
+    """One testimonial as the API shows it."""
+    response = t.response
+    sentiment = (
+        SentimentOut(compound=response.sentiment_compound, label=response.sentiment_label)
+        if response.sentiment_label is not None and response.sentiment_compound is not None
+        else None
+    )
+    return TestimonialOut(
+        id=t.id,
+        response_id=t.response_id,
+        stage=response.stage.key,
+        touchpoint=response.touchpoint.key,
+        rating=response.rating,
+        quote=t.excerpt or response.comment,
+        excerpt=t.excerpt,
+        comment=response.comment,
+        sentiment=sentiment,
+        display_name=t.shown_name,
+        status=t.status,
+        consented_at=t.consented_at,
+        consent_version=t.consent_version,
+    )
+
+
+def moderate_testimonial(
+    session: Session,
+    workspace_id: int,
+    testimonial_id: int,
+    patch: TestimonialPatch,
+    user_id: int | None,
+    now: dt.datetime,
+) -> TestimonialOut:
+    """Apply a PATCH: 404 for another workspace's id, 422 for a bad excerpt, 409 if withdrawn.
+
+    Nothing is changed unless all of it can be; the caller commits.
+    """
+    try:
+        if patch.excerpt is not None:
+            moderation.set_excerpt(session, workspace_id, testimonial_id, patch.excerpt)
+        if patch.status == "approved":
+            moderation.approve(session, workspace_id, testimonial_id, user_id, now)
+        elif patch.status == "featured":
+            moderation.feature(session, workspace_id, testimonial_id, user_id, now)
+        elif patch.status == "rejected":
+            moderation.reject(session, workspace_id, testimonial_id)
+        testimonial = moderation.get_testimonial(session, workspace_id, testimonial_id)
+    except moderation.TestimonialNotFound as error:
+        raise ApiError(404, "There is no such testimonial.") from error
+    except moderation.ExcerptError as error:
+        raise ApiError(
+            422, "Some fields are missing or wrong: excerpt", fields={"excerpt": str(error)}
+        ) from error
+    except moderation.WithdrawnTestimonial as error:
+        raise ApiError(409, str(error)) from error
+    return testimonial_out(testimonial)
+
+
 def testimonials_out(
     session: Session, workspace_id: int, query: TestimonialsQuery
 ) -> tuple[list[TestimonialOut], str | None]:
@@ -318,20 +378,6 @@ def testimonials_out(
     )
     rows = list(session.scalars(workspace_scoped(stmt, workspace_id)).unique())
     page = rows[: query.limit]
-    items = [
-        TestimonialOut(
-            id=t.id,
-            response_id=t.response_id,
-            stage=t.response.stage.key,
-            touchpoint=t.response.touchpoint.key,
-            rating=t.response.rating,
-            quote=t.excerpt or t.response.comment,
-            display_name=t.shown_name,
-            status=t.status,
-            consented_at=t.consented_at,
-            consent_version=t.consent_version,
-        )
-        for t in page
-    ]
+    items = [testimonial_out(t) for t in page]
     more = len(rows) > query.limit
     return items, encode_cursor(page[-1].consented_at, page[-1].id) if more else None

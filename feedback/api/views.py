@@ -1,4 +1,4 @@
-"""JSON API v1: touchpoints in; stages, responses and testimonials out."""
+"""JSON API v1: touchpoints in; stages, responses and testimonials out; moderation."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from feedback.api.schemas import (
     ResponsesQuery,
     StagesOut,
     StagesQuery,
+    TestimonialOut,
+    TestimonialPatch,
     TestimonialsOut,
     TestimonialsQuery,
     TouchpointIn,
@@ -91,7 +93,7 @@ def authenticate() -> None:
         raise ApiError(401, "The API key is unknown or has been revoked.")
     db.session.commit()  # its last use
     g.workspace = db.session.get(Workspace, api_key.workspace_id)
-    if request.method == "POST" and request.get_json(silent=True) is None:
+    if request.method in ("POST", "PATCH") and request.get_json(silent=True) is None:
         raise ApiError(
             400, "The body must be JSON, sent with Content-Type: application/json.", code="not_json"
         )
@@ -176,3 +178,33 @@ def testimonials(query: TestimonialsQuery) -> tuple[TestimonialsOut, int]:
     """Customers' "you may quote me" comments (withdrawn ones never), newest first."""
     items, next_cursor = services.testimonials_out(db.session, g.workspace.id, query)
     return TestimonialsOut(data=items, next_cursor=next_cursor), 200
+
+
+@bp.patch("/testimonials/<int:testimonial_id>")
+@documented(
+    json=TestimonialPatch,
+    resp=_answers(
+        HTTP_200=TestimonialOut,
+        HTTP_400=ErrorEnvelope,
+        HTTP_404=ErrorEnvelope,
+        HTTP_409=ErrorEnvelope,
+        HTTP_422=ErrorEnvelope,
+    ),
+)
+def moderate_testimonial(testimonial_id: int, json: TestimonialPatch) -> tuple[TestimonialOut, int]:
+    """Approve, reject or feature a testimonial and/or set its excerpt.
+
+    The excerpt must be verbatim pieces of the comment, cuts marked with "…"
+    (422 otherwise; an empty string clears it). A testimonial whose customer
+    withdrew consent cannot be approved or featured (409). Another
+    workspace's id is 404. Nothing changes unless all of it can.
+    """
+    try:
+        item = services.moderate_testimonial(
+            db.session, g.workspace.id, testimonial_id, json, None, utcnow()
+        )
+    except ApiError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return item, 200

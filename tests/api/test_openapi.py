@@ -19,6 +19,7 @@ API_PATHS = {
     "/api/v1/stages",
     "/api/v1/responses",
     "/api/v1/testimonials",
+    "/api/v1/testimonials/{testimonial_id}",
 }
 
 

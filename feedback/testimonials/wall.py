@@ -1,0 +1,231 @@
+"""Reading the testimonials a business shows in public: wall, embed widget and feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy.orm import Session
+
+from feedback.db import workspace_scoped
+from feedback.insights.models import StageDailyStat
+from feedback.journey.models import Stage
+from feedback.journey.scales import SCALES, Scale
+from feedback.surveys.models import Response
+from feedback.testimonials.models import Testimonial
+
+SHOWN_STATUSES = ("approved", "featured")
+
+
+@dataclass(frozen=True)
+class ShownTestimonial:
+    """One testimonial as the public sees it."""
+
+    id: int
+    quote: str
+    display_name: str
+    date: dt.datetime
+    stage_key: str
+    stage_name: str
+    rating: int
+    scale: str
+    stars: int
+    featured: bool
+
+
+@dataclass(frozen=True)
+class AggregateRating:
+    """The mean rating of every response in a scope, on 1-5, and how many there were."""
+
+    value: float | None
+    count: int
+
+
+def out_of_5(scale: Scale, rating: float) -> float:
+    """A rating on any scale mapped linearly onto 1..5 (NPS 0 -> 1, 10 -> 5)."""
+    return 1 + 4 * scale.normalised(rating)
+
+
+def stars_for(scale: Scale, rating: int) -> int:
+    """Whole stars, 1-5, rounding halves up (NPS 7 -> 3.8 -> 4)."""
+    return int(out_of_5(scale, rating) + 0.5)
+
+
+def _shown_ids(workspace_id: int, stage_key: str | None) -> Select[Any]:
+    """Ids of the shown testimonials, in wall order, read from the testimonial table alone.
+
+    Ordering needs no join, so only the page's rows are joined to their
+    responses afterwards (a join first would read every shown testimonial's
+    response to sort them: 80 ms at 10,000 on PostgreSQL).
+    """
+    stmt = select(Testimonial.id).where(
+        Testimonial.workspace_id == workspace_id,
+        Testimonial.status.in_(SHOWN_STATUSES),
+        Testimonial.withdrawn_at.is_(None),
+    )
+    if stage_key is not None:
+        in_stage = (
+            select(Response.id)
+            .join(Stage, and_(Stage.id == Response.stage_id, Stage.workspace_id == workspace_id))
+            .where(Response.workspace_id == workspace_id, Stage.key == stage_key)
+        )
+        stmt = stmt.where(Testimonial.response_id.in_(in_stage))
+    return stmt
+
+
+def shown_testimonials(
+    session: Session,
+    workspace_id: int,
+    *,
+    stage_key: str | None = None,
+    limit: int | None = None,
+) -> list[ShownTestimonial]:
+    """Approved and featured testimonials that are not withdrawn: featured first, then newest.
+
+    The quote is the owner's excerpt when there is one (a verbatim part of the
+    comment), else the whole comment; one with neither (an opt-in without a
+    comment) has nothing to show and is left out.
+    """
+    ordered = _shown_ids(workspace_id, stage_key).order_by(
+        case((Testimonial.status == "featured", 0), else_=1),
+        Testimonial.consented_at.desc(),
+        Testimonial.id.desc(),
+    )
+    shown: list[ShownTestimonial] = []
+    offset = 0
+    # Quote-less ones are rare, so this nearly always runs once.
+    while True:
+        batch = limit - len(shown) if limit is not None else None
+        ids = list(session.scalars(ordered.offset(offset).limit(batch)))
+        if not ids:
+            return shown
+        offset += len(ids)
+        shown += [t for t in _load(session, workspace_id, ids) if t.quote]
+        if batch is None or len(shown) >= (limit or 0):
+            return shown
+
+
+def _load(session: Session, workspace_id: int, ids: list[int]) -> list[ShownTestimonial]:
+    stmt = (
+        select(Testimonial, Response.rating, Response.comment, Stage.key, Stage.name, Stage.scale)
+        .join(
+            Response,
+            and_(
+                Response.id == Testimonial.response_id,
+                Response.workspace_id == Testimonial.workspace_id,
+            ),
+        )
+        .join(Stage, and_(Stage.id == Response.stage_id, Stage.workspace_id == workspace_id))
+        .where(Testimonial.workspace_id == workspace_id, Testimonial.id.in_(ids))
+    )
+    found = {}
+    for testimonial, rating, comment, key, name, scale_key in session.execute(
+        workspace_scoped(stmt, workspace_id)
+    ):
+        found[testimonial.id] = ShownTestimonial(
+            id=testimonial.id,
+            quote=testimonial.excerpt or comment or "",
+            display_name=testimonial.shown_name,
+            date=testimonial.consented_at,
+            stage_key=key,
+            stage_name=name,
+            rating=rating,
+            scale=scale_key,
+            stars=stars_for(SCALES[scale_key], rating),
+            featured=testimonial.status == "featured",
+        )
+    return [found[i] for i in ids if i in found]
+
+
+def count_shown(session: Session, workspace_id: int, *, stage_key: str | None = None) -> int:
+    """How many approved or featured testimonials are not withdrawn (quote-less ones included)."""
+    inner = _shown_ids(workspace_id, stage_key).subquery()
+    return session.scalar(select(func.count()).select_from(inner)) or 0
+
+
+def aggregate_rating(
+    session: Session, workspace_id: int, stage_key: str | None = None
+) -> AggregateRating:
+    """The mean of ALL responses in scope on 1-5 (not only the approved ones), with the count.
+
+    Read from the stage/day rollup. Stages rate on different scales, so each
+    stage's sum is mapped onto 1-5 before the stages are combined (the mapping
+    is linear, so mapping the sum equals summing the mapped ratings).
+    """
+    stmt = (
+        select(
+            Stage.scale,
+            func.sum(StageDailyStat.responses),
+            func.sum(StageDailyStat.rating_sum),
+        )
+        .join(
+            Stage,
+            and_(Stage.id == StageDailyStat.stage_id, Stage.workspace_id == workspace_id),
+        )
+        .where(StageDailyStat.workspace_id == workspace_id)
+        .group_by(Stage.id, Stage.scale)
+    )
+    if stage_key is not None:
+        stmt = stmt.where(Stage.key == stage_key)
+    count = 0
+    total = 0.0
+    for scale_key, responses, rating_sum in session.execute(workspace_scoped(stmt, workspace_id)):
+        if not responses:
+            continue
+        scale = SCALES[scale_key]
+        # sum of (1 + 4 * (r - low) / (high - low)) over the stage's responses
+        total += responses + 4 * (rating_sum - scale.low * responses) / (scale.high - scale.low)
+        count += responses
+    return AggregateRating(round(total / count, 1) if count else None, count)
+
+
+def json_for_script(data: object) -> Markup:
+    """JSON safe inside an HTML `<script>` element: no `</script>` or `<!--` can break out."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    # Line and paragraph separators are valid in JSON but not in older JavaScript strings.
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return Markup(text)
+
+
+def structured_data(
+    business: str,
+    rating: AggregateRating,
+    testimonials: list[ShownTestimonial],
+    local_date: dict[int, str],
+) -> dict[str, object]:
+    """schema.org Organization with its AggregateRating and one Review per testimonial."""
+    data: dict[str, object] = {
+        "@context": "https://schema.org",
+        "@type": "Organization",
+        "name": business,
+    }
+    if rating.count and rating.value is not None:
+        data["aggregateRating"] = {
+            "@type": "AggregateRating",
+            "ratingValue": rating.value,
+            "ratingCount": rating.count,
+            "bestRating": 5,
+            "worstRating": 1,
+        }
+    if testimonials:
+        data["review"] = [
+            {
+                "@type": "Review",
+                "author": {"@type": "Person", "name": t.display_name},
+                "reviewBody": t.quote,
+                "datePublished": local_date[t.id],
+                "reviewRating": {
+                    "@type": "Rating",
+                    "ratingValue": t.stars,
+                    "bestRating": 5,
+                    "worstRating": 1,
+                },
+            }
+            for t in testimonials
+        ]
+    return data
