@@ -93,6 +93,15 @@ def authenticate() -> None:
         raise ApiError(401, "The API key is unknown or has been revoked.")
     db.session.commit()  # its last use
     g.workspace = db.session.get(Workspace, api_key.workspace_id)
+    # "a=1&&b=2" or "&=x": a parameter without a name is a client bug that the
+    # query parser would silently drop; say so (a trailing "&" is harmless).
+    segments = request.query_string.split(b"&")
+    if any(not part or part.startswith(b"=") for part in segments[:-1]) or (
+        segments[-1].startswith(b"=")
+    ):
+        raise ApiError(
+            422, "A query parameter has no name.", fields={"query": "a parameter has no name"}
+        )
     if request.method in ("POST", "PATCH") and request.get_json(silent=True) is None:
         raise ApiError(
             400, "The body must be JSON, sent with Content-Type: application/json.", code="not_json"

@@ -197,3 +197,12 @@ def test_stage_figures_are_the_dashboards_numbers_for_the_period(api, db_session
 def test_bad_stage_periods_answer_422(api, query, field):
     error = assert_error(api.get("/api/v1/stages", query_string=query), 422, field)
     assert error["message"]
+
+
+@pytest.mark.parametrize("query", ["limit=1&&", "&limit=1", "limit=1&=x", "=1"])
+def test_a_query_parameter_without_a_name_answers_422(api, query):
+    assert_error(api.get(f"/api/v1/responses?{query}"), 422, "query")
+
+
+def test_a_trailing_ampersand_is_harmless(api):
+    assert api.get("/api/v1/responses?limit=1&").status_code == 200
