@@ -183,3 +183,23 @@ def lock_for_writing(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
         # Any write statement takes the lock, even one that changes no row.
         session.execute(text("UPDATE workspace SET id = id WHERE 0"))
+
+
+class Paging:
+    """Page arithmetic for a result page with `number` (from 1), `total` and `per_page`."""
+
+    number: int
+    total: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages

@@ -24,11 +24,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
-from werkzeug.security import generate_password_hash
 
 from feedback import demo_data, sentiment
 from feedback.accounts import services as accounts
-from feedback.accounts.models import Membership, User, Workspace
+from feedback.accounts.models import Membership, Workspace
 from feedback.db import lock_for_writing, workspace_scoped
 from feedback.demo_data import generate_demo_responses
 from feedback.extensions import db
@@ -246,23 +245,7 @@ def demo_workspace_for_slug(
         # create_workspace only appends "-2" to a slug that is taken, and this one is free.
         assert workspace.slug == slug, workspace.slug
     # Not accounts.create_owner: it finds the workspace by name, and names are not unique.
-    user = accounts.user_by_email(session, email)
-    if user is None:
-        user = User(email=email, password_hash=generate_password_hash(password))
-        session.add(user)
-        session.flush()
-    else:
-        user.password_hash = generate_password_hash(password)
-    membership = session.scalar(
-        select(Membership).where(
-            Membership.workspace_id == workspace.id, Membership.user_id == user.id
-        )
-    )
-    if membership is None:
-        session.add(Membership(workspace_id=workspace.id, user_id=user.id, role="owner"))
-    else:
-        membership.role = "owner"
-    session.flush()
+    accounts.make_owner_of(session, workspace, email, password)
     return workspace, created
 
 

@@ -91,6 +91,11 @@ def create_owner(
     ) or workspace_by_slug(session, slugify(workspace_name))
     if workspace is None:
         workspace = create_workspace(session, workspace_name)
+    return make_owner_of(session, workspace, email, password), workspace
+
+
+def make_owner_of(session: Session, workspace: Workspace, email: str, password: str) -> User:
+    """The user with this email (created if new, password set) as an owner of the workspace."""
     user = user_by_email(session, email)
     if user is None:
         user = User(email=email, password_hash=generate_password_hash(password))
@@ -108,7 +113,7 @@ def create_owner(
     else:
         membership.role = "owner"
     session.flush()
-    return user, workspace
+    return user
 
 
 def authenticate(session: Session, email: str, password: str, now: dt.datetime) -> User | None:

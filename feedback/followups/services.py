@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.accounts.models import Membership, User, Workspace
-from feedback.db import lock_for_writing, workspace_scoped
+from feedback.db import Paging, lock_for_writing, workspace_scoped
 from feedback.delivery.services import enqueue_email
 from feedback.journey.models import Stage
 from feedback.surveys.models import Response
@@ -120,7 +120,7 @@ class FollowUp:
 
 
 @dataclass(frozen=True)
-class FollowUpsPage:
+class FollowUpsPage(Paging):
     """One page of the queue, with the filters that made it."""
 
     items: list[FollowUp]
@@ -129,18 +129,6 @@ class FollowUpsPage:
     per_page: int
     show: str
     stage: Stage | None
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
 
 
 def _shown(show: str, now: dt.datetime, user_id: int | None) -> list[ColumnElement[bool]]:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from feedback.db import workspace_scoped
+from feedback.db import Paging, workspace_scoped
 from feedback.insights.models import StageDailyStat
 from feedback.insights.services import (
     COUNTERS,
@@ -27,23 +27,11 @@ PER_PAGE = 25
 
 
 @dataclass(frozen=True)
-class ResponsesPage:
+class ResponsesPage(Paging):
     items: list[Response]
     number: int
     total: int
     per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from feedback.db import insert_complete_row, workspace_scoped
+from feedback.db import Paging, insert_complete_row, workspace_scoped
 from feedback.insights.terms import STOP_WORDS, words_of
 from feedback.surveys.models import Response
 from feedback.testimonials.models import Testimonial
@@ -118,25 +118,13 @@ class WithdrawnTestimonial(ModerationError):
 
 
 @dataclass(frozen=True)
-class ModerationPage:
+class ModerationPage(Paging):
     items: list[Testimonial]
     show: str
-    page: int
+    number: int
     total: int
     per_page: int
     suggested_first: bool
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def _loaded() -> Select[tuple[Testimonial]]:

@@ -72,7 +72,7 @@ def test_the_queue_pages_through_many(db_session):
         opted_in(db_session, ws, f"Comment {n}", now=NOW + dt.timedelta(minutes=n))
     first = services.moderation_queue(db_session, ws.id, page=1, per_page=2)
     last = services.moderation_queue(db_session, ws.id, page=3, per_page=2)
-    assert (first.pages, first.has_next, first.has_previous) == (3, True, False)
+    assert (first.pages, first.has_next, first.has_prev) == (3, True, False)
     assert len(last.items) == 1 and not last.has_next
 
 
