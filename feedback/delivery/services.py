@@ -139,7 +139,7 @@ def claim_due(
 
 
 def record_sent(session: Session, message_ids: Sequence[int], now: dt.datetime) -> None:
-    """`mark_sent` by ids, in one statement (the worker's path)."""
+    """These messages went out: sent now, no claim, no error; one statement for all."""
     table = OutboxMessage.__table__  # Core: the ORM's bulk-update machinery costs more here
     session.execute(
         update(table)
@@ -157,13 +157,6 @@ def relax_commit_durability(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-
-
-def mark_sent(message: OutboxMessage, now: dt.datetime) -> None:
-    message.status = "sent"
-    message.sent_at = now
-    message.claimed_until = None
-    message.last_error = None
 
 
 def mark_failed(

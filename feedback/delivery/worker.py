@@ -96,7 +96,7 @@ def deliver_batch(
         assert webhook is not None
         error = webhooks.post_webhook(session, webhook, now())
         if error is None:
-            services.mark_sent(webhook, now())
+            services.record_sent(session, [message_id], now())
             report.sent += 1
             session.commit()
         else:
