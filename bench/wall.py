@@ -9,8 +9,9 @@ and the "Bench Plants" workspace (as bench/dashboard.py does), grows it with
 the demo's bulk loader (`feedback.demo.fill_workspace`, which records a consent
 for every opted-in answer) until it holds at least `--testimonials` consent
 records, then in one UPDATE each sets 80 % of them approved and 1 % featured
-(the rest stay pending or are rejected), starts `gunicorn --workers 2 wsgi:app`
-and times `--requests` GETs of `/t/bench-plants` and `/t/bench-plants/embed`
+(the rest stay pending or are rejected) and tags 30 % with one of eight topics,
+starts `gunicorn --workers 2 wsgi:app` and times `--requests` GETs of
+`/t/bench-plants`, `/t/bench-plants?tag=support` and `/t/bench-plants/embed`
 shared by `--clients` processes, after `--warmup` untimed GETs. No login: these
 pages are public.
 """
@@ -45,8 +46,10 @@ from submit import (  # noqa: E402
 APP_SPEC = "wsgi:app"
 TARGET_P50_MS = 50.0
 GROW_STEP = 20_000
+TOPICS = ("delivery", "plants", "support", "price", "packaging", "advice", "returns", "app")
 PAGES = (
     ("wall", f"/t/{SLUG}", "What customers say"),
+    ("wall?tag", f"/t/{SLUG}?tag=support", "What customers say"),
     ("embed", f"/t/{SLUG}/embed", "A selection of what customers said"),
 )
 
@@ -58,7 +61,7 @@ def load(app: AppDatabase, testimonials: int) -> tuple[int, int, int]:
     from feedback.accounts.services import workspace_by_slug
     from feedback.db import utcnow
     from feedback.demo import fill_workspace, owner_id_of, response_count
-    from feedback.testimonials.models import Testimonial
+    from feedback.testimonials.models import Testimonial, TestimonialTag
 
     with app.session() as session:
         workspace = workspace_by_slug(session, SLUG)
@@ -92,6 +95,19 @@ def load(app: AppDatabase, testimonials: int) -> tuple[int, int, int]:
                     (t.c.id % 10 == 8, "rejected"),
                     else_="pending",
                 )
+            )
+        )
+        # Three in ten carry one of eight topic tags, as an owner's tagging would.
+        tags = TestimonialTag.__table__
+        session.execute(sa.delete(tags).where(tags.c.workspace_id == workspace.id))
+        topic = sa.case(
+            *((t.c.id % len(TOPICS) == index, name) for index, name in enumerate(TOPICS)),
+            else_=TOPICS[-1],
+        )
+        session.execute(
+            sa.insert(tags).from_select(
+                ["workspace_id", "testimonial_id", "tag"],
+                sa.select(t.c.workspace_id, t.c.id, topic).where(mine, t.c.id % 10 < 3),
             )
         )
         session.commit()
@@ -142,7 +158,7 @@ def bench_database(label: str, url: str, args: argparse.Namespace, work: Path) -
             )
             verdict = "PASS" if result.p50_ms < TARGET_P50_MS and not result.errors else "BELOW"
             lines.append(
-                f"  {name:<6} p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  "
+                f"  {name:<8} p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  "
                 f"{result.per_second:7.1f}/s  {verdict} (target p50 < {TARGET_P50_MS:.0f} ms)"
                 + (f"  {result.errors} ERRORS" if result.errors else "")
             )

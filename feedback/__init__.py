@@ -49,6 +49,7 @@ def create_app(config: Config | None = None) -> Flask:
     from feedback.followups.views import bp as followups_bp
     from feedback.insights.views import bp as insights_bp
     from feedback.surveys.views import bp as surveys_bp
+    from feedback.testimonials.consent_views import bp as consent_bp
     from feedback.testimonials.public_views import bp as public_testimonials_bp
     from feedback.testimonials.views import bp as testimonials_bp
 
@@ -60,6 +61,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(followups_bp)
     app.register_blueprint(testimonials_bp)
     app.register_blueprint(public_testimonials_bp)
+    app.register_blueprint(consent_bp)
     # API clients authenticate with a key in a header, not a cookie: nothing to forge.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

@@ -101,10 +101,66 @@ def create_demo(
                 comment=item.comment,
                 testimonial_opt_in=item.opt_in,
                 display_name=item.display_name,
+                display_role=(
+                    rng.choice(DEMO_ROLES) if item.display_name and rng.random() < 0.2 else None
+                ),
+                channels=("social",) if rng.random() < 0.35 else (),
             ),
             answered_at,
         )
+    curate_demo_testimonials(session, workspace, now)
     return DemoResult(workspace, True, count, invitations)
+
+
+DEMO_ROLES = (
+    "Owner, The Fern Café",
+    "Office manager, Brightdesk",
+    "Head gardener",
+    "Interior designer",
+    "Teacher",
+)
+# Topic tags the demo owner has given, by words in the comment.
+DEMO_TAGS = {
+    "delivery": ("deliver", "arrived", "courier", "shipping", "dispatch"),
+    "packaging": ("packag", "packed", "box"),
+    "plant-health": ("healthy", "thriving", "leaves", "roots", "growing"),
+    "advice": ("advice", "care guide", "tips", "helpful"),
+    "service": ("support", "team", "staff", "friendly"),
+}
+
+
+def curate_demo_testimonials(session: Session, workspace: Workspace, now: dt.datetime) -> None:
+    """What an owner would have done with the opt-ins: approve the best, feature three, tag them.
+
+    So the wall, the widget and the reuse tools have something to show. One
+    approved quote carries a material-connection disclosure (a gifted plant),
+    as a reminder of what that looks like.
+    """
+    from feedback.testimonials import services as testimonials
+
+    pending = testimonials.suggested(session, workspace.id)
+    good = [
+        t
+        for t in pending
+        if t.response.comment
+        and (t.response.sentiment_compound or 0) >= 0.3
+        and t.response.stage.rating_scale.normalised(t.response.rating) >= 0.75
+    ][:15]
+    for index, testimonial in enumerate(good):
+        if index < 3:
+            testimonials.feature(session, workspace.id, testimonial.id, None, now)
+        else:
+            testimonials.approve(session, workspace.id, testimonial.id, None, now)
+        comment = (testimonial.response.comment or "").lower()
+        tags = [tag for tag, words in DEMO_TAGS.items() if any(w in comment for w in words)]
+        if tags:
+            testimonials.set_tags(session, workspace.id, testimonial.id, tags)
+        if index == 6:
+            testimonials.set_material_connection(session, workspace.id, testimonial.id, "gifted")
+    # And one the owner turned down, so the inbox shows every state.
+    rest = [t for t in pending if t not in good]
+    if rest:
+        testimonials.reject(session, workspace.id, rest[-1].id)
 
 
 # -- a year of answers at scale ------------------------------------------------------------

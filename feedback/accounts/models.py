@@ -29,6 +29,7 @@ class Workspace(db.Model):
         CheckConstraint("follow_up_sla_hours > 0", name="follow_up_sla_positive"),
         CheckConstraint("invitation_ttl_days > 0", name="invitation_ttl_positive"),
         CheckConstraint("consent_version > 0", name="consent_version_positive"),
+        CheckConstraint("testimonial_max_age_days > 0", name="testimonial_max_age_positive"),
     )
 
     id: Mapped[intpk]
@@ -55,6 +56,8 @@ class Workspace(db.Model):
     follow_up_digest_at: Mapped[dt.datetime | None]
     consent_text: Mapped[str] = mapped_column(Text)
     consent_version: Mapped[int] = mapped_column(default=1)
+    # Testimonials older than this are flagged for the customer to re-confirm.
+    testimonial_max_age_days: Mapped[int] = mapped_column(default=730, server_default="730")
     created_at: Mapped[created_at]
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="workspace")

@@ -298,3 +298,15 @@ def update_settings(session: Session, workspace: Workspace, settings: WorkspaceS
     workspace.contact_cap_days = settings.contact_cap_days
     workspace.reminder_days = settings.reminder_days
     workspace.follow_up_sla_hours = settings.follow_up_sla_hours
+
+
+def members_of(session: Session, workspace_id: int) -> list[User]:
+    """The workspace's members (who get its notices, who can be given follow-ups), by email."""
+    return list(
+        session.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.workspace_id == workspace_id)
+            .order_by(User.email)
+        )
+    )

@@ -24,7 +24,12 @@ from pydantic import (
 from feedback.insights.services import EARLIEST_DAY, LATEST_DAY
 from feedback.surveys.models import INVITATION_STATUSES, SENTIMENT_LABELS
 from feedback.surveys.services import InvalidInvitation, valid_email
-from feedback.testimonials.models import TESTIMONIAL_STATUSES
+from feedback.testimonials.models import (
+    CHANNELS,
+    MATERIAL_CONNECTIONS,
+    TESTIMONIAL_STATUSES,
+    USE_CHANNELS,
+)
 
 BULK_MAX_EVENTS = 1000
 RESPONSES_MAX_LIMIT = 500
@@ -32,6 +37,9 @@ RESPONSES_MAX_LIMIT = 500
 InvitationStatus = Literal[INVITATION_STATUSES]  # type: ignore[valid-type]
 SentimentLabel = Literal[SENTIMENT_LABELS]  # type: ignore[valid-type]
 TestimonialStatus = Literal[TESTIMONIAL_STATUSES]  # type: ignore[valid-type]
+MaterialConnection = Literal[MATERIAL_CONNECTIONS]  # type: ignore[valid-type]
+ConsentChannel = Literal[CHANNELS]  # type: ignore[valid-type]
+UseChannel = Literal[USE_CHANNELS]  # type: ignore[valid-type]
 
 
 def _as_utc(moment: dt.datetime) -> dt.datetime:
@@ -141,10 +149,33 @@ class TestimonialPatch(BaseModel):
         ),
     )
 
+    # Loose here on purpose: which tags are allowed is the moderation service's
+    # rule (`normalise_tag`), and its message says exactly what is wrong.
+    tags: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None,
+        max_length=50,
+        description=(
+            "Replaces all tags; [] clears them. Each is trimmed, lowercased, inner spaces become"
+            " '-'; letters, digits and '-' only, 1-40 characters, at most 10 distinct tags."
+        ),
+    )
+    material_connection: MaterialConnection | None = Field(
+        default=None,
+        description=(
+            "A tie to disclose next to the quote (employee, gifted, incentive, relative);"
+            " null clears it. Leave out to keep it as it is."
+        ),
+    )
+
     @model_validator(mode="after")
     def _something(self) -> TestimonialPatch:
-        if self.status is None and self.excerpt is None:
-            raise ValueError("send a status, an excerpt, or both")
+        if (
+            self.status is None
+            and self.excerpt is None
+            and self.tags is None
+            and "material_connection" not in self.model_fields_set
+        ):
+            raise ValueError("send a status, an excerpt, tags, a material_connection, or several")
         return self
 
 
@@ -278,9 +309,19 @@ class TestimonialOut(BaseModel):
     comment: str | None = Field(description="The customer's original comment, never edited.")
     sentiment: SentimentOut | None
     display_name: str = Field(description="The name to show, or 'A verified customer'.")
+    display_role: str | None = Field(description="Role or company, shown only with the name.")
     status: TestimonialStatus
     consented_at: dt.datetime
     consent_version: int
+    tags: list[str]
+    channels: list[ConsentChannel] = Field(description="Where the customer agreed to be quoted.")
+    material_connection: MaterialConnection | None
+    disclosure: str | None = Field(description="The text to show next to the quote, if any.")
+    stale: bool = Field(
+        description="Older than the workspace's limit: ask the customer to re-confirm."
+    )
+    withdrawn_at: dt.datetime | None
+    used_on: list[UseChannel] = Field(description="Where it has been published so far.")
 
 
 class TestimonialsOut(BaseModel):

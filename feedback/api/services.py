@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from feedback.accounts.models import Workspace
 from feedback.api.errors import ApiError, invalid
@@ -47,6 +47,7 @@ from feedback.surveys.touchpoints import (
 )
 from feedback.testimonials import services as moderation
 from feedback.testimonials.models import Testimonial
+from feedback.testimonials.usage import uses_of
 
 MAX_PERIOD_DAYS = 3 * 366
 
@@ -300,7 +301,7 @@ def responses_out(
     return items, encode_cursor(page[-1].submitted_at, page[-1].id) if more else None
 
 
-def testimonial_out(t: Testimonial) -> TestimonialOut:
+def testimonial_out(t: Testimonial, *, stale: bool, used_on: list[str]) -> TestimonialOut:
     """One testimonial as the API shows it."""
     response = t.response
     sentiment = (
@@ -319,10 +320,37 @@ def testimonial_out(t: Testimonial) -> TestimonialOut:
         comment=response.comment,
         sentiment=sentiment,
         display_name=t.shown_name,
+        display_role=t.shown_role,
         status=t.status,
         consented_at=t.consented_at,
         consent_version=t.consent_version,
+        tags=[tag.tag for tag in t.tags],
+        channels=t.channel_list,
+        material_connection=t.material_connection,
+        disclosure=t.disclosure,
+        stale=stale,
+        withdrawn_at=t.withdrawn_at,
+        used_on=used_on,
     )
+
+
+def _out(
+    session: Session,
+    workspace_id: int,
+    testimonials: list[Testimonial],
+    now: dt.datetime,
+    max_age_days: int,
+) -> list[TestimonialOut]:
+    # One query for the uses of the whole page, not one per testimonial.
+    uses = uses_of(session, workspace_id, [t.id for t in testimonials])
+    return [
+        testimonial_out(
+            t,
+            stale=t.is_stale(now, max_age_days),
+            used_on=[use.channel for use in uses[t.id]],
+        )
+        for t in testimonials
+    ]
 
 
 def moderate_testimonial(
@@ -332,14 +360,30 @@ def moderate_testimonial(
     patch: TestimonialPatch,
     user_id: int | None,
     now: dt.datetime,
+    *,
+    max_age_days: int,
 ) -> TestimonialOut:
-    """Apply a PATCH: 404 for another workspace's id, 422 for a bad excerpt, 409 if withdrawn.
+    """Apply a PATCH: 404 for another workspace's id, 422 for a bad excerpt or tag, 409 withdrawn.
 
-    Nothing is changed unless all of it can be; the caller commits.
+    Nothing is changed unless all of it can be; the caller commits (or rolls
+    back on `ApiError`).
     """
     try:
         if patch.excerpt is not None:
             moderation.set_excerpt(session, workspace_id, testimonial_id, patch.excerpt)
+        if patch.tags is not None:
+            try:
+                moderation.set_tags(session, workspace_id, testimonial_id, patch.tags)
+            except moderation.TestimonialNotFound:
+                raise
+            except moderation.ModerationError as error:
+                raise ApiError(
+                    422, "Some fields are missing or wrong: tags", fields={"tags": str(error)}
+                ) from error
+        if "material_connection" in patch.model_fields_set:
+            moderation.set_material_connection(
+                session, workspace_id, testimonial_id, patch.material_connection
+            )
         if patch.status == "approved":
             moderation.approve(session, workspace_id, testimonial_id, user_id, now)
         elif patch.status == "featured":
@@ -355,11 +399,16 @@ def moderate_testimonial(
         ) from error
     except moderation.WithdrawnTestimonial as error:
         raise ApiError(409, str(error)) from error
-    return testimonial_out(testimonial)
+    return _out(session, workspace_id, [testimonial], now, max_age_days)[0]
 
 
 def testimonials_out(
-    session: Session, workspace_id: int, query: TestimonialsQuery
+    session: Session,
+    workspace_id: int,
+    query: TestimonialsQuery,
+    *,
+    now: dt.datetime,
+    max_age_days: int,
 ) -> tuple[list[TestimonialOut], str | None]:
     """Consents not withdrawn, newest first; `status` narrows to e.g. approved ones."""
     stmt = (
@@ -367,6 +416,7 @@ def testimonials_out(
         .options(
             joinedload(Testimonial.response).joinedload(Response.stage),
             joinedload(Testimonial.response).joinedload(Response.touchpoint),
+            selectinload(Testimonial.tags),
         )
         .where(Testimonial.withdrawn_at.is_(None))
     )
@@ -378,6 +428,6 @@ def testimonials_out(
     )
     rows = list(session.scalars(workspace_scoped(stmt, workspace_id)).unique())
     page = rows[: query.limit]
-    items = [testimonial_out(t) for t in page]
+    items = _out(session, workspace_id, page, now, max_age_days)
     more = len(rows) > query.limit
     return items, encode_cursor(page[-1].consented_at, page[-1].id) if more else None

@@ -185,7 +185,13 @@ def responses(query: ResponsesQuery) -> tuple[ResponsesOut, int]:
 )
 def testimonials(query: TestimonialsQuery) -> tuple[TestimonialsOut, int]:
     """Customers' "you may quote me" comments (withdrawn ones never), newest first."""
-    items, next_cursor = services.testimonials_out(db.session, g.workspace.id, query)
+    items, next_cursor = services.testimonials_out(
+        db.session,
+        g.workspace.id,
+        query,
+        now=utcnow(),
+        max_age_days=g.workspace.testimonial_max_age_days,
+    )
     return TestimonialsOut(data=items, next_cursor=next_cursor), 200
 
 
@@ -201,16 +207,23 @@ def testimonials(query: TestimonialsQuery) -> tuple[TestimonialsOut, int]:
     ),
 )
 def moderate_testimonial(testimonial_id: int, json: TestimonialPatch) -> tuple[TestimonialOut, int]:
-    """Approve, reject or feature a testimonial and/or set its excerpt.
+    """Approve, reject or feature a testimonial; set its excerpt, tags or material connection.
 
     The excerpt must be verbatim pieces of the comment, cuts marked with "…"
-    (422 otherwise; an empty string clears it). A testimonial whose customer
+    (422 otherwise; an empty string clears it). `tags` replaces the set (422
+    for a tag that is not letters, digits and "-", or more than 10). A testimonial whose customer
     withdrew consent cannot be approved or featured (409). Another
     workspace's id is 404. Nothing changes unless all of it can.
     """
     try:
         item = services.moderate_testimonial(
-            db.session, g.workspace.id, testimonial_id, json, None, utcnow()
+            db.session,
+            g.workspace.id,
+            testimonial_id,
+            json,
+            None,
+            utcnow(),
+            max_age_days=g.workspace.testimonial_max_age_days,
         )
     except ApiError:
         db.session.rollback()

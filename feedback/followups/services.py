@@ -242,18 +242,6 @@ def get_follow_up(
     return FollowUp(row[0], row[1], now)
 
 
-def members_of(session: Session, workspace_id: int) -> list[User]:
-    """Everyone who can be given a follow-up: the workspace's members, by email."""
-    return list(
-        session.scalars(
-            select(User)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.workspace_id == workspace_id)
-            .order_by(User.email)
-        )
-    )
-
-
 def _locked(session: Session, workspace_id: int, response_id: int) -> Response:
     # Locked until commit, so two owners acting at once take turns instead of
     # one overwriting the other's note.

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from feedback.accounts.auth import current_workspace, workspace_required
 from feedback.accounts.forms import EmptyForm
 from feedback.accounts.models import User
+from feedback.accounts.services import members_of
 from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.followups import services
@@ -76,7 +77,7 @@ def _detail_page(
         item = services.get_follow_up(db.session, workspace.id, response_id, utcnow())
     except services.FollowUpNotFound:
         abort(404)
-    members = services.members_of(db.session, workspace.id)
+    members = members_of(db.session, workspace.id)
     # Forms not being re-shown with their errors start empty (formdata=None):
     # otherwise each would pick up whatever the failed POST sent.
     if assign_form is None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from feedback.insights.queries import ResponseFilters, filtered_responses
 from feedback.journey.models import Stage, Touchpoint
 from feedback.surveys.models import Contact, Response
-from feedback.testimonials.models import Testimonial
+from feedback.testimonials.models import MATERIAL_CONNECTION_LABELS, Testimonial, TestimonialTag
+from feedback.testimonials.usage import record_uses
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -110,6 +113,7 @@ TESTIMONIAL_HEADER = (
     "id",
     "response_id",
     "consented_at",
+    "reconfirmed_at",
     "status",
     "stage",
     "touchpoint",
@@ -117,22 +121,49 @@ TESTIMONIAL_HEADER = (
     "quote",
     "display_name",
     "show_name",
+    "role",
+    "tags",
+    "channels",
+    "material_connection_disclosure",
     "consent_version",
     "consent_text",
 )
+# The statuses a business may publish; the export is for publishing, so only these.
+EXPORTED_STATUSES = ("approved", "featured")
+# Uses are written every this many rows, so a huge export never builds one giant statement.
+USE_BATCH = 500
 
 
 def testimonials_csv(
-    session: Session, workspace_id: int, filters: ResponseFilters, timezone: str
+    session: Session,
+    workspace_id: int,
+    filters: ResponseFilters,
+    timezone: str,
+    now: dt.datetime,
 ) -> Iterator[str]:
-    """Consents not withdrawn, for the responses passing `filters`, newest first."""
+    """Approved and featured testimonials (never pending, rejected or withdrawn), newest first.
+
+    Only those whose responses pass `filters`. Each exported one gets an
+    `export` use recorded as its rows go out (in batches); the caller commits
+    after the last line, so a download broken off midway records nothing.
+    """
     zone = ZoneInfo(timezone)
+    tags = (
+        select(func.aggregate_strings(TestimonialTag.tag, " "))
+        .where(
+            TestimonialTag.workspace_id == workspace_id,
+            TestimonialTag.testimonial_id == Testimonial.id,
+        )
+        .correlate(Testimonial)
+        .scalar_subquery()
+    )
     stmt = (
         filtered_responses(workspace_id, filters, timezone)
         .with_only_columns(
             Testimonial.id,
             Testimonial.response_id,
             Testimonial.consented_at,
+            Testimonial.reconfirmed_at,
             Testimonial.status,
             Stage.key,
             Touchpoint.key,
@@ -141,24 +172,41 @@ def testimonials_csv(
             Response.comment,
             Testimonial.display_name,
             Testimonial.show_name,
+            Testimonial.display_role,
+            tags,
+            Testimonial.channels,
+            Testimonial.material_connection,
             Testimonial.consent_version,
             Testimonial.consent_text,
         )
         .join(Touchpoint, Touchpoint.id == Response.touchpoint_id)
-        .join(Testimonial, Testimonial.response_id == Response.id)
-        .where(Testimonial.withdrawn_at.is_(None))
+        .join(
+            Testimonial,
+            and_(
+                Testimonial.response_id == Response.id,
+                Testimonial.workspace_id == Response.workspace_id,
+            ),
+        )
+        .where(
+            Testimonial.workspace_id == workspace_id,
+            Testimonial.status.in_(EXPORTED_STATUSES),
+            Testimonial.withdrawn_at.is_(None),
+        )
         .order_by(Testimonial.consented_at.desc(), Testimonial.id.desc())
         .execution_options(yield_per=CHUNK)
     )
 
     def rows() -> Iterator[Sequence[Any]]:
+        pending: list[int] = []
         for row in session.execute(stmt):
-            (ident, response_id, consented_at, status, stage, touchpoint, rating, excerpt,
-             comment, display_name, show_name, version, text) = row  # fmt: skip
+            (ident, response_id, consented_at, reconfirmed_at, status, stage, touchpoint, rating,
+             excerpt, comment, display_name, show_name, role, tag_text, channels, connection,
+             version, text) = row  # fmt: skip
             yield (
                 ident,
                 response_id,
                 _iso(consented_at, zone),
+                _iso(reconfirmed_at, zone),
                 status,
                 stage,
                 touchpoint,
@@ -166,8 +214,17 @@ def testimonials_csv(
                 excerpt or comment or "",
                 display_name or "",
                 show_name,
+                role or "",
+                " ".join(sorted((tag_text or "").split())),
+                channels,
+                MATERIAL_CONNECTION_LABELS.get(connection, "") if connection else "",
                 version,
                 text,
             )
+            pending.append(ident)
+            if len(pending) >= USE_BATCH:
+                record_uses(session, workspace_id, pending, "export", now)
+                pending = []
+        record_uses(session, workspace_id, pending, "export", now)
 
     return _csv_lines(TESTIMONIAL_HEADER, rows())

@@ -266,8 +266,19 @@ def export_responses() -> Response:
 @bp.get("/export/testimonials.csv")
 @workspace_required
 def export_testimonials() -> Response:
-    """The testimonial consents (not withdrawn) of the current filters, as CSV, streamed."""
+    """Approved and featured testimonials of the current filters, as CSV, streamed.
+
+    Each exported testimonial is recorded as used on "export", committed once
+    the whole file has gone out.
+    """
     workspace = current_workspace()
     _, filters = response_filters()
-    lines = exports.testimonials_csv(db.session, workspace.id, filters, workspace.timezone)
-    return _csv_download(lines, f"{workspace.slug}-testimonials.csv")
+    lines = exports.testimonials_csv(
+        db.session, workspace.id, filters, workspace.timezone, utcnow()
+    )
+
+    def then_commit() -> Iterator[str]:
+        yield from lines
+        db.session.commit()
+
+    return _csv_download(then_commit(), f"{workspace.slug}-testimonials.csv")

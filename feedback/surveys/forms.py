@@ -6,7 +6,7 @@ import re
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import BooleanField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, Field, RadioField, StringField, TextAreaField
 from wtforms.validators import InputRequired
 
 from feedback.journey.models import Stage
@@ -19,6 +19,23 @@ def parse_rating(value: object) -> int:
     if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]{1,3}", value):
         raise ValueError("not a rating")
     return int(value)
+
+
+class ChannelsField(Field):
+    """The ticked "also on ..." checkboxes (all named `channels`), as typed.
+
+    Unknown values are kept, not dropped, so `validated_answer` can refuse them
+    with a message next to the checkboxes instead of recording a consent the
+    customer never saw.
+    """
+
+    data: list[str]
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        self.data = [str(value)[:20] for value in valuelist[:10]]
+
+    def _value(self) -> str:
+        return " ".join(self.data or [])
 
 
 class SurveyForm(FlaskForm):
@@ -40,6 +57,8 @@ class SurveyForm(FlaskForm):
     comment = TextAreaField("Comment")
     testimonial_opt_in = BooleanField("You may quote me")
     display_name = StringField("Name to show with your quote")
+    display_role = StringField("Role or company")
+    channels = ChannelsField("Where else", default=list)
 
     def __init__(self, stage: Stage, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

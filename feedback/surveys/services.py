@@ -25,6 +25,7 @@ from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES, Scale
 from feedback.journey.services import find_touchpoint
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Contact, Invitation, Response
+from feedback.testimonials.models import CHANNELS, ROLE_MAX
 from feedback.testimonials.services import record_consent
 from feedback.text import clean_text
 
@@ -76,6 +77,10 @@ class Answer:
     comment: str | None = None
     testimonial_opt_in: bool = False
     display_name: str | None = None
+    # Optional role or company shown with the name, e.g. "Owner, Fern & Co".
+    display_role: str | None = None
+    # Channels ticked beyond the website, which every opt-in includes.
+    channels: tuple[str, ...] = ()
 
 
 def new_token() -> str:
@@ -485,11 +490,50 @@ def validated_answer(stage: Stage | LinkStage, answer: Answer) -> Answer:
         raise InvalidAnswer(
             "display_name", f"Please keep the name under {DISPLAY_NAME_MAX} characters."
         )
+    # Checked even without the opt-in: a value the form never offers is tampering, and
+    # saying so beats silently recording a consent the customer did not see.
+    unknown = [channel for channel in answer.channels if channel not in CHANNELS]
+    if unknown:
+        raise InvalidAnswer(
+            "channels",
+            "Please choose only from the places listed (social media, print and advertising).",
+        )
+    # Like the name, the role means nothing without the opt-in.
+    display_role = (
+        clean_text(answer.display_role, multiline=False) if answer.testimonial_opt_in else None
+    )
+    if display_role is not None and len(display_role) > ROLE_MAX:
+        raise InvalidAnswer(
+            "display_role", f"Please keep the role or company under {ROLE_MAX} characters."
+        )
+    channels = (
+        tuple(c for c in CHANNELS if c in answer.channels) if answer.testimonial_opt_in else ()
+    )
     return Answer(
         rating=answer.rating,
         comment=comment,
         testimonial_opt_in=answer.testimonial_opt_in,
         display_name=display_name,
+        display_role=display_role,
+        channels=channels,
+    )
+
+
+def _record_consent(
+    session: Session,
+    workspace: Workspace | LinkWorkspace,
+    response: Response,
+    answer: Answer,
+    now: dt.datetime,
+) -> None:
+    record_consent(
+        session,
+        workspace,
+        response,
+        answer.display_name,
+        now,
+        display_role=answer.display_role,
+        channels=("website", *answer.channels),
     )
 
 
@@ -568,7 +612,7 @@ def submit_response(
     except IntegrityError as error:
         raise AlreadyAnswered(link.id) from error
     if answer.testimonial_opt_in:
-        record_consent(session, workspace, response, answer.display_name, now)
+        _record_consent(session, workspace, response, answer, now)
     publish_response_events(
         session,
         workspace,
@@ -760,7 +804,7 @@ def submit_open_response(
     except IntegrityError:
         return None
     if answer.testimonial_opt_in:
-        record_consent(session, link.workspace, response, answer.display_name, now)
+        _record_consent(session, link.workspace, response, answer, now)
     publish_response_events(
         session,
         link.workspace,

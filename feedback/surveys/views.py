@@ -17,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from flask import session as browser_session
 from flask_wtf.csrf import CSRFError
 
 from feedback.accounts.auth import current_workspace, workspace_required
@@ -29,11 +30,16 @@ from feedback.surveys import emails, services, touchpoints
 from feedback.surveys.forms import ImportForm, SurveyForm
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX
 from feedback.surveys.services import LinkWorkspace, SurveyLink
+from feedback.testimonials import consent
+from feedback.testimonials.models import CHANNEL_LABELS, ROLE_MAX
 from feedback.testimonials.services import consent_text_for
 
 bp = Blueprint("surveys", __name__)
 
 SUBMISSION_KEY = re.compile(r"[0-9a-f]{32}")
+# The signed session cookie carries the thanks page's consent link: one slot,
+# overwritten by the next opt-in, so the cookie never grows.
+CONSENT_SLOT = "consent_link"
 STALE_FORM_NOTICE = (
     "This page was open for a long time, so we could not accept it yet. "
     "Your answer is still below: please press Send again."
@@ -73,7 +79,35 @@ def _answer_from(form: SurveyForm) -> services.Answer:
         comment=form.comment.data,
         testimonial_opt_in=form.testimonial_opt_in.data,
         display_name=form.display_name.data,
+        display_role=form.display_role.data,
+        channels=tuple(form.channels.data or ()),
     )
+
+
+def _keep_consent_link(place: str, token: str | None) -> None:
+    """Hand the thanks page (and only the one for `place`) the new consent link."""
+    if token is not None:
+        browser_session[CONSENT_SLOT] = {"for": place, "token": token}
+
+
+def _consent_for(place: str) -> dict[str, object]:
+    """The consent this browser just gave on `place`'s form, for the thanks page.
+
+    Not popped: reloading the thanks page still shows the link.
+    """
+    kept = browser_session.get(CONSENT_SLOT)
+    if not isinstance(kept, dict) or kept.get("for") != place:
+        return {"consent": None}
+    token = str(kept.get("token", ""))
+    try:
+        given = consent.find_consent(db.session, token)
+    except consent.ConsentNotFound:
+        return {"consent": None}
+    return {
+        "consent": given,
+        "consent_token": token,
+        "channels": consent.channels_text(given.testimonial),
+    }
 
 
 def _render_form(
@@ -92,6 +126,8 @@ def _render_form(
         consent_text=consent_text_for(link.workspace),
         comment_max=COMMENT_MAX,
         display_name_max=DISPLAY_NAME_MAX,
+        role_max=ROLE_MAX,
+        channel_labels=CHANNEL_LABELS,
         notice=notice,
         submission_key=submission_key,
     ), status
@@ -112,8 +148,9 @@ def survey(token: str) -> Response | tuple[str, int]:
         db.session.commit()
         return _render_form(link, form, 422)
     answer = _answer_from(form)
+    now = utcnow()
     try:
-        services.submit_response(db.session, link, answer, utcnow())
+        response = services.submit_response(db.session, link, answer, now)
     except services.InvalidAnswer as error:
         db.session.rollback()
         getattr(form, error.field).errors = [error.message]
@@ -121,7 +158,13 @@ def survey(token: str) -> Response | tuple[str, int]:
     except services.AlreadyAnswered:
         db.session.rollback()
         return _problem("answered", 409, link.workspace)
+    consent_token = None
+    if response.testimonial_opt_in:
+        consent_token = consent.after_opt_in(
+            db.session, response, base_url=current_app.config["BASE_URL"], now=now
+        )
     db.session.commit()
+    _keep_consent_link(f"s:{link.id}", consent_token)
     return redirect(url_for("surveys.thanks", token=token), code=303)
 
 
@@ -155,6 +198,7 @@ def thanks(token: str) -> Response | tuple[str, int]:
         stage=link.stage,
         response=response,
         unhappy=is_unhappy(response, link.stage.scale),
+        **_consent_for(f"s:{link.id}"),
     )
 
 
@@ -238,13 +282,21 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
     if not form.validate():
         return _render_form(link, form, 422, submission_key=key)
     answer = _answer_from(form)
+    now = utcnow()
     try:
-        services.submit_open_response(db.session, link, answer, key, utcnow())
+        response = services.submit_open_response(db.session, link, answer, key, now)
     except services.InvalidAnswer as error:
         db.session.rollback()
         getattr(form, error.field).errors = [error.message]
         return _render_form(link, form, 422, submission_key=key)
+    consent_token = None
+    # None: this very form was sent before, and its consent was handled then.
+    if response is not None and response.testimonial_opt_in:
+        consent_token = consent.after_opt_in(
+            db.session, response, base_url=current_app.config["BASE_URL"], now=now
+        )
     db.session.commit()
+    _keep_consent_link(_open_place(link), consent_token)
     return redirect(
         url_for(
             "surveys.open_thanks",
@@ -284,7 +336,13 @@ def open_thanks(workspace_slug: str, stage_key: str) -> str:
         response=None,
         unhappy=request.args.get("unhappy") == "1",
         anonymous=True,
+        **_consent_for(_open_place(link)),
     )
+
+
+def _open_place(link: services.OpenLink) -> str:
+    # By id, not slug: the key stays right if the owner renames the workspace meanwhile.
+    return f"f:{link.workspace.id}:{link.stage.id}"
 
 
 def _open_link_url(workspace: Workspace, stage_key: str, touchpoint_key: str | None) -> str:

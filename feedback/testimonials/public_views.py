@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy.exc import SQLAlchemyError
 
 from feedback.accounts.models import Workspace
 from feedback.accounts.services import workspace_by_slug
+from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.journey.models import Stage
 from feedback.journey.services import stages_in_order
 from feedback.testimonials import wall
+from feedback.testimonials.usage import RecentUses, record_uses
 from feedback.web import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("public_testimonials", __name__)
@@ -45,6 +57,36 @@ def _stage_filter(stages: list[Stage]) -> Stage | None:
         if stage.key == key:
             return stage
     raise BadParameter("There is no such stage. Leave out ?stage= to see every testimonial.")
+
+
+def _tag_filter() -> str | None:
+    tag = request.args.get("tag") or None
+    if tag is not None and not wall.valid_tag(tag):
+        raise BadParameter(
+            "?tag= takes one tag as shown on the wall: lowercase letters, digits and dashes."
+        )
+    return tag
+
+
+def _record_published(
+    workspace: Workspace, shown: list[wall.ShownTestimonial], channel: str
+) -> None:
+    """Note where these testimonials were shown, so a withdrawal can be followed everywhere.
+
+    Each process writes a (testimonial, channel) pair at most hourly (see
+    RecentUses); a failed write never costs the visitor the page.
+    """
+    recent: RecentUses = current_app.extensions.setdefault("testimonial_uses", RecentUses())
+    due = recent.due([t.id for t in shown], channel)
+    if not due:
+        return
+    try:
+        record_uses(db.session, workspace.id, due, channel, utcnow())
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        recent.forget(due, channel)
+        current_app.logger.warning("could not record testimonial uses", exc_info=True)
 
 
 def _limit(default: int, maximum: int) -> int:
@@ -81,22 +123,29 @@ def wall_page(slug: str) -> str | tuple[str, int]:
     stages = stages_in_order(db.session, workspace.id)
     try:
         stage = _stage_filter(stages)
+        tag = _tag_filter()
     except BadParameter as error:
         return _bad_request(str(error))
     stage_key = stage.key if stage else None
-    shown = wall.shown_testimonials(db.session, workspace.id, stage_key=stage_key, limit=WALL_LIMIT)
+    shown = wall.shown_testimonials(
+        db.session, workspace.id, stage_key=stage_key, tag=tag, limit=WALL_LIMIT
+    )
     total = (
         len(shown)
         if len(shown) < WALL_LIMIT
-        else wall.count_shown(db.session, workspace.id, stage_key=stage_key)
+        else wall.count_shown(db.session, workspace.id, stage_key=stage_key, tag=tag)
     )
     rating = wall.aggregate_rating(db.session, workspace.id, stage_key)
     dates = _local_dates(workspace, shown)
+    tags = wall.shown_tags(db.session, workspace.id)
+    _record_published(workspace, shown, "wall")
     return render_template(
         "testimonials/wall.html",
         workspace=workspace,
         stages=stages,
         stage=stage,
+        tag=tag,
+        tags=tags,
         testimonials=shown,
         total=total,
         rating=rating,
@@ -111,6 +160,7 @@ def embed(slug: str) -> Response:
     workspace = _workspace_or_404(slug)
     try:
         stage = _stage_filter(stages_in_order(db.session, workspace.id))
+        tag = _tag_filter()
         limit = _limit(EMBED_LIMIT, EMBED_LIMIT_MAX)
         layout = _embed_layout()
     except BadParameter as error:
@@ -120,7 +170,10 @@ def embed(slug: str) -> Response:
         refused.headers["Content-Security-Policy"] = EMBED_POLICY
         return refused
     stage_key = stage.key if stage else None
-    shown = wall.shown_testimonials(db.session, workspace.id, stage_key=stage_key, limit=limit)
+    shown = wall.shown_testimonials(
+        db.session, workspace.id, stage_key=stage_key, tag=tag, limit=limit
+    )
+    _record_published(workspace, shown, "embed")
     page = Response(
         render_template(
             "testimonials/embed.html",
@@ -129,7 +182,9 @@ def embed(slug: str) -> Response:
             testimonials=shown,
             layout=layout,
             dates=_local_dates(workspace, shown),
-            wall_url=url_for(".wall_page", slug=workspace.slug, stage=stage_key, _external=True),
+            wall_url=url_for(
+                ".wall_page", slug=workspace.slug, stage=stage_key, tag=tag, _external=True
+            ),
         )
     )
     page.headers["Content-Security-Policy"] = EMBED_POLICY
@@ -144,15 +199,20 @@ def feed(slug: str) -> tuple[Response, int]:
         return _json_error("not_found", "No such business.", 404)
     try:
         stage = _stage_filter(stages_in_order(db.session, workspace.id))
+        tag = _tag_filter()
         limit = _limit(WALL_LIMIT, FEED_LIMIT_MAX)
     except BadParameter as error:
         return _json_error("bad_request", str(error), 400)
     stage_key = stage.key if stage else None
-    shown = wall.shown_testimonials(db.session, workspace.id, stage_key=stage_key, limit=limit)
+    shown = wall.shown_testimonials(
+        db.session, workspace.id, stage_key=stage_key, tag=tag, limit=limit
+    )
+    _record_published(workspace, shown, "feed")
     rating = wall.aggregate_rating(db.session, workspace.id, stage_key)
     dates = _local_dates(workspace, shown)
     body = {
         "business": workspace.name,
+        "selection": "Chosen by the business from customers who agreed to be quoted.",
         "aggregate_rating": {
             "rating_out_of_5": rating.value,
             "count": rating.count,
@@ -163,10 +223,14 @@ def feed(slug: str) -> tuple[Response, int]:
                 "id": t.id,
                 "quote": t.quote,
                 "display_name": t.display_name,
+                "role": t.role,
+                "disclosure": t.disclosure,
                 "date": dates[t.id],
                 "stage": t.stage_key,
                 "rating": t.rating,
                 "rating_out_of_5": t.stars,
+                "featured": t.featured,
+                "tags": list(t.tags),
             }
             for t in shown
         ],

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, joinedload
+from markupsafe import Markup, escape
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
+from feedback.accounts.models import Workspace
 from feedback.db import Paging, insert_complete_row, workspace_scoped
 from feedback.insights.terms import STOP_WORDS, words_of
 from feedback.surveys.models import Response
-from feedback.testimonials.models import Testimonial
+from feedback.testimonials.models import (
+    CHANNEL_LABELS,
+    CHANNELS,
+    MATERIAL_CONNECTIONS,
+    TAG_MAX,
+    Testimonial,
+    TestimonialTag,
+    TestimonialUse,
+)
+from feedback.testimonials.usage import USE_LABELS, record_uses, uses_of
 
 
 class ConsentSource(Protocol):
@@ -34,13 +49,23 @@ def record_consent(
     response: Response,
     display_name: str | None,
     now: dt.datetime,
+    *,
+    display_role: str | None = None,
+    channels: tuple[str, ...] = ("website",),
 ) -> Testimonial:
-    """The consent record for a response whose customer ticked "you may quote me"."""
+    """The consent record for a response whose customer ticked "you may quote me".
+
+    `now` is the server's clock, never a time the client sent. The website is
+    part of every opt-in; `channels` adds the ones the customer ticked.
+    """
+    agreed = ["website", *(c for c in CHANNELS if c != "website" and c in channels)]
     testimonial = Testimonial(
         workspace_id=workspace.id,
         response_id=response.id,
         display_name=display_name,
         show_name=display_name is not None,
+        display_role=display_role if display_name is not None else None,
+        channels=" ".join(agreed),
         consent_text=consent_text_for(workspace),
         consent_version=workspace.consent_version,
         consented_at=now,
@@ -49,6 +74,8 @@ def record_consent(
         approved_by_id=None,
         approved_at=None,
         withdrawn_at=None,
+        reconfirmed_at=None,
+        material_connection=None,
     )
     return insert_complete_row(session, testimonial)
 
@@ -125,12 +152,27 @@ class ModerationPage(Paging):
     total: int
     per_page: int
     suggested_first: bool
+    tag: str | None = None
 
 
 def _loaded() -> Select[tuple[Testimonial]]:
     return select(Testimonial).options(
         joinedload(Testimonial.response).joinedload(Response.stage),
         joinedload(Testimonial.response).joinedload(Response.touchpoint),
+        # One extra query per page for every item's tags, not one per item.
+        selectinload(Testimonial.tags),
+    )
+
+
+def _tagged(stmt: Select[tuple[Testimonial]], tag: str | None) -> Select[tuple[Testimonial]]:
+    if not tag:
+        return stmt
+    return stmt.where(
+        Testimonial.id.in_(
+            select(TestimonialTag.testimonial_id).where(
+                TestimonialTag.workspace_id == Testimonial.workspace_id, TestimonialTag.tag == tag
+            )
+        )
     )
 
 
@@ -171,12 +213,14 @@ def suggestion_score(testimonial: Testimonial) -> float:
     return 0.40 * sentiment + 0.25 * specificity + 0.15 * length + 0.20 * rating
 
 
-def suggested(session: Session, workspace_id: int, limit: int = SUGGEST_POOL) -> list[Testimonial]:
+def suggested(
+    session: Session, workspace_id: int, limit: int = SUGGEST_POOL, *, tag: str | None = None
+) -> list[Testimonial]:
     """Pending testimonials, best quote first (see `suggestion_score`), newest first on a tie.
 
     Only the newest `limit` pending ones are scored, so a huge backlog stays quick.
     """
-    stmt = _shown(_loaded(), "pending").order_by(
+    stmt = _tagged(_shown(_loaded(), "pending"), tag).order_by(
         Testimonial.consented_at.desc(), Testimonial.id.desc()
     )
     rows = list(session.scalars(workspace_scoped(stmt.limit(limit), workspace_id)).unique())
@@ -192,28 +236,30 @@ def moderation_queue(
     *,
     suggested_first: bool = False,
     per_page: int = PER_PAGE,
+    tag: str | None = None,
 ) -> ModerationPage:
-    """One page of a status tab, newest first; pending can be "suggested first" instead."""
+    """One page of a status tab, newest first; pending can be "suggested first" instead.
+
+    `tag` narrows to the testimonials carrying that tag.
+    """
     if show not in SHOWS:
         show = "pending"
     page = max(1, page)
-    total = session.scalar(
-        workspace_scoped(_shown(select(func.count(Testimonial.id)), show), workspace_id)
-    )
-    total = int(total or 0)
+    counted = _tagged(_shown(select(func.count(Testimonial.id)), show), tag)
+    total = int(session.scalar(workspace_scoped(counted, workspace_id)) or 0)
     if show == "pending" and suggested_first:
-        ranked = suggested(session, workspace_id)
+        ranked = suggested(session, workspace_id, tag=tag)
         items = ranked[(page - 1) * per_page : page * per_page]
         total = min(total, len(ranked))
     else:
         stmt = (
-            _shown(_loaded(), show)
+            _tagged(_shown(_loaded(), show), tag)
             .order_by(Testimonial.consented_at.desc(), Testimonial.id.desc())
             .limit(per_page)
             .offset((page - 1) * per_page)
         )
         items = list(session.scalars(workspace_scoped(stmt, workspace_id)).unique())
-    return ModerationPage(items, show, page, total, per_page, suggested_first)
+    return ModerationPage(items, show, page, total, per_page, suggested_first, tag)
 
 
 def get_testimonial(session: Session, workspace_id: int, testimonial_id: int) -> Testimonial:
@@ -291,3 +337,266 @@ def withdraw_on_request(
     if testimonial.withdrawn_at is None:
         testimonial.withdrawn_at = now
     return testimonial
+
+
+# --- Tags and disclosures -------------------------------------------------------------------
+
+TAGS_PER_TESTIMONIAL = 10
+_SPACES = re.compile(r"\s+")
+# Letters and digits of any script, and "-": a tag goes into ?tag= links and CSS-free markup.
+_TAG = re.compile(r"^(?:[^\W_]|-)+$")
+
+
+def normalise_tag(raw: str) -> str:
+    """`raw` as a tag: trimmed, lowercase, inner whitespace as "-"; else `ModerationError`.
+
+    NFKC first, so a tag typed with a composed or a decomposed accent is the
+    same tag (and full-width letters become ordinary ones).
+    """
+    lowered = unicodedata.normalize("NFKC", raw).strip().lower()
+    # Lowercasing can leave a string that NFKC would change again ("İ" -> "i̇").
+    tag = _SPACES.sub("-", unicodedata.normalize("NFKC", lowered))
+    if not tag:
+        raise ModerationError("A tag can't be empty.")
+    if len(tag) > TAG_MAX:
+        raise ModerationError(f"Tag '{tag[:TAG_MAX]}…' is too long: at most {TAG_MAX} characters.")
+    if not _TAG.match(tag) or not any(ch.isalnum() for ch in tag):
+        raise ModerationError(
+            f"Tag '{tag}' may only hold letters, digits and '-' (spaces become '-')."
+        )
+    return tag
+
+
+def normalise_tags(raw_tags: Iterable[str]) -> list[str]:
+    """Each tag normalised (see `normalise_tag`), duplicates dropped, first-seen order kept."""
+    tags: list[str] = []
+    for raw in raw_tags:
+        tag = normalise_tag(raw)
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > TAGS_PER_TESTIMONIAL:
+        raise ModerationError(
+            f"At most {TAGS_PER_TESTIMONIAL} tags per testimonial; {len(tags)} were given."
+        )
+    return tags
+
+
+def tags_from_text(text: str | None) -> list[str]:
+    """The comma-separated tags of the inbox's text box, blanks between commas ignored."""
+    return [piece for piece in (text or "").split(",") if piece.strip()]
+
+
+def set_tags(
+    session: Session, workspace_id: int, testimonial_id: int, tags: list[str]
+) -> Testimonial:
+    """Replace the testimonial's tags with `tags`, normalised; an empty list clears them.
+
+    Raises `ModerationError` (nothing changed) if any tag is refused or there
+    are more than `TAGS_PER_TESTIMONIAL`.
+    """
+    testimonial = get_testimonial(session, workspace_id, testimonial_id)
+    wanted = normalise_tags(tags)
+    have = {row.tag for row in testimonial.tags}
+    session.execute(
+        delete(TestimonialTag).where(
+            TestimonialTag.workspace_id == workspace_id,
+            TestimonialTag.testimonial_id == testimonial.id,
+            TestimonialTag.tag.not_in(wanted),
+        )
+    )
+    for tag in wanted:
+        if tag not in have:
+            session.add(
+                TestimonialTag(workspace_id=workspace_id, testimonial_id=testimonial.id, tag=tag)
+            )
+    session.flush()
+    # `tags` is a view-only relationship: reload it so callers see the new set.
+    session.expire(testimonial, ["tags"])
+    return testimonial
+
+
+def set_material_connection(
+    session: Session, workspace_id: int, testimonial_id: int, value: str | None
+) -> Testimonial:
+    """Record (or clear, with None or "") a tie to disclose next to the quote.
+
+    Allowed even after a withdrawal: the record should be right whatever happens to it.
+    """
+    testimonial = get_testimonial(session, workspace_id, testimonial_id)
+    if value is not None and value != "" and value not in MATERIAL_CONNECTIONS:
+        raise ModerationError(
+            "A material connection is one of " + ", ".join(MATERIAL_CONNECTIONS) + ", or none."
+        )
+    testimonial.material_connection = value or None
+    return testimonial
+
+
+# --- Age ------------------------------------------------------------------------------------
+
+MAX_AGE_DAYS_RANGE = (1, 3650)
+
+
+def age_limit_text(max_age_days: int) -> str:
+    """ "2 years" for 730 days, "90 days" for 90: the words of the stale flag."""
+    if max_age_days % 365 == 0:
+        years = max_age_days // 365
+        return f"{years} year{'s' if years != 1 else ''}"
+    return f"{max_age_days} day{'s' if max_age_days != 1 else ''}"
+
+
+def set_max_age_days(session: Session, workspace: Workspace, days: int | None) -> Workspace:
+    """Set how old a testimonial may be before it is flagged for re-confirmation."""
+    low, high = MAX_AGE_DAYS_RANGE
+    if days is None or not low <= days <= high:
+        raise ModerationError(f"Enter a whole number of days from {low} to {high}.")
+    workspace.testimonial_max_age_days = days
+    return workspace
+
+
+# --- Reuse ----------------------------------------------------------------------------------
+
+REUSABLE_STATUSES = ("approved", "featured")
+# The uses an owner's own actions record; the public pages record theirs themselves.
+OWNER_USE_CHANNELS = ("copy", "card")
+
+
+def quote_of(testimonial: Testimonial) -> str:
+    """What is quoted: the owner's verbatim excerpt, else the whole comment ("" if neither)."""
+    return testimonial.excerpt or testimonial.response.comment or ""
+
+
+def is_reusable(testimonial: Testimonial) -> bool:
+    """Approved or featured, not withdrawn, with words to quote."""
+    return (
+        testimonial.status in REUSABLE_STATUSES
+        and testimonial.withdrawn_at is None
+        and bool(quote_of(testimonial).strip())
+    )
+
+
+def reusable(session: Session, workspace_id: int, testimonial_id: int) -> Testimonial:
+    """A testimonial that may be copied or put on a card, else `ModerationError`."""
+    testimonial = get_testimonial(session, workspace_id, testimonial_id)
+    _showable(testimonial)
+    if not is_reusable(testimonial):
+        raise ModerationError("Only approved testimonials with a comment can be reused.")
+    return testimonial
+
+
+def quote_date(testimonial: Testimonial, timezone: str) -> str:
+    """The day the customer gave the quote, in the workspace's time zone: "15 Jun 2026"."""
+    day = testimonial.consented_at.astimezone(ZoneInfo(timezone))
+    return f"{day.day} {day:%b %Y}"
+
+
+def agreed_text(testimonial: Testimonial) -> str:
+    """Where the customer agreed to be quoted: "Agreed to: on our website only"."""
+    channels = testimonial.channel_list
+    if channels == ["website"]:
+        return "Agreed to: " + CHANNEL_LABELS["website"] + " only"
+    labels = [CHANNEL_LABELS[channel] for channel in channels]
+    joined = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return "Agreed to: " + joined
+
+
+@dataclass(frozen=True)
+class ReuseTexts:
+    """Ready-to-paste forms of one testimonial; customer text is plain here, escaped in `html`."""
+
+    plain: str
+    html: str
+    agreed: str
+    social_ok: bool
+
+
+def _attribution(testimonial: Testimonial) -> str:
+    role = testimonial.shown_role
+    return f"{testimonial.shown_name}, {role}" if role else testimonial.shown_name
+
+
+def reuse_texts(testimonial: Testimonial, timezone: str) -> ReuseTexts:
+    """The quote as plain text and as an HTML `<blockquote>` snippet, with date and disclosure.
+
+    The HTML escapes every piece of customer text (quote, name, role), so the
+    snippet is safe to paste into any page.
+    """
+    quote = quote_of(testimonial)
+    date = quote_date(testimonial, timezone)
+    disclosure = testimonial.disclosure
+    tail = [date, *([disclosure] if disclosure else [])]
+    plain = f"\u201c{quote}\u201d \u2014 {_attribution(testimonial)} \u00b7 " + (
+        " \u00b7 ".join(tail)
+    )
+    iso = testimonial.consented_at.astimezone(ZoneInfo(timezone)).date().isoformat()
+    parts = [
+        Markup('<blockquote class="testimonial">\n  <p>{}</p>\n').format(quote),
+        Markup("  <footer>\u2014 <cite>{}</cite>").format(testimonial.shown_name),
+    ]
+    if testimonial.shown_role:
+        parts.append(Markup(", {}").format(testimonial.shown_role))
+    parts.append(Markup(' \u00b7 <time datetime="{}">{}</time>').format(iso, date))
+    if disclosure:
+        parts.append(Markup(' \u00b7 <small class="disclosure">{}</small>').format(disclosure))
+    parts.append(Markup("</footer>\n</blockquote>"))
+    return ReuseTexts(
+        plain=plain,
+        html=str(escape("").join(parts)),
+        agreed=agreed_text(testimonial),
+        social_ok="social" in testimonial.channel_list,
+    )
+
+
+def record_owner_use(
+    session: Session, workspace_id: int, testimonial_id: int, channel: str, now: dt.datetime
+) -> Testimonial:
+    """Note that the owner copied the quote or took its card; only for reusable ones."""
+    if channel not in OWNER_USE_CHANNELS:
+        raise ModerationError("Unknown use.")
+    testimonial = reusable(session, workspace_id, testimonial_id)
+    record_uses(session, workspace_id, [testimonial.id], channel, now)
+    return testimonial
+
+
+def use_lines(uses: list[TestimonialUse], timezone: str) -> list[str]:
+    """ "Wall — first 3 Mar 2026, last 20 Nov 2026", one per channel used."""
+    zone = ZoneInfo(timezone)
+
+    def day(moment: dt.datetime) -> str:
+        local = moment.astimezone(zone)
+        return f"{local.day} {local:%b %Y}"
+
+    lines = []
+    for use in uses:
+        first, last = day(use.first_at), day(use.last_at)
+        when = f"on {first}" if first == last else f"first {first}, last {last}"
+        lines.append(f"{USE_LABELS[use.channel]} \u2014 {when}")
+    return lines
+
+
+@dataclass(frozen=True)
+class PageDetails:
+    """What the inbox shows beside each testimonial of a page, keyed by testimonial id."""
+
+    uses: dict[int, list[str]]
+    stale: set[int]
+    reuse: dict[int, ReuseTexts]
+    age_limit: str
+
+
+def page_details(
+    session: Session, workspace: Workspace, items: list[Testimonial], now: dt.datetime
+) -> PageDetails:
+    """Uses (one query for the page), age flags and reuse snippets of a page of testimonials."""
+    found = uses_of(session, workspace.id, [t.id for t in items])
+    max_age = workspace.testimonial_max_age_days
+    return PageDetails(
+        uses={i: use_lines(rows, workspace.timezone) for i, rows in found.items()},
+        # A rejected or withdrawn one is not shown anyway: nothing to re-confirm.
+        stale={
+            t.id
+            for t in items
+            if t.status != "rejected" and t.withdrawn_at is None and t.is_stale(now, max_age)
+        },
+        reuse={t.id: reuse_texts(t, workspace.timezone) for t in items if is_reusable(t)},
+        age_limit=age_limit_text(max_age),
+    )

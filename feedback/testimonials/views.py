@@ -1,10 +1,19 @@
-"""Owner pages: the testimonial inbox and the moderation actions on it."""
+"""Owner pages: the testimonial inbox, the moderation actions on it, reuse and settings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -12,9 +21,16 @@ from feedback.accounts.auth import current_workspace, workspace_required
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
 from feedback.extensions import db
-from feedback.testimonials import services
-from feedback.testimonials.forms import ExcerptForm
-from feedback.testimonials.models import Testimonial
+from feedback.journey.services import stages_in_order
+from feedback.testimonials import card, services
+from feedback.testimonials.forms import (
+    ExcerptForm,
+    MaterialConnectionForm,
+    TagsForm,
+    TestimonialSettingsForm,
+    UseForm,
+)
+from feedback.testimonials.models import MATERIAL_CONNECTION_LABELS, TAG_MAX, Testimonial
 
 bp = Blueprint("testimonials", __name__)
 
@@ -29,29 +45,38 @@ SHOW_LABELS = {
 ORDERS = ("suggested", "newest")
 
 
-def _where() -> dict[str, str | int]:
-    """The tab, order and page the owner was on, checked, to go back to after an action."""
+def _where() -> dict[str, str | int | None]:
+    """The tab, order, tag and page the owner was on, checked, to go back to after an action."""
     show = request.args.get("show", "pending")
     order = request.args.get("order", "suggested")
+    tag = (request.args.get("tag") or "").strip()[:TAG_MAX] or None
     return {
         "show": show if show in services.SHOWS else "pending",
         "order": order if order in ORDERS else "suggested",
+        "tag": tag,
         "page": max(1, request.args.get("page", default=1, type=int) or 1),
     }
 
 
 def _inbox(
-    *, excerpt_form: ExcerptForm | None = None, form_for: int | None = None, status: int = 200
+    *,
+    excerpt_form: ExcerptForm | None = None,
+    tags_form: TagsForm | None = None,
+    form_for: int | None = None,
+    status: int = 200,
 ) -> tuple[str, int]:
     workspace = current_workspace()
     where = _where()
+    tag = where["tag"]
     page = services.moderation_queue(
         db.session,
         workspace.id,
         str(where["show"]),
-        int(where["page"]),
+        int(where["page"] or 1),
         suggested_first=where["order"] == "suggested",
+        tag=str(tag) if tag else None,
     )
+    details = services.page_details(db.session, workspace, page.items, utcnow())
     return render_template(
         "testimonials/inbox.html",
         workspace=workspace,
@@ -60,7 +85,14 @@ def _inbox(
         show_labels=SHOW_LABELS,
         action_form=EmptyForm(formdata=None),
         excerpt_form=excerpt_form,
+        tags_form=tags_form,
+        connection_labels=MATERIAL_CONNECTION_LABELS,
         form_for=form_for,
+        uses=details.uses,
+        stale=details.stale,
+        age_limit=details.age_limit,
+        reuse=details.reuse,
+        agreed_text=services.agreed_text,
     ), status
 
 
@@ -71,8 +103,9 @@ def inbox() -> tuple[str, int]:
     return _inbox()
 
 
-def _back() -> Response:
-    return redirect(url_for("testimonials.inbox", **_where()), code=303)
+def _back(testimonial_id: int | None = None) -> Response:
+    anchor = f"t{testimonial_id}" if testimonial_id is not None else None
+    return redirect(url_for("testimonials.inbox", **_where(), _anchor=anchor), code=303)
 
 
 def _act(testimonial_id: int, action: Callable[[], Testimonial], done: str) -> Response:
@@ -156,3 +189,132 @@ def set_excerpt(testimonial_id: int) -> Response | tuple[str, int]:
         "Excerpt saved." if testimonial.excerpt else "Excerpt cleared: the whole comment is used."
     )
     return _back()
+
+
+@bp.post("/testimonials/<int:testimonial_id>/tags")
+@workspace_required
+def set_tags(testimonial_id: int) -> Response | tuple[str, int]:
+    """Replace a testimonial's tags with the comma-separated ones typed."""
+    form = TagsForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _inbox(tags_form=form, form_for=testimonial_id, status=422)
+    try:
+        services.set_tags(
+            db.session,
+            current_workspace().id,
+            testimonial_id,
+            services.tags_from_text(form.tags.data),
+        )
+    except services.TestimonialNotFound:
+        abort(404)
+    except services.ModerationError as error:
+        db.session.rollback()
+        form.tags.errors = [str(error)]
+        return _inbox(tags_form=form, form_for=testimonial_id, status=422)
+    db.session.commit()
+    flash("Tags saved.")
+    return _back(testimonial_id)
+
+
+@bp.post("/testimonials/<int:testimonial_id>/material-connection")
+@workspace_required
+def set_material_connection(testimonial_id: int) -> Response:
+    """Record a tie to disclose next to the quote (employee, gift, incentive, relative)."""
+    form = MaterialConnectionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        testimonial = services.set_material_connection(
+            db.session, current_workspace().id, testimonial_id, form.material_connection.data
+        )
+    except services.TestimonialNotFound:
+        abort(404)
+    db.session.commit()
+    disclosure = testimonial.disclosure
+    flash(f"Disclosure shown with it: {disclosure}." if disclosure else "No disclosure needed.")
+    return _back(testimonial_id)
+
+
+@bp.post("/testimonials/<int:testimonial_id>/used")
+@workspace_required
+def record_use(testimonial_id: int) -> tuple[str, int]:
+    """The Copy button's note that the quote was copied; answers 204, no page."""
+    form = UseForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.record_owner_use(
+            db.session, current_workspace().id, testimonial_id, form.channel.data, utcnow()
+        )
+    except services.TestimonialNotFound:
+        abort(404)
+    except services.ModerationError:
+        db.session.rollback()
+        abort(409)
+    db.session.commit()
+    return "", 204
+
+
+@bp.get("/testimonials/<int:testimonial_id>/card.svg")
+@workspace_required
+def card_svg(testimonial_id: int) -> Response:
+    """The testimonial as an SVG image card, downloaded; the download is recorded as a use."""
+    workspace = current_workspace()
+    try:
+        testimonial = services.record_owner_use(
+            db.session, workspace.id, testimonial_id, "card", utcnow()
+        )
+    except services.TestimonialNotFound:
+        abort(404)
+    except services.ModerationError:
+        db.session.rollback()
+        abort(409)
+    body = card.svg(card.card_for(testimonial, workspace))
+    db.session.commit()
+    response = Response(body, mimetype="image/svg+xml")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{workspace.slug}-testimonial-{testimonial_id}.svg"'
+    )
+    # Owner-only: never kept by a shared cache.
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _public_links(slug: str) -> dict[str, str]:
+    """The public addresses, from BASE_URL: snippets must point where customers reach us,
+    not at whatever host name the owner happened to use."""
+    base = current_app.config["BASE_URL"]
+    return {
+        "wall": base + url_for("public_testimonials.wall_page", slug=slug),
+        "embed": base + url_for("public_testimonials.embed", slug=slug),
+        "feed": base + url_for("public_testimonials.feed", slug=slug),
+    }
+
+
+@bp.route("/settings/testimonials", methods=["GET", "POST"])
+@workspace_required
+def settings() -> Response | tuple[str, int]:
+    """Embed snippets for the wall, widget and feed, and how old a testimonial may get."""
+    workspace = current_workspace()
+    form = TestimonialSettingsForm(obj=workspace)
+    if form.validate_on_submit():
+        try:
+            services.set_max_age_days(db.session, workspace, form.testimonial_max_age_days.data)
+        except services.ModerationError as error:
+            db.session.rollback()
+            form.testimonial_max_age_days.errors = [str(error)]
+        else:
+            db.session.commit()
+            flash("Testimonial settings saved.")
+            return redirect(url_for("testimonials.settings"), code=303)
+    elif request.method == "POST" and form.csrf_token.errors:
+        abort(400)
+    return render_template(
+        "testimonials/settings.html",
+        workspace=workspace,
+        form=form,
+        links=_public_links(workspace.slug),
+        stages=stages_in_order(db.session, workspace.id),
+    ), 422 if form.errors else 200

@@ -60,7 +60,7 @@ def test_every_control_is_at_least_44_px_and_nothing_scrolls_sideways(
     try:
         page.goto(f"{live_server}/s/{link.token}")
         targets = page.locator(".scale label, textarea, input[type=text], button, label.check")
-        assert targets.count() == 11 + 4
+        assert targets.count() == 11 + 7
         for index in range(targets.count()):
             box = targets.nth(index).bounding_box()
             assert box is not None and box["height"] >= 44 and box["width"] >= 44, box
@@ -85,3 +85,41 @@ def test_a_mistake_is_shown_next_to_the_field_and_keeps_the_text(browser, live_s
         assert "will get back to you" in page.content()
     finally:
         context.close()
+
+
+def test_a_customer_opts_in_with_role_and_channel_then_withdraws_from_the_thanks_page(
+    browser, live_server, db_session
+):
+    workspace = make_workspace(db_session)
+    link = make_invitation(db_session, workspace, now=utcnow())
+    context, page = phone_page(browser)
+    try:
+        page.goto(f"{live_server}/s/{link.token}")
+        targets = page.locator("#display_role, label[for=channel-social], label[for=channel-print]")
+        assert targets.count() == 3
+        for index in range(targets.count()):
+            box = targets.nth(index).bounding_box()
+            assert box is not None and box["height"] >= 44 and box["width"] >= 44, box
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.click("label[for=rating-5]")
+        page.fill("textarea", "The fern arrived healthy and well packed.")
+        page.click("label[for=testimonial_opt_in]")
+        page.fill("#display_name", "Maria K.")
+        page.fill("#display_role", "Owner, Fern & Co")
+        page.click("label[for=channel-social]")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/thanks")
+        page.click("text=See or withdraw your consent")
+        assert "Owner, Fern &amp; Co" in page.content()
+        page.click("button:has-text('Withdraw my consent')")
+        assert "You withdrew your consent" in page.content()
+    finally:
+        context.close()
+    db_session.expire_all()
+    testimonial = db_session.scalar(select(Testimonial))
+    assert testimonial is not None
+    assert (testimonial.display_role, testimonial.channels) == (
+        "Owner, Fern & Co",
+        "website social",
+    )
+    assert testimonial.withdrawn_at is not None

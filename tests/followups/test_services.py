@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from feedback.accounts.services import members_of
 from feedback.followups import services
 from feedback.followups.services import (
     FollowUpNotFound,
@@ -122,7 +123,7 @@ def test_assigning_takes_members_of_the_workspace_only(db_session):
     assign_follow_up(db_session, workspace.id, response.id, None)
     db_session.commit()
     assert response.assignee_id is None
-    assert [u.email for u in services.members_of(db_session, workspace.id)] == sorted(
+    assert [u.email for u in members_of(db_session, workspace.id)] == sorted(
         [owner.email, "member@example.com"]
     )
 

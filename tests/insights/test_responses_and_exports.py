@@ -9,10 +9,13 @@ import random
 import re
 
 import pytest
+from sqlalchemy import select
 
 from feedback.db import utcnow
 from feedback.insights.exports import csv_safe
 from feedback.journey.scales import SCALES
+from feedback.testimonials.models import Testimonial
+from feedback.testimonials.services import approve
 from tests.factories import PASSWORD, make_owner, make_response, make_workspace
 
 COMMENTS = [
@@ -132,9 +135,13 @@ def test_the_csv_export_follows_the_filters_and_defuses_formulas(client, db_sess
     assert comments == ["'+1 great", '\'=HYPERLINK("http://evil","x")', "'@mention -ok"]
     assert all(r["contact_email"].endswith("@example.com") for r in rows)
     assert float(next(r for r in rows if r["comment"] == "'+1 great")["sentiment_compound"]) > 0
+    # Only approved testimonials are exported (see tests/insights/test_testimonial_export.py).
+    [testimonial] = db_session.scalars(select(Testimonial)).all()
+    approve(db_session, testimonial.workspace_id, testimonial.id, None, utcnow())
+    db_session.commit()
     testimonials = client.get("/export/testimonials.csv")
     [quote] = list(csv.DictReader(io.StringIO(testimonials.get_data(as_text=True))))
-    assert quote["quote"].startswith("'=HYPERLINK") and quote["status"] == "pending"
+    assert quote["quote"].startswith("'=HYPERLINK") and quote["status"] == "approved"
 
 
 def test_exports_never_include_another_workspace_and_need_a_login(client, db_session, owner, auth):

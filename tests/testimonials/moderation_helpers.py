@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
+from feedback.testimonials import services
 from feedback.testimonials.models import Testimonial
 from tests.factories import NOW, make_response
 
@@ -36,3 +37,27 @@ def opted_in(
         now=now,
     )
     return session.scalars(select(Testimonial).where(Testimonial.response_id == response.id)).one()
+
+
+def approved(
+    session: Session,
+    workspace: Workspace,
+    comment: str | None = "Lovely plants, quick delivery.",
+    *,
+    role: str | None = None,
+    channels: str = "website",
+    featured: bool = False,
+    **kwargs: object,
+) -> Testimonial:
+    """An opted-in testimonial the owner approved (or featured), committed.
+
+    `role` and `channels` stand for what the customer typed and ticked on the
+    survey form (set on the record directly: the form is not under test here).
+    """
+    testimonial = opted_in(session, workspace, comment, **kwargs)  # type: ignore[arg-type]
+    testimonial.display_role = role
+    testimonial.channels = channels
+    action = services.feature if featured else services.approve
+    action(session, workspace.id, testimonial.id, None, NOW)
+    session.commit()
+    return testimonial

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -10,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from feedback.testimonials import services
 from feedback.testimonials.models import Testimonial
+from feedback.testimonials.usage import record_uses
 from tests.api.conftest import ApiClient, api_client_for, assert_error
 from tests.factories import NOW, make_workspace
-from tests.testimonials.moderation_helpers import opted_in
+from tests.testimonials.moderation_helpers import approved, opted_in
 
 
 @pytest.fixture
@@ -150,3 +152,82 @@ def test_status_filter_lists_only_that_status(api, db_session):
     patch(api, a.id, {"status": "featured"})
     data = api.get("/api/v1/testimonials", query_string={"status": "featured"}).json["data"]
     assert [i["id"] for i in data] == [a.id]
+
+
+# --- Tags, disclosures, age, uses -----------------------------------------------------------
+
+
+def test_listed_testimonials_carry_tags_role_channels_disclosure_age_and_uses(api, db_session):
+    ws = api.workspace
+    old = approved(db_session, ws, "Old words", role="Owner", channels="website social", now=NOW)
+    services.set_tags(db_session, ws.id, old.id, ["plants", "delivery"])
+    services.set_material_connection(db_session, ws.id, old.id, "employee")
+    record_uses(db_session, ws.id, [old.id], "embed", NOW)
+    record_uses(db_session, ws.id, [old.id], "wall", NOW)
+    ws.testimonial_max_age_days = 1
+    fresh_one = opted_in(db_session, ws, "New words", now=dt.datetime.now(dt.UTC))
+    db_session.commit()
+    items = {i["id"]: i for i in api.get("/api/v1/testimonials").json["data"]}
+    item = items[old.id]
+    assert item["tags"] == ["delivery", "plants"]
+    assert item["display_role"] == "Owner"
+    assert item["channels"] == ["website", "social"]
+    assert item["material_connection"] == "employee"
+    assert item["disclosure"] == "Works for us"
+    assert item["stale"] is True and item["withdrawn_at"] is None
+    assert item["used_on"] == ["wall", "embed"]
+    new = items[fresh_one.id]
+    assert (new["tags"], new["used_on"], new["stale"], new["disclosure"]) == ([], [], False, None)
+
+
+def test_patch_sets_tags_normalised_and_a_material_connection(api, db_session):
+    t = opted_in(db_session, api.workspace, ORIGINAL)
+    response = patch(
+        api, t.id, {"tags": [" Fast Delivery", "plants", "PLANTS"], "material_connection": "gifted"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json["tags"] == ["fast-delivery", "plants"]
+    assert response.json["disclosure"] == "Received a free product or service"
+    # Sending only the connection as null clears it and leaves the tags.
+    cleared = patch(api, t.id, {"material_connection": None}).json
+    assert cleared["material_connection"] is None and cleared["tags"] == ["fast-delivery", "plants"]
+    assert patch(api, t.id, {"tags": []}).json["tags"] == []
+
+
+def test_patch_refuses_bad_tags_and_unknown_connections_and_changes_nothing(api, db_session):
+    t = opted_in(db_session, api.workspace, ORIGINAL)
+    error = assert_error(
+        patch(api, t.id, {"tags": ["ok", "<b>"], "status": "approved"}), 422, "tags"
+    )
+    assert "letters, digits and '-'" in error["fields"]["tags"]
+    error = assert_error(patch(api, t.id, {"tags": [f"t{i}" for i in range(11)]}), 422, "tags")
+    assert "At most 10 tags" in error["fields"]["tags"]
+    assert_error(patch(api, t.id, {"material_connection": "aunt"}), 422, "material_connection")
+    assert patch(api, t.id, {"tags": "plants"}).status_code == 422
+    db_session.expire_all()
+    stored = db_session.get(Testimonial, t.id)
+    assert (stored.status, stored.tags, stored.material_connection) == ("pending", [], None)
+
+
+def test_patch_tags_of_another_workspaces_testimonial_is_not_found(api, db_session):
+    theirs = opted_in(db_session, make_workspace(db_session), ORIGINAL)
+    assert_error(patch(api, theirs.id, {"tags": ["x"]}), 404)
+    assert_error(patch(api, theirs.id, {"material_connection": "gifted"}), 404)
+    db_session.expire_all()
+    stored = db_session.get(Testimonial, theirs.id)
+    assert (stored.tags, stored.material_connection) == ([], None)
+
+
+def test_the_new_fields_are_in_the_openapi_document(client):
+    schemas = client.get("/api/v1/openapi.json").json["components"]["schemas"]
+    assert schemas["TestimonialOut"]["properties"].keys() >= {
+        "tags",
+        "display_role",
+        "channels",
+        "material_connection",
+        "disclosure",
+        "stale",
+        "withdrawn_at",
+        "used_on",
+    }
+    assert schemas["TestimonialPatch"]["properties"].keys() >= {"tags", "material_connection"}

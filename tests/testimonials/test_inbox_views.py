@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import html
 
+import sqlalchemy as sa
+from sqlalchemy import event
+
 from feedback.db import utcnow
+from feedback.extensions import db
 from feedback.testimonials import services
 from feedback.testimonials.models import Testimonial
-from tests.factories import PASSWORD, make_owner, make_workspace
+from feedback.testimonials.usage import record_uses
+from tests.factories import NOW, PASSWORD, make_owner, make_workspace
 from tests.pages import csrf_token_from
-from tests.testimonials.moderation_helpers import opted_in
+from tests.testimonials.moderation_helpers import approved, opted_in
 
 ORIGINAL = "The plants arrived quickly and were healthy, but the box was damaged."
 GOOD = (
@@ -189,3 +194,187 @@ def test_consent_is_never_changed_by_the_forms(client, auth, db_session):
         before
     )
     assert services.get_testimonial(db_session, ws.id, t.id).excerpt == "were healthy…"
+
+
+# --- Tags, disclosures, age flags, where used -----------------------------------------------
+
+
+def test_tags_are_edited_as_comma_separated_text_and_shown(client, auth, db_session):
+    _, ws = logged_in(client, auth, db_session)
+    t = opted_in(db_session, ws, ORIGINAL)
+    response = post(client, f"/testimonials/{t.id}/tags", tags="Delivery, fast  Service,,")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"#t{t.id}")
+    assert [tag.tag for tag in fresh(db_session, t.id).tags] == ["delivery", "fast-service"]
+    page = client.get("/testimonials").text
+    assert "Tags saved." in page
+    assert 'value="delivery, fast-service"' in page
+    assert 'href="/testimonials?show=pending&amp;order=suggested&amp;tag=delivery"' in page
+    post(client, f"/testimonials/{t.id}/tags", tags="")
+    assert fresh(db_session, t.id).tags == []
+
+
+def test_a_bad_tag_is_refused_at_the_field_with_what_was_typed_kept(client, auth, db_session):
+    _, ws = logged_in(client, auth, db_session)
+    t = opted_in(db_session, ws, ORIGINAL)
+    services.set_tags(db_session, ws.id, t.id, ["kept"])
+    db_session.commit()
+    response = post(client, f"/testimonials/{t.id}/tags", tags='ok, <b>"bad"</b>')
+    assert response.status_code == 422
+    assert f'id="tags-{t.id}-error"' in response.text
+    assert "may only hold letters, digits and" in response.text
+    assert 'value="ok, &lt;b&gt;&#34;bad&#34;&lt;/b&gt;"' in response.text
+    assert "<b>" not in response.text
+    too_many = post(client, f"/testimonials/{t.id}/tags", tags=",".join(f"t{i}" for i in range(11)))
+    assert too_many.status_code == 422 and "At most 10 tags" in too_many.text
+    assert [tag.tag for tag in fresh(db_session, t.id).tags] == ["kept"]
+
+
+def test_the_inbox_filters_by_tag(client, auth, db_session):
+    _, ws = logged_in(client, auth, db_session)
+    tagged = opted_in(db_session, ws, "Tagged one", display_name="Tagged Tina")
+    opted_in(db_session, ws, "Plain one", display_name="Plain Pete")
+    services.set_tags(db_session, ws.id, tagged.id, ["delivery"])
+    db_session.commit()
+    page = client.get("/testimonials?tag=delivery").text
+    assert "Tagged Tina" in page and "Plain Pete" not in page
+    assert "Showing only testimonials tagged" in page
+
+
+def test_a_material_connection_is_chosen_and_its_disclosure_shown(client, auth, db_session):
+    _, ws = logged_in(client, auth, db_session)
+    t = opted_in(db_session, ws, ORIGINAL)
+    page = client.get("/testimonials").text
+    for label in ("None", "Works for us", "Received a free product or service"):
+        assert f">{label}</option>" in page
+    response = post(
+        client, f"/testimonials/{t.id}/material-connection", material_connection="gifted"
+    )
+    assert response.status_code == 303
+    assert fresh(db_session, t.id).material_connection == "gifted"
+    page = client.get("/testimonials").text
+    assert "Disclosure shown with it: <strong>Received a free product or service</strong>" in page
+    assert '<option value="gifted" selected>' in page
+    bad = post(client, f"/testimonials/{t.id}/material-connection", material_connection="aunt")
+    assert bad.status_code == 400
+    post(client, f"/testimonials/{t.id}/material-connection", material_connection="")
+    assert fresh(db_session, t.id).material_connection is None
+
+
+def test_an_old_testimonial_is_flagged_for_reconfirmation(client, auth, db_session):
+    _, ws = logged_in(client, auth, db_session)
+    now = utcnow()
+    opted_in(db_session, ws, "Old words", display_name="Old Olga", now=now - dt.timedelta(days=800))
+    opted_in(db_session, ws, "New words", display_name="New Nia", now=now - dt.timedelta(days=5))
+    page = client.get("/testimonials?order=newest").text
+    flag = '<p class="stale">Older than 2 years — ask the customer to re-confirm</p>'
+    assert page.count(flag) == 1
+    assert page.index("Old Olga") < page.index(flag)
+    ws.testimonial_max_age_days = 3
+    db_session.commit()
+    page = client.get("/testimonials?order=newest").text
+    assert page.count('<p class="stale">Older than 3 days') == 2
+
+
+def test_a_stale_testimonial_offers_to_email_the_customer_and_the_button_works(
+    client, auth, db_session
+):
+    _, ws = logged_in(client, auth, db_session)
+    old = opted_in(db_session, ws, "Old words", now=utcnow() - dt.timedelta(days=800))
+    opted_in(db_session, ws, "New words", now=utcnow() - dt.timedelta(days=5))
+    page = client.get("/testimonials?order=newest").text
+    action = f'action="/testimonials/{old.id}/reconfirm?show=pending&amp;order=newest'
+    assert page.count("/reconfirm?") == 1
+    assert action in page
+    assert "May be shown</dt><dd>on our website only</dd>" in page
+
+    def queued() -> int:
+        return db_session.execute(
+            sa.text("SELECT count(*) FROM outbox_message WHERE workspace_id = :ws"), {"ws": ws.id}
+        ).scalar()
+
+    assert queued() == 0
+    token = csrf_token_from(client.get("/testimonials"))
+    done = client.post(
+        f"/testimonials/{old.id}/reconfirm?show=pending&order=newest",
+        data={"csrf_token": token},
+        follow_redirects=True,
+    )
+    assert done.status_code == 200
+    assert "Asked the customer by email" in done.text
+    assert queued() == 1
+
+
+def test_a_withdrawn_testimonial_lists_where_it_was_published(client, auth, db_session):
+    _, ws = logged_in(client, auth, db_session)
+    t = approved(db_session, ws, ORIGINAL, display_name="Wanda")
+    record_uses(db_session, ws.id, [t.id], "wall", dt.datetime(2026, 3, 3, 12, tzinfo=dt.UTC))
+    record_uses(db_session, ws.id, [t.id], "wall", dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC))
+    record_uses(db_session, ws.id, [t.id], "card", dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC))
+    services.withdraw_on_request(db_session, ws.id, t.id, utcnow())
+    db_session.commit()
+    page = client.get("/testimonials?show=withdrawn").text
+    assert "<strong>Withdrawn</strong>" in page
+    assert "Take it down where it was published" in page
+    assert "Wall — first 3 Mar 2026, last 20 Nov 2026" in page
+    assert "Image card — on 1 Apr 2026" in page
+    assert "Reuse this testimonial" not in page
+
+
+def test_uses_are_listed_for_every_testimonial_on_the_page(client, auth, db_session):
+    _, ws = logged_in(client, auth, db_session)
+    first = approved(db_session, ws, "First one")
+    second = approved(db_session, ws, "Second one")
+    record_uses(db_session, ws.id, [first.id, second.id], "embed", NOW)
+    db_session.commit()
+    page = client.get("/testimonials?show=approved").text
+    assert page.count("Where it is used") == 2
+    assert page.count("Website widget — on 15 Jun 2026") == 2
+
+
+def test_label_forms_need_csrf_and_404_for_another_workspace(client, auth, db_session):
+    _, ws = logged_in(client, auth, db_session)
+    mine = opted_in(db_session, ws, ORIGINAL)
+    theirs = opted_in(db_session, make_workspace(db_session), "Secret")
+    assert client.post(f"/testimonials/{mine.id}/tags", data={"tags": "x"}).status_code == 400
+    assert (
+        client.post(
+            f"/testimonials/{mine.id}/material-connection", data={"material_connection": "gifted"}
+        ).status_code
+        == 400
+    )
+    assert post(client, f"/testimonials/{theirs.id}/tags", tags="x").status_code == 404
+    assert (
+        post(
+            client, f"/testimonials/{theirs.id}/material-connection", material_connection="gifted"
+        ).status_code
+        == 404
+    )
+    stored = fresh(db_session, theirs.id)
+    assert (stored.tags, stored.material_connection) == ([], None)
+    assert fresh(db_session, mine.id).tags == []
+
+
+def test_the_inbox_reads_tags_and_uses_with_a_fixed_number_of_queries(client, auth, db_session):
+    _, ws = logged_in(client, auth, db_session)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    def queries_for_a_page_of(n: int) -> int:
+        while len(services.moderation_queue(db_session, ws.id, "approved").items) < n:
+            t = approved(db_session, ws, "Words")
+            services.set_tags(db_session, ws.id, t.id, ["a", "b"])
+            record_uses(db_session, ws.id, [t.id], "wall", NOW)
+            db_session.commit()
+        statements.clear()
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/testimonials?show=approved").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(statements)
+
+    few, more = queries_for_a_page_of(2), queries_for_a_page_of(8)
+    assert few == more and few > 0

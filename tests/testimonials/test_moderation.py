@@ -5,13 +5,19 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
 
 from feedback.testimonials import services
+from feedback.testimonials.models import TAG_MAX, TestimonialTag
 from feedback.testimonials.services import (
     ExcerptError,
+    ModerationError,
     TestimonialNotFound,
     WithdrawnTestimonial,
 )
+from feedback.testimonials.wall import valid_tag
 from tests.factories import NOW, make_owner, make_workspace
 from tests.testimonials.moderation_helpers import opted_in
 
@@ -197,3 +203,130 @@ def test_another_workspaces_testimonial_is_not_found_and_not_listed(db_session):
     assert services.moderation_queue(db_session, mine.id, "all").items == []
     assert services.suggested(db_session, mine.id) == []
     assert t.status == "pending" and t.withdrawn_at is None
+
+
+# --- Tags and material connections ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "tag"),
+    [
+        ("Delivery", "delivery"),
+        ("  fast   Delivery ", "fast-delivery"),
+        ("next\tday", "next-day"),
+        ("plants-2026", "plants-2026"),
+        ("Café", "café"),
+        ("\uff30\uff2c\uff21\uff2e\uff34\uff33", "plants"),  # full-width letters: ordinary ones
+        ("x" * TAG_MAX, "x" * TAG_MAX),
+    ],
+)
+def test_tags_are_trimmed_lowercased_and_spaces_become_dashes(raw, tag):
+    assert services.normalise_tag(raw) == tag
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "can't be empty"),
+        ("   ", "can't be empty"),
+        ("x" * (TAG_MAX + 1), f"at most {TAG_MAX} characters"),
+        ("a_b", "letters, digits and '-'"),
+        ("<script>", "letters, digits and '-'"),
+        ("free!", "letters, digits and '-'"),
+        ("a,b", "letters, digits and '-'"),
+        ("--", "letters, digits and '-'"),
+    ],
+)
+def test_bad_tags_are_refused_with_a_message_saying_why(raw, message):
+    with pytest.raises(ModerationError, match=message):
+        services.normalise_tag(raw)
+
+
+@given(st.text(max_size=60))
+def test_any_accepted_tag_is_stable_and_fits_the_public_tag_filter(raw):
+    try:
+        tag = services.normalise_tag(raw)
+    except ModerationError:
+        return
+    assert services.normalise_tag(tag) == tag
+    assert 1 <= len(tag) <= TAG_MAX
+    # The wall's ?tag= filter must accept every tag the inbox can store.
+    assert valid_tag(tag)
+
+
+def test_set_tags_replaces_the_set_and_drops_duplicates(db_session):
+    ws = make_workspace(db_session)
+    t = opted_in(db_session, ws, "Nice")
+    services.set_tags(db_session, ws.id, t.id, ["Delivery", "plants", "delivery "])
+    db_session.commit()
+    assert [tag.tag for tag in t.tags] == ["delivery", "plants"]
+    services.set_tags(db_session, ws.id, t.id, ["plants", "Gift Wrap"])
+    db_session.commit()
+    assert [tag.tag for tag in t.tags] == ["gift-wrap", "plants"]
+    services.set_tags(db_session, ws.id, t.id, [])
+    db_session.commit()
+    assert t.tags == []
+    assert db_session.scalars(select(TestimonialTag)).all() == []
+
+
+def test_more_than_ten_tags_are_refused_and_nothing_changes(db_session):
+    ws = make_workspace(db_session)
+    t = opted_in(db_session, ws, "Nice")
+    services.set_tags(db_session, ws.id, t.id, ["kept"])
+    db_session.commit()
+    with pytest.raises(ModerationError, match="At most 10 tags"):
+        services.set_tags(db_session, ws.id, t.id, [f"t{i}" for i in range(11)])
+    db_session.rollback()
+    assert [tag.tag for tag in t.tags] == ["kept"]
+    # Ten distinct after normalising is fine, duplicates do not count twice.
+    services.set_tags(db_session, ws.id, t.id, [f"T{i}" for i in range(10)] + ["t0"])
+    assert len(t.tags) == 10
+
+
+def test_the_inbox_can_be_narrowed_to_one_tag(db_session):
+    ws = make_workspace(db_session)
+    tagged = opted_in(db_session, ws, "Tagged")
+    opted_in(db_session, ws, "Untagged")
+    services.set_tags(db_session, ws.id, tagged.id, ["delivery"])
+    db_session.commit()
+    for suggested_first in (True, False):
+        page = services.moderation_queue(
+            db_session, ws.id, tag="delivery", suggested_first=suggested_first
+        )
+        assert [t.id for t in page.items] == [tagged.id] and page.total == 1
+
+
+def test_tags_and_connections_of_another_workspaces_testimonial_are_not_found(db_session):
+    mine, theirs = make_workspace(db_session), make_workspace(db_session)
+    t = opted_in(db_session, theirs, "Theirs")
+    with pytest.raises(TestimonialNotFound):
+        services.set_tags(db_session, mine.id, t.id, ["x"])
+    with pytest.raises(TestimonialNotFound):
+        services.set_material_connection(db_session, mine.id, t.id, "gifted")
+
+
+def test_a_material_connection_is_one_of_four_or_none(db_session):
+    ws = make_workspace(db_session)
+    t = opted_in(db_session, ws, "Nice")
+    services.set_material_connection(db_session, ws.id, t.id, "gifted")
+    assert t.disclosure == "Received a free product or service"
+    with pytest.raises(ModerationError, match="employee, gifted, incentive, relative"):
+        services.set_material_connection(db_session, ws.id, t.id, "friend")
+    services.set_material_connection(db_session, ws.id, t.id, "")
+    assert t.material_connection is None and t.disclosure is None
+
+
+@pytest.mark.parametrize(
+    ("days", "text"), [(730, "2 years"), (365, "1 year"), (90, "90 days"), (1, "1 day")]
+)
+def test_the_age_limit_reads_in_years_when_it_is_whole_years(days, text):
+    assert services.age_limit_text(days) == text
+
+
+def test_the_age_limit_must_be_from_1_to_3650_days(db_session):
+    ws = make_workspace(db_session)
+    for bad in (0, -1, 3651, None):
+        with pytest.raises(ModerationError, match="from 1 to 3650"):
+            services.set_max_age_days(db_session, ws, bad)
+    services.set_max_age_days(db_session, ws, 365)
+    assert ws.testimonial_max_age_days == 365

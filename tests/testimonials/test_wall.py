@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from feedback.accounts.models import Workspace
 from feedback.journey.scales import SCALES
 from feedback.testimonials import public_views, wall
-from feedback.testimonials.models import Testimonial
+from feedback.testimonials.models import Testimonial, TestimonialTag
+from feedback.testimonials.usage import RecentUses, record_uses, uses_of
 from tests.factories import NOW, make_response, make_workspace
 from tests.testimonials.moderation_helpers import opted_in
 
@@ -236,16 +237,21 @@ def test_feed_is_readable_from_any_site_without_credentials(
     assert feed.mimetype == "application/json"
     assert feed.get_json() == {
         "business": "Greenleaf",
+        "selection": "Chosen by the business from customers who agreed to be quoted.",
         "aggregate_rating": {"rating_out_of_5": 5.0, "count": 1, "computed_from": "all responses"},
         "data": [
             {
                 "id": testimonial.id,
                 "quote": "Quick delivery.",
                 "display_name": "Ann",
+                "role": None,
+                "disclosure": None,
                 "date": "2026-06-15",
                 "stage": "purchase",
                 "rating": 5,
                 "rating_out_of_5": 5,
+                "featured": False,
+                "tags": [],
             }
         ],
     }
@@ -459,3 +465,152 @@ def test_an_approved_opt_in_without_a_comment_is_left_out_and_the_limit_still_fi
         "Old one.",
         "Older one.",
     ]
+
+
+def tag(session: Session, testimonial: Testimonial, *tags: str) -> None:
+    for name in tags:
+        session.add(
+            TestimonialTag(
+                workspace_id=testimonial.workspace_id, testimonial_id=testimonial.id, tag=name
+            )
+        )
+    session.commit()
+
+
+def test_tag_filter_on_every_surface(db_session: Session, client: FlaskClient) -> None:
+    shop = make_workspace(db_session)
+    tag(db_session, quote(db_session, shop, "Fast delivery to my door."), "delivery")
+    tag(db_session, quote(db_session, shop, "The fern is thriving."), "plants", "ferns")
+    quote(db_session, shop, "Untagged but lovely.")
+
+    for name, body in surfaces(client, shop.slug, "?tag=delivery").items():
+        assert "Fast delivery" in body, name
+        assert "fern is thriving" not in body and "Untagged" not in body, name
+    feed = client.get(f"/t/{shop.slug}.json?tag=ferns").get_json()
+    assert [item["quote"] for item in feed["data"]] == ["The fern is thriving."]
+    assert feed["data"][0]["tags"] == ["ferns", "plants"]
+    # Stage and tag combine.
+    assert "Fast delivery" in client.get(f"/t/{shop.slug}?stage=purchase&tag=delivery").text
+    assert "Fast delivery" not in client.get(f"/t/{shop.slug}?stage=awareness&tag=delivery").text
+
+
+def test_wall_offers_only_the_tags_of_shown_testimonials(
+    db_session: Session, client: FlaskClient
+) -> None:
+    shop = make_workspace(db_session)
+    tag(db_session, quote(db_session, shop, "Shown."), "shown-topic")
+    tag(db_session, quote(db_session, shop, "Pending.", "pending"), "pending-topic")
+    tag(db_session, quote(db_session, shop, "Gone.", withdrawn=True), "withdrawn-topic")
+    other = make_workspace(db_session, "Other shop")
+    tag(db_session, quote(db_session, other, "Elsewhere."), "other-topic")
+
+    page = client.get(f"/t/{shop.slug}").text
+    assert f'href="/t/{shop.slug}?tag=shown-topic"' in page
+    for hidden in ("pending-topic", "withdrawn-topic", "other-topic"):
+        assert hidden not in page
+    # An unused but well-formed tag is an empty wall, not an error.
+    empty = client.get(f"/t/{shop.slug}?tag=nothing-here")
+    assert empty.status_code == 200
+    assert "tagged “nothing-here”" in empty.text
+
+
+@pytest.mark.parametrize("bad", ["Delivery", "two words", "<script>", "x" * 41, "a/b"])
+def test_malformed_tag_is_a_clear_400_on_every_surface(
+    db_session: Session, client: FlaskClient, bad: str
+) -> None:
+    shop = make_workspace(db_session)
+    for path in (f"/t/{shop.slug}", f"/t/{shop.slug}/embed"):
+        page = client.get(path, query_string={"tag": bad})
+        assert page.status_code == 400
+        assert "lowercase letters, digits and dashes" in page.text
+        assert "<script>" not in page.text
+    feed = client.get(f"/t/{shop.slug}.json", query_string={"tag": bad})
+    assert feed.status_code == 400
+    assert feed.get_json()["error"]["code"] == "bad_request"
+
+
+def test_material_connection_is_disclosed_next_to_the_quote_everywhere(
+    db_session: Session, client: FlaskClient
+) -> None:
+    shop = make_workspace(db_session)
+    gifted = quote(db_session, shop, "Loved the free sample box.")
+    gifted.material_connection = "gifted"
+    quote(db_session, shop, "Paid full price, still great.")
+    db_session.commit()
+
+    pages = surfaces(client, shop.slug)
+    disclosure = "Received a free product or service"
+    for name in ("wall", "embed"):
+        assert f"Disclosure: {disclosure}." in pages[name], name
+        assert pages[name].count("Disclosure:") == 1, name
+    feed = json.loads(pages["feed"])
+    by_quote = {item["quote"]: item["disclosure"] for item in feed["data"]}
+    assert by_quote == {
+        "Loved the free sample box.": disclosure,
+        "Paid full price, still great.": None,
+    }
+    reviews = json_ld(pages["wall"])["review"]
+    assert [r.get("description") for r in reviews if "free sample" in r["reviewBody"]] == [
+        disclosure
+    ]
+
+
+def test_role_shows_with_the_name_and_never_without_it(
+    db_session: Session, client: FlaskClient
+) -> None:
+    shop = make_workspace(db_session)
+    named = quote(db_session, shop, "Named and placed.", display_name="Ann")
+    named.display_role = EVIL_NAME
+    anonymous = quote(db_session, shop, "Anonymous.", display_name=None)
+    anonymous.display_role = "Head gardener, Kew"
+    db_session.commit()
+
+    pages = surfaces(client, shop.slug)
+    for name in ("wall", "embed"):
+        assert "Ann</strong> (&lt;img src=x onerror=&#34;alert(2)&#34;&gt;)" in pages[name], name
+        assert "<img src=x" not in pages[name], name
+        assert "Head gardener" not in pages[name], name
+    roles = {item["quote"]: item["role"] for item in json.loads(pages["feed"])["data"]}
+    assert roles == {"Named and placed.": EVIL_NAME, "Anonymous.": None}
+
+
+def test_each_surface_records_where_its_testimonials_were_published(
+    db_session: Session, client: FlaskClient
+) -> None:
+    shop = make_workspace(db_session)
+    shown = quote(db_session, shop, "On show.")
+    hidden = quote(db_session, shop, "Rejected.", "rejected")
+    other = make_workspace(db_session, "Other shop")
+    elsewhere = quote(db_session, other, "Other shop's quote.")
+
+    surfaces(client, shop.slug)
+    uses = uses_of(db_session, shop.id, [shown.id, hidden.id])
+    assert sorted(use.channel for use in uses[shown.id]) == ["embed", "feed", "wall"]
+    assert uses[hidden.id] == []
+    assert uses_of(db_session, other.id, [elsewhere.id])[elsewhere.id] == []
+    # Scoped: asking with the wrong workspace finds nothing.
+    assert uses_of(db_session, other.id, [shown.id])[shown.id] == []
+
+
+def test_a_use_keeps_its_first_time_and_moves_its_last(db_session: Session) -> None:
+    shop = make_workspace(db_session)
+    shown = quote(db_session, shop, "On show.")
+    later = NOW + dt.timedelta(days=3)
+    record_uses(db_session, shop.id, [shown.id], "wall", NOW)
+    record_uses(db_session, shop.id, [shown.id, shown.id], "wall", later)
+    db_session.commit()
+    db_session.expire_all()
+    (use,) = uses_of(db_session, shop.id, [shown.id])[shown.id]
+    assert (use.first_at, use.last_at) == (NOW, later)
+    with pytest.raises(ValueError):
+        record_uses(db_session, shop.id, [shown.id], "billboard", NOW)
+
+
+def test_recent_uses_lets_each_pair_through_once_per_ttl() -> None:
+    recent = RecentUses(ttl=3600)
+    assert recent.due([1, 2], "wall") == [1, 2]
+    assert recent.due([1, 2, 3], "wall") == [3]
+    assert recent.due([1], "embed") == [1]
+    recent.forget([2], "wall")
+    assert recent.due([1, 2], "wall") == [2]
+    assert RecentUses(ttl=0).due([1], "wall") == [1]

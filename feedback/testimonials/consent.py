@@ -1,0 +1,315 @@
+"""The customer's side of a testimonial consent: links to see, withdraw or re-confirm it.
+
+A consent link is the only key a customer has (no login), so its token is
+random (256 bits) and only its SHA-256 is stored, as for survey links. Every
+message that carries one gets its own row; all stay valid, so an old email
+still withdraws.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from feedback.accounts.models import User, Workspace
+from feedback.accounts.services import members_of
+from feedback.db import insert_complete_row, workspace_scoped
+from feedback.delivery.services import Email, enqueue_emails
+from feedback.journey.models import Stage
+from feedback.surveys.models import Contact, Response
+from feedback.surveys.services import hash_token, new_token
+from feedback.testimonials.models import CHANNEL_LABELS, ConsentLink, Testimonial
+from feedback.testimonials.services import get_testimonial
+
+# Enough of the comment for an owner to recognise it in the notification.
+NOTICE_EXCERPT = 300
+TOKEN_MAX = 100
+
+
+class ConsentNotFound(LookupError):
+    """No consent behind this token (mistyped, truncated, or never issued)."""
+
+
+class ReconfirmationError(Exception):
+    """An owner's request for re-confirmation that cannot be sent; the message says why."""
+
+
+class ConsentWithdrawn(Exception):
+    """The customer withdrew this consent; it cannot be re-confirmed."""
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What a consent link opens: the record, its business, and the answer it quotes."""
+
+    workspace: Workspace
+    testimonial: Testimonial
+    response: Response
+    stage: Stage
+
+    @property
+    def status(self) -> str:
+        """withdrawn, pending (not yet reviewed), shown or not_shown."""
+        return consent_status(self.testimonial)
+
+
+def consent_status(testimonial: Testimonial) -> str:
+    """The customer's view of the moderation state: withdrawn, pending, shown or not_shown."""
+    if testimonial.withdrawn_at is not None:
+        return "withdrawn"
+    if testimonial.status == "pending":
+        return "pending"
+    if testimonial.status in ("approved", "featured"):
+        return "shown"
+    return "not_shown"
+
+
+def channels_text(testimonial: Testimonial) -> str:
+    """ "on our website and on social media", in CHANNELS order."""
+    labels = [CHANNEL_LABELS[channel] for channel in testimonial.channel_list]
+    if len(labels) <= 1:
+        return "".join(labels)
+    return ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def consent_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/consent/{token}"
+
+
+def issue_consent_link(session: Session, testimonial: Testimonial, now: dt.datetime) -> str:
+    """A new link for the customer to see and withdraw this consent; returns the raw token.
+
+    The raw token exists only in the return value (and the message that
+    carries it); the database keeps its SHA-256.
+    """
+    token = new_token()
+    insert_complete_row(
+        session,
+        ConsentLink(
+            workspace_id=testimonial.workspace_id,
+            testimonial_id=testimonial.id,
+            token_hash=hash_token(token),
+            created_at=now,
+        ),
+    )
+    return token
+
+
+def find_consent(session: Session, token: str) -> Consent:
+    """The consent behind a raw token, or ConsentNotFound."""
+    if not token or len(token) > TOKEN_MAX:
+        raise ConsentNotFound(token)
+    link = session.scalar(select(ConsentLink).where(ConsentLink.token_hash == hash_token(token)))
+    if link is None:
+        raise ConsentNotFound(token)
+    testimonial = session.scalars(
+        workspace_scoped(
+            select(Testimonial)
+            .options(joinedload(Testimonial.response).joinedload(Response.stage))
+            .where(Testimonial.id == link.testimonial_id),
+            link.workspace_id,
+        )
+    ).one_or_none()
+    workspace = session.get(Workspace, link.workspace_id)
+    if testimonial is None or workspace is None:
+        raise ConsentNotFound(token)
+    return Consent(workspace, testimonial, testimonial.response, testimonial.response.stage)
+
+
+def withdraw(session: Session, consent: Consent, now: dt.datetime) -> Testimonial:
+    """The customer withdraws: never shown again from now on, kept on record.
+
+    Withdrawing twice keeps the first time, which is the one that counts.
+    """
+    testimonial = consent.testimonial
+    if testimonial.withdrawn_at is None:
+        testimonial.withdrawn_at = now
+        session.flush()
+    return testimonial
+
+
+def may_reconfirm(consent: Consent, now: dt.datetime) -> bool:
+    """Whether to ask "still happy for us to quote you?": old enough, and not withdrawn."""
+    return consent.testimonial.withdrawn_at is None and consent.testimonial.is_stale(
+        now, consent.workspace.testimonial_max_age_days
+    )
+
+
+def reconfirm(session: Session, consent: Consent, now: dt.datetime) -> Testimonial:
+    """The customer says the quote still stands; raises ConsentWithdrawn once withdrawn.
+
+    Accepted whenever it is asked for, stale or not: an owner may ask before
+    the workspace's limit, and a customer standing by their words is never wrong.
+    """
+    testimonial = consent.testimonial
+    if testimonial.withdrawn_at is not None:
+        raise ConsentWithdrawn("This consent was withdrawn, so it can no longer be confirmed.")
+    testimonial.reconfirmed_at = now
+    session.flush()
+    return testimonial
+
+
+# --- Emails ---------------------------------------------------------------------------------
+
+
+def _render(name: str, context: dict[str, Any]) -> str:
+    # The templates alone, without request context processors: no request is
+    # needed, and the owner's re-confirmation request has none of the customer's.
+    return current_app.jinja_env.get_template(name).render(context)
+
+
+def _sender(workspace: Workspace) -> str | None:
+    if workspace.sender_address:
+        return f"{workspace.sender_name} <{workspace.sender_address}>"
+    return None
+
+
+def _domain(base_url: str) -> str:
+    return urlsplit(base_url).hostname or "feedback.invalid"
+
+
+def _consent_context(consent: Consent, link: str) -> dict[str, Any]:
+    return {
+        "workspace": consent.workspace,
+        "testimonial": consent.testimonial,
+        "response": consent.response,
+        "stage": consent.stage,
+        "channels": channels_text(consent.testimonial),
+        "link": link,
+    }
+
+
+def confirmation_email(consent: Consent, to: str, token: str, *, base_url: str) -> Email:
+    """The customer's copy of what they agreed to, with a link to withdraw it."""
+    context = _consent_context(consent, consent_url(base_url, token))
+    return Email(
+        to=to,
+        subject=f"{consent.workspace.name}: what you agreed to when you said we may quote you"[
+            :200
+        ],
+        text=_render("testimonials/consent_confirmation_email.txt", context),
+        html=_render("testimonials/consent_confirmation_email.html", context),
+        sender=_sender(consent.workspace),
+        message_domain=_domain(base_url),
+        dedupe_key=f"consent-confirmation:{consent.testimonial.id}",
+        meta={"testimonial_id": consent.testimonial.id},
+    )
+
+
+def _excerpt(comment: str | None) -> str | None:
+    if not comment:
+        return None
+    text = " ".join(comment.split())
+    return text if len(text) <= NOTICE_EXCERPT else text[: NOTICE_EXCERPT - 1].rstrip() + "…"
+
+
+def owner_notices(consent: Consent, owners: Sequence[User], *, base_url: str) -> list[Email]:
+    """One email per member: a new "you may quote me" is waiting for review."""
+    context = {
+        "workspace": consent.workspace,
+        "testimonial": consent.testimonial,
+        "response": consent.response,
+        "stage": consent.stage,
+        "excerpt": _excerpt(consent.response.comment),
+        "channels": channels_text(consent.testimonial),
+        "review_link": f"{base_url.rstrip('/')}/testimonials",
+    }
+    text = _render("testimonials/opt_in_notice_email.txt", context)
+    html = _render("testimonials/opt_in_notice_email.html", context)
+    return [
+        Email(
+            to=owner.email,
+            subject=f"New testimonial to review: {consent.testimonial.shown_name}"[:200],
+            text=text,
+            html=html,
+            message_domain=_domain(base_url),
+            dedupe_key=f"opt-in-notice:{consent.testimonial.id}:{owner.id}",
+            meta={"testimonial_id": consent.testimonial.id},
+        )
+        for owner in owners
+    ]
+
+
+def after_opt_in(
+    session: Session, response: Response, *, base_url: str, now: dt.datetime
+) -> str | None:
+    """Everything a new opt-in sets off, in the response's own transaction.
+
+    A consent link for the thanks page (its raw token is returned), the
+    customer's confirmation email with a second link of its own (personal links
+    only: open-link answers have no address), and a notice to every member of
+    the workspace. Returns None when the response recorded no consent.
+    """
+    testimonial = session.scalars(
+        workspace_scoped(
+            select(Testimonial)
+            .options(joinedload(Testimonial.response).joinedload(Response.stage))
+            .where(Testimonial.response_id == response.id),
+            response.workspace_id,
+        )
+    ).one_or_none()
+    workspace = session.get(Workspace, response.workspace_id)
+    if testimonial is None or workspace is None:
+        return None
+    consent = Consent(workspace, testimonial, testimonial.response, testimonial.response.stage)
+    thanks_token = issue_consent_link(session, testimonial, now)
+    emails = owner_notices(consent, members_of(session, workspace.id), base_url=base_url)
+    contact = session.get(Contact, response.contact_id) if response.contact_id else None
+    if contact is not None and contact.email:
+        email_token = issue_consent_link(session, testimonial, now)
+        emails.insert(0, confirmation_email(consent, contact.email, email_token, base_url=base_url))
+    enqueue_emails(session, workspace.id, emails, now)
+    return thanks_token
+
+
+def request_reconfirmation(
+    session: Session,
+    workspace: Workspace,
+    testimonial_id: int,
+    now: dt.datetime,
+    *,
+    base_url: str | None = None,
+) -> None:
+    """Email the customer a fresh consent link asking them to re-confirm or withdraw.
+
+    Raises TestimonialNotFound for another workspace's id, ReconfirmationError
+    for a withdrawn testimonial or one without an address to write to (an
+    open-link answer). `base_url` defaults to the app's BASE_URL.
+    """
+    testimonial = get_testimonial(session, workspace.id, testimonial_id)
+    if testimonial.withdrawn_at is not None:
+        raise ReconfirmationError(
+            "The customer withdrew this consent, so there is nothing to re-confirm."
+        )
+    response = testimonial.response
+    contact = session.get(Contact, response.contact_id) if response.contact_id else None
+    if contact is None or not contact.email:
+        raise ReconfirmationError(
+            "This answer came through an open link, so there is no email address to ask."
+        )
+    base = base_url or current_app.config["BASE_URL"]
+    token = issue_consent_link(session, testimonial, now)
+    consent = Consent(workspace, testimonial, response, response.stage)
+    # ?ask=1 makes the page offer "keep showing it" even before the quote is stale.
+    context = {
+        **_consent_context(consent, consent_url(base, token) + "?ask=1"),
+        "contact": contact,
+    }
+    email = Email(
+        to=contact.email,
+        subject=f"{workspace.name}: may we still quote you?"[:200],
+        text=_render("testimonials/consent_reconfirm_email.txt", context),
+        html=_render("testimonials/consent_reconfirm_email.html", context),
+        sender=_sender(workspace),
+        message_domain=_domain(base),
+        # No dedupe key: an owner may ask again later, and each request is its own email.
+        meta={"testimonial_id": testimonial.id, "reconfirmation": True},
+    )
+    enqueue_emails(session, workspace.id, [email], now)

@@ -1,0 +1,115 @@
+"""The customer's consent page (no login: the link is the key) and the owner's re-confirm button."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from feedback.accounts.auth import current_workspace, workspace_required
+from feedback.accounts.forms import EmptyForm
+from feedback.db import utcnow
+from feedback.extensions import db, limiter
+from feedback.testimonials import consent
+from feedback.testimonials.services import TestimonialNotFound
+
+bp = Blueprint("consent", __name__)
+
+# Generous: one person withdraws once, but a shared office or mobile carrier
+# address may hold many customers; the 256-bit token is what stops guessing.
+ACTION_LIMIT = "60 per hour"
+# The inbox's own query parameters, passed back so the owner lands where they were.
+INBOX_PLACE = ("show", "order", "page")
+
+
+def _not_found() -> tuple[str, int]:
+    return render_template(
+        "errors/error.html",
+        status=404,
+        title="We could not find this consent link",
+        message="Please check that the whole link was copied from the email or page it came in.",
+    ), 404
+
+
+def _load(token: str) -> consent.Consent | None:
+    try:
+        return consent.find_consent(db.session, token)
+    except consent.ConsentNotFound:
+        return None
+
+
+@bp.get("/consent/<token>")
+def show(token: str) -> tuple[str, int] | str:
+    """What the customer agreed to, its status now, and one button to withdraw it."""
+    given = _load(token)
+    if given is None:
+        return _not_found()
+    now = utcnow()
+    return render_template(
+        "testimonials/consent.html",
+        workspace=given.workspace,
+        consent=given,
+        token=token,
+        channels=consent.channels_text(given.testimonial),
+        # An owner's request (?ask=1) offers it before the quote is stale, too.
+        offer_reconfirm=given.testimonial.withdrawn_at is None
+        and (consent.may_reconfirm(given, now) or request.args.get("ask") == "1"),
+        form=EmptyForm(formdata=None),
+    )
+
+
+@bp.post("/consent/<token>/withdraw")
+@limiter.limit(ACTION_LIMIT)
+def withdraw(token: str) -> Response | tuple[str, int]:
+    """One button, no login, no questions: withdrawing is as easy as opting in was."""
+    given = _load(token)
+    if given is None:
+        return _not_found()
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    consent.withdraw(db.session, given, utcnow())
+    db.session.commit()
+    return redirect(url_for("consent.show", token=token), code=303)
+
+
+@bp.post("/consent/<token>/reconfirm")
+@limiter.limit(ACTION_LIMIT)
+def reconfirm(token: str) -> Response | tuple[str, int]:
+    """ "Yes, keep showing it": the quote counts as freshly confirmed from now."""
+    given = _load(token)
+    if given is None:
+        return _not_found()
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        consent.reconfirm(db.session, given, utcnow())
+    except consent.ConsentWithdrawn:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    return redirect(url_for("consent.show", token=token), code=303)
+
+
+@bp.post("/testimonials/<int:testimonial_id>/reconfirm")
+@workspace_required
+def request_reconfirmation(testimonial_id: int) -> Response:
+    """Email the customer asking them to re-confirm (or withdraw) their testimonial."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        consent.request_reconfirmation(
+            db.session,
+            current_workspace(),
+            testimonial_id,
+            utcnow(),
+            base_url=current_app.config["BASE_URL"],
+        )
+    except TestimonialNotFound:
+        abort(404)
+    except consent.ReconfirmationError as error:
+        db.session.rollback()
+        flash(str(error))
+    else:
+        db.session.commit()
+        flash("Asked the customer by email to re-confirm or withdraw their testimonial.")
+    place = {key: value for key in INBOX_PLACE if (value := request.args.get(key))}
+    return redirect(url_for("testimonials.inbox", **place), code=303)
