@@ -36,6 +36,8 @@ from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES, Scale
 from feedback.surveys import services as surveys
 from feedback.surveys.models import Response
+from feedback.testimonials import services as moderation
+from feedback.testimonials.models import Testimonial
 
 DEMO_WORKSPACE = "Greenleaf Plants"
 DEMO_EMAIL = "owner@greenleaf.example"
@@ -136,31 +138,36 @@ def curate_demo_testimonials(session: Session, workspace: Workspace, now: dt.dat
     approved quote carries a material-connection disclosure (a gifted plant),
     as a reminder of what that looks like.
     """
-    from feedback.testimonials import services as testimonials
-
-    pending = testimonials.suggested(session, workspace.id)
-    good = [
-        t
-        for t in pending
-        if t.response.comment
-        and (t.response.sentiment_compound or 0) >= 0.3
-        and t.response.stage.rating_scale.normalised(t.response.rating) >= 0.75
-    ][:15]
+    pending = moderation.suggested(session, workspace.id)
+    good: list[Testimonial] = []
+    seen: set[str] = set()
+    for t in pending:
+        comment = t.response.comment
+        # Generated comments can repeat; an owner would not show the same words twice.
+        if (
+            comment
+            and comment not in seen
+            and (t.response.sentiment_compound or 0) >= 0.3
+            and t.response.stage.rating_scale.normalised(t.response.rating) >= 0.75
+        ):
+            good.append(t)
+            seen.add(comment)
+    good = good[:15]
     for index, testimonial in enumerate(good):
         if index < 3:
-            testimonials.feature(session, workspace.id, testimonial.id, None, now)
+            moderation.feature(session, workspace.id, testimonial.id, None, now)
         else:
-            testimonials.approve(session, workspace.id, testimonial.id, None, now)
+            moderation.approve(session, workspace.id, testimonial.id, None, now)
         comment = (testimonial.response.comment or "").lower()
         tags = [tag for tag, words in DEMO_TAGS.items() if any(w in comment for w in words)]
         if tags:
-            testimonials.set_tags(session, workspace.id, testimonial.id, tags)
+            moderation.set_tags(session, workspace.id, testimonial.id, tags)
         if index == 6:
-            testimonials.set_material_connection(session, workspace.id, testimonial.id, "gifted")
+            moderation.set_material_connection(session, workspace.id, testimonial.id, "gifted")
     # And one the owner turned down, so the inbox shows every state.
     rest = [t for t in pending if t not in good]
     if rest:
-        testimonials.reject(session, workspace.id, rest[-1].id)
+        moderation.reject(session, workspace.id, rest[-1].id)
 
 
 # -- a year of answers at scale ------------------------------------------------------------

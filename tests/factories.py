@@ -85,6 +85,8 @@ def make_response(
     comment: str | None = "Lovely plants, quick delivery.",
     opt_in: bool = False,
     display_name: str | None = None,
+    display_role: str | None = None,
+    channels: tuple[str, ...] = (),
     now: dt.datetime = NOW,
 ) -> Response:
     issued = make_invitation(session, workspace, stage=stage, touchpoint=touchpoint, now=now)
@@ -92,7 +94,12 @@ def make_response(
         session,
         link_of(session, issued),
         Answer(
-            rating=rating, comment=comment, testimonial_opt_in=opt_in, display_name=display_name
+            rating=rating,
+            comment=comment,
+            testimonial_opt_in=opt_in,
+            display_name=display_name,
+            display_role=display_role,
+            channels=channels,
         ),
         now,
     )

@@ -7,6 +7,7 @@ from feedback.db import utcnow
 from feedback.demo import DEMO_EMAIL, DEMO_PASSWORD
 from feedback.insights.services import journey_summary, local_day
 from feedback.surveys.models import Invitation, Response
+from feedback.testimonials import wall
 from feedback.testimonials.models import Testimonial
 from tests.factories import make_response, make_workspace
 
@@ -112,6 +113,16 @@ def test_demo_builds_a_workspace_whose_dashboard_tells_a_story(runner, db_sessio
     worst = min(summaries, key=lambda s: s.mean_sentiment)
     assert worst.stage.key == "retention"
     assert all(by_key[k].mean_sentiment > 0.3 for k in ("awareness", "purchase", "advocacy"))
+    # The owner has curated the opt-ins: a wall with featured quotes, tags and one disclosure.
+    shown = wall.shown_testimonials(db_session, workspace.id)
+    assert 10 <= len(shown) <= 15
+    assert [t.featured for t in shown[:3]] == [True, True, True]
+    assert len({t.quote for t in shown}) == len(shown)
+    assert all(t.stars >= 4 for t in shown)
+    assert sum(1 for t in shown if t.disclosure) == 1
+    assert len(wall.shown_tags(db_session, workspace.id)) >= 3
+    statuses = set(db_session.scalars(select(Testimonial.status)))
+    assert statuses == {"pending", "approved", "featured", "rejected"}
     again = runner.invoke(args=["feedback", "demo"])
     assert again.exit_code == 0 and "already exists" in again.output
     assert db_session.scalar(select(func.count(Response.id))) == 400

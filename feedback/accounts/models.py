@@ -13,9 +13,11 @@ from feedback.extensions import db
 
 ROLES = ("owner", "member")
 DEFAULT_CONSENT_TEXT = (
-    "I agree that {business} may publish my comment and the name I give above as a "
-    "testimonial on its website and marketing material. I can withdraw this at any time."
+    "I agree that {business} may publish my comment, with the name and role I give (or as "
+    "“a verified customer” if I give no name), as a testimonial on its website, and also "
+    "in any other places I choose. I can withdraw this at any time."
 )
+# Workspaces still on the first default moved to this one as version 2 (migration c10610425ecf).
 
 
 class Workspace(db.Model):

@@ -23,14 +23,19 @@ def opted_in(
     stage: str = "purchase",
     touchpoint: str = "checkout",
     now: dt.datetime = NOW,
+    role: str | None = None,
+    channels: str = "website",
 ) -> Testimonial:
-    """A response whose customer ticked "you may quote me", and its testimonial."""
+    """A response whose customer ticked "you may quote me" (and typed `role`, ticked
+    `channels`, space-separated), and its testimonial."""
     response = make_response(
         session,
         workspace,
         comment=comment,
         opt_in=True,
         display_name=display_name,
+        display_role=role,
+        channels=tuple(channels.split()),
         rating=rating,
         stage=stage,
         touchpoint=touchpoint,
@@ -49,14 +54,15 @@ def approved(
     featured: bool = False,
     **kwargs: object,
 ) -> Testimonial:
-    """An opted-in testimonial the owner approved (or featured), committed.
-
-    `role` and `channels` stand for what the customer typed and ticked on the
-    survey form (set on the record directly: the form is not under test here).
-    """
-    testimonial = opted_in(session, workspace, comment, **kwargs)  # type: ignore[arg-type]
-    testimonial.display_role = role
-    testimonial.channels = channels
+    """An opted-in testimonial the owner approved (or featured), committed."""
+    testimonial = opted_in(
+        session,
+        workspace,
+        comment,
+        role=role,
+        channels=channels,
+        **kwargs,  # type: ignore[arg-type]
+    )
     action = services.feature if featured else services.approve
     action(session, workspace.id, testimonial.id, None, NOW)
     session.commit()

@@ -103,10 +103,10 @@ def test_a_stale_consent_may_be_reconfirmed_a_withdrawn_one_may_not(db_session: 
 
 
 def test_channels_read_as_a_sentence(db_session: Session) -> None:
-    testimonial = opted_in(db_session, make_workspace(db_session))
-    assert consent.channels_text(testimonial) == "on our website"
-    testimonial.channels = "website social print"
-    assert consent.channels_text(testimonial) == (
+    workspace = make_workspace(db_session)
+    assert consent.channels_text(opted_in(db_session, workspace)) == "on our website"
+    everywhere = opted_in(db_session, workspace, channels="website social print")
+    assert consent.channels_text(everywhere) == (
         "on our website, on social media and in print and advertising"
     )
 

@@ -56,10 +56,9 @@ def post_button(client: FlaskClient, token: str, action: str):  # type: ignore[n
 def test_the_page_shows_exactly_what_was_agreed_and_when_in_the_workspace_time_zone(
     client: FlaskClient, db_session: Session, shop: Workspace
 ) -> None:
-    testimonial, token = given(db_session, shop, display_name="Cara")
-    testimonial.display_role = "Owner, Fern & Co"
-    testimonial.channels = "website print"
-    db_session.commit()
+    testimonial, token = given(
+        db_session, shop, display_name="Cara", role="Owner, Fern & Co", channels="website print"
+    )
     page = client.get(f"/consent/{token}")
     assert page.status_code == 200
     html = page.text
@@ -94,11 +93,9 @@ def test_the_page_shows_the_owners_excerpt_and_the_status_after_moderation(
 def test_customer_text_is_escaped_on_the_consent_page(
     client: FlaskClient, db_session: Session, shop: Workspace
 ) -> None:
-    testimonial, token = given(
-        db_session, shop, "Great </p><script>x()</script>", display_name=EVIL_NAME
+    _, token = given(
+        db_session, shop, "Great </p><script>x()</script>", display_name=EVIL_NAME, role=EVIL_ROLE
     )
-    testimonial.display_role = EVIL_ROLE
-    db_session.commit()
     html = client.get(f"/consent/{token}").text
     for evil in (EVIL_NAME, EVIL_ROLE, "<script>x()</script>"):
         assert evil not in html

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from feedback.testimonials import services
-from feedback.testimonials.models import TAG_MAX, TestimonialTag
+from feedback.testimonials.models import TAG_MAX, Testimonial, TestimonialTag
 from feedback.testimonials.services import (
     ExcerptError,
     ModerationError,
@@ -330,3 +332,47 @@ def test_the_age_limit_must_be_from_1_to_3650_days(db_session):
             services.set_max_age_days(db_session, ws, bad)
     services.set_max_age_days(db_session, ws, 365)
     assert ws.testimonial_max_age_days == 365
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("consent_text", "Something the customer never saw."),
+        ("consent_version", 9),
+        ("consented_at", NOW + dt.timedelta(days=1)),
+        ("display_name", "Someone else"),
+        ("show_name", False),
+        ("display_role", "CEO"),
+        ("channels", "website social print"),
+    ],
+)
+def test_the_database_refuses_to_edit_what_the_customer_agreed_to(
+    db_session, column: str, value: object
+):
+    testimonial = opted_in(db_session, make_workspace(db_session), display_name="Ann")
+    db_session.commit()
+    table = Testimonial.__table__
+    with pytest.raises(DBAPIError, match="never edited"):
+        db_session.execute(
+            sa.update(table).where(table.c.id == testimonial.id).values({column: value})
+        )
+    db_session.rollback()
+
+
+def test_moderation_withdrawal_and_reconfirmation_still_update_the_record(db_session):
+    ws = make_workspace(db_session)
+    testimonial = opted_in(db_session, ws)
+    services.approve(db_session, ws.id, testimonial.id, None, NOW)
+    services.set_excerpt(db_session, ws.id, testimonial.id, "Lovely plants…")
+    services.set_material_connection(db_session, ws.id, testimonial.id, "gifted")
+    testimonial.reconfirmed_at = NOW + dt.timedelta(days=1)
+    services.withdraw_on_request(db_session, ws.id, testimonial.id, NOW + dt.timedelta(days=2))
+    db_session.commit()
+    db_session.expire_all()
+    stored = db_session.get(Testimonial, testimonial.id)
+    assert (stored.status, stored.excerpt, stored.material_connection) == (
+        "approved",
+        "Lovely plants…",
+        "gifted",
+    )
+    assert stored.withdrawn_at == NOW + dt.timedelta(days=2)

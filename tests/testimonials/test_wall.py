@@ -35,12 +35,14 @@ def quote(
     now: dt.datetime = NOW,
     withdrawn: bool = False,
     excerpt: str | None = None,
+    role: str | None = None,
 ) -> Testimonial:
     """An opted-in answer whose testimonial the owner has moved to `status`."""
     testimonial = opted_in(
         session,
         workspace,
         comment,
+        role=role,
         display_name=display_name,
         rating=rating,
         stage=stage,
@@ -559,11 +561,8 @@ def test_role_shows_with_the_name_and_never_without_it(
     db_session: Session, client: FlaskClient
 ) -> None:
     shop = make_workspace(db_session)
-    named = quote(db_session, shop, "Named and placed.", display_name="Ann")
-    named.display_role = EVIL_NAME
-    anonymous = quote(db_session, shop, "Anonymous.", display_name=None)
-    anonymous.display_role = "Head gardener, Kew"
-    db_session.commit()
+    quote(db_session, shop, "Named and placed.", display_name="Ann", role=EVIL_NAME)
+    quote(db_session, shop, "Anonymous.", display_name=None, role="Head gardener, Kew")
 
     pages = surfaces(client, shop.slug)
     for name in ("wall", "embed"):
@@ -614,3 +613,26 @@ def test_recent_uses_lets_each_pair_through_once_per_ttl() -> None:
     recent.forget([2], "wall")
     assert recent.due([1, 2], "wall") == [2]
     assert RecentUses(ttl=0).due([1], "wall") == [1]
+
+
+def test_no_route_but_the_embed_may_be_framed(db_session: Session, client: FlaskClient) -> None:
+    """Every GET route of the app, logged out, answers with framing refused, but the embed."""
+    shop = make_workspace(db_session)
+    samples = {"slug": shop.slug, "workspace_slug": shop.slug, "stage_key": "purchase"}
+    checked = []
+    for rule in client.application.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.endpoint == "static":
+            continue
+        values = {
+            arg: samples.get(arg, "1" if arg.endswith("_id") else "x") for arg in rule.arguments
+        }
+        path = rule.build(values, append_unknown=False)[1]  # type: ignore[index]
+        page = client.get(path)
+        policy = page.headers.get("Content-Security-Policy", "")
+        if rule.endpoint == "public_testimonials.embed":
+            assert "X-Frame-Options" not in page.headers and "frame-ancestors *" in policy
+        else:
+            assert page.headers.get("X-Frame-Options") == "DENY", (path, page.status_code)
+        checked.append(rule.endpoint)
+    assert "public_testimonials.embed" in checked and "consent.show" in checked
+    assert len(checked) > 30
