@@ -8,6 +8,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    after_this_request,
     current_app,
     jsonify,
     render_template,
@@ -74,19 +75,31 @@ def _record_published(
     """Note where these testimonials were shown, so a withdrawal can be followed everywhere.
 
     Each process writes a (testimonial, channel) pair at most hourly (see
-    RecentUses); a failed write never costs the visitor the page.
+    RecentUses), and only once the page has been sent (`call_on_close`): the
+    visitor never waits for the write lock, and a failed write never costs
+    them the page.
     """
     recent: RecentUses = current_app.extensions.setdefault("testimonial_uses", RecentUses())
     due = recent.due([t.id for t in shown], channel)
     if not due:
         return
-    try:
-        record_uses(db.session, workspace.id, due, channel, utcnow())
-        db.session.commit()
-    except SQLAlchemyError:
-        db.session.rollback()
-        recent.forget(due, channel)
-        current_app.logger.warning("could not record testimonial uses", exc_info=True)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    workspace_id = workspace.id
+
+    def record() -> None:
+        with app.app_context():
+            try:
+                record_uses(db.session, workspace_id, due, channel, utcnow())
+                db.session.commit()
+            except SQLAlchemyError:
+                db.session.rollback()
+                recent.forget(due, channel)
+                app.logger.warning("could not record testimonial uses", exc_info=True)
+
+    @after_this_request
+    def record_when_sent(response: Response) -> Response:
+        response.call_on_close(record)
+        return response
 
 
 def _limit(default: int, maximum: int) -> int:
