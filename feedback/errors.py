@@ -38,6 +38,10 @@ def register(app: Flask) -> None:
             from feedback.surveys.views import open_survey_after_csrf_failure
 
             return open_survey_after_csrf_failure(**request.view_args)
+        if request.endpoint in ("consent.withdraw", "consent.reconfirm") and request.view_args:
+            from feedback.testimonials.consent_views import consent_after_csrf_failure
+
+            return consent_after_csrf_failure(request.view_args["token"])
         return _page(
             400,
             "The form had expired or was not sent from this site. "

@@ -37,9 +37,19 @@ def _load(token: str) -> consent.Consent | None:
         return None
 
 
+STALE_PAGE_NOTICE = (
+    "This page was open for a long time, so we could not accept that yet. "
+    "Nothing has changed: please press the button again."
+)
+
+
 @bp.get("/consent/<token>")
 def show(token: str) -> tuple[str, int] | str:
     """What the customer agreed to, its status now, and one button to withdraw it."""
+    return _consent_page(token)
+
+
+def _consent_page(token: str, notice: str | None = None) -> tuple[str, int] | str:
     given = _load(token)
     if given is None:
         return _not_found()
@@ -54,7 +64,18 @@ def show(token: str) -> tuple[str, int] | str:
         offer_reconfirm=given.testimonial.withdrawn_at is None
         and (consent.may_reconfirm(given, now) or request.args.get("ask") == "1"),
         form=EmptyForm(formdata=None),
+        notice=notice,
     )
+
+
+def consent_after_csrf_failure(token: str) -> tuple[str, int]:
+    """A withdrawal from a page left open too long: the page again, fresh, with a word why.
+
+    Withdrawing must stay as easy as opting in, so an expired form is not a
+    dead end ("reload and try again") but the same button, ready to press.
+    """
+    page = _consent_page(token, notice=STALE_PAGE_NOTICE)
+    return page if isinstance(page, tuple) else (page, 400)
 
 
 @bp.post("/consent/<token>/withdraw")

@@ -134,10 +134,21 @@ def test_withdrawing_without_the_csrf_token_is_refused(
 ) -> None:
     testimonial, token = given(db_session, shop)
     assert client.post(f"/consent/{token}/withdraw").status_code == 400
-    assert (
-        client.post(f"/consent/{token}/withdraw", data={"csrf_token": "forged"}).status_code == 400
-    )
+    refused = client.post(f"/consent/{token}/withdraw", data={"csrf_token": "forged"})
+    assert refused.status_code == 400
     assert reload(db_session, testimonial).withdrawn_at is None
+    # Not a dead end: the same page with a fresh button and a word why, which then works.
+    assert "please press the button again" in refused.text
+    assert "Withdraw my consent" in refused.text
+    again = client.post(f"/consent/{token}/withdraw", data={"csrf_token": csrf_token_from(refused)})
+    assert again.status_code == 303
+    assert reload(db_session, testimonial).withdrawn_at is not None
+
+
+def test_a_stale_withdrawal_for_an_unknown_token_is_still_a_404(
+    client: FlaskClient, db_session: Session
+) -> None:
+    assert client.post("/consent/nope/withdraw", data={"csrf_token": "forged"}).status_code == 404
 
 
 def test_withdrawing_an_unknown_token_is_a_404(
