@@ -63,9 +63,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import os
 import secrets
-import sqlite3
 import sys
 import tempfile
 import time
@@ -88,13 +86,13 @@ from submit import (  # noqa: E402  (needs BENCH_DIR on sys.path)
     PhaseResult,
     Server,
     csrf_token_from,
-    fresh_postgres_database,
+    databases,
     gunicorn,
     load_average,
-    machine_info,
+    machine_line,
     percentile,
-    postgres_answers,
     run_clients,
+    start_run,
     tail,
 )
 
@@ -652,54 +650,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args = parse_args(argv)
-    notes: list[str] = []
-    postgres_version = None
-    if not args.sqlite_only:
-        postgres_version = postgres_answers(args.postgres_url)
-        if postgres_version is None:
-            notes.append(f"PostgreSQL at {args.postgres_url} does not answer: skipped.")
-            print(f"NOTE: {notes[-1]}", flush=True)
-    machine = machine_info(postgres_version)
     settings = (
         f"sizes {', '.join(f'{s:,}' for s in args.sizes)}; {args.requests} GETs per page "
         f"({args.warmup} warm-up), {args.clients} clients, gunicorn {args.workers} sync workers"
     )
-    print(
-        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, SQLite {machine['sqlite']}, "
-        f"PostgreSQL {postgres_version or '-'}, gunicorn {machine['gunicorn']}; {settings}",
-        flush=True,
-    )
-    with contextlib.suppress(OSError, AttributeError):
-        if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
-            notes.append(
-                f"the load average was {load_average()} when the run started: if other "
-                "processes are busy, they compete for the CPU and the figures are noisier."
-            )
-            print(f"NOTE: {notes[-1]}", flush=True)
+    notes, postgres_version, machine = start_run(args.sqlite_only, args.postgres_url, settings)
     runs: list[DatabaseRun] = []
     with tempfile.TemporaryDirectory(prefix="feedback-bench-") as tmp:
         work = Path(tmp)
-        runs.append(
-            bench_database(
-                "sqlite",
-                f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)",
-                f"sqlite:///{work / 'feedback.sqlite'}",
-                args,
-                work,
-            )
-        )
-        if postgres_version is not None:
-            with fresh_postgres_database(args.postgres_url) as url:
-                runs.append(
-                    bench_database("postgresql", f"PostgreSQL {postgres_version}", url, args, work)
-                )
+        for key, label, url in databases(work, args.postgres_url, postgres_version):
+            runs.append(bench_database(key, label, url, args, work))
 
     print("\n" + "=" * 78)
     print(f"Dashboard benchmark: {settings}")
-    print(
-        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, "
-        f"SQLite {machine['sqlite']}, PostgreSQL {postgres_version or '-'}"
-    )
+    print(machine_line(machine))
     for run in runs:
         print()
         print(table(run))

@@ -89,7 +89,6 @@ import os
 import re
 import resource
 import secrets
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -118,14 +117,14 @@ from submit import (  # noqa: E402  (needs BENCH_DIR on sys.path)
     START_TIMEOUT_S,
     TOUCHPOINT,
     Server,
+    databases,
     free_port,
-    fresh_postgres_database,
     gunicorn,
     load_average,
-    machine_info,
+    machine_line,
     percentile,
-    postgres_answers,
     run_clients,
+    start_run,
     tail,
 )
 
@@ -987,54 +986,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args = parse_args(argv)
-    notes: list[str] = []
-    postgres_version = None
-    if not args.sqlite_only:
-        postgres_version = postgres_answers(args.postgres_url)
-        if postgres_version is None:
-            notes.append(f"PostgreSQL at {args.postgres_url} does not answer: skipped.")
-            print(f"NOTE: {notes[-1]}", flush=True)
-    machine = machine_info(postgres_version)
     settings = (
         f"{args.events} events in requests of {args.batch}, {args.clients} clients, "
         f"gunicorn {args.workers} sync workers; {args.emails or 'all'} emails through one worker"
     )
-    print(
-        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, SQLite {machine['sqlite']}, "
-        f"PostgreSQL {postgres_version or '-'}, gunicorn {machine['gunicorn']}; {settings}",
-        flush=True,
-    )
-    with contextlib.suppress(OSError, AttributeError):
-        if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
-            notes.append(
-                f"the load average was {load_average()} when the run started: if other "
-                "processes are busy, they compete for the CPU and the figures are noisier."
-            )
-            print(f"NOTE: {notes[-1]}", flush=True)
+    notes, postgres_version, machine = start_run(args.sqlite_only, args.postgres_url, settings)
     runs: list[DatabaseRun] = []
     with tempfile.TemporaryDirectory(prefix="feedback-bench-") as tmp:
         work = Path(tmp)
-        runs.append(
-            bench_database(
-                "sqlite",
-                f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)",
-                f"sqlite:///{work / 'feedback.sqlite'}",
-                args,
-                work,
-            )
-        )
-        if postgres_version is not None:
-            with fresh_postgres_database(args.postgres_url) as url:
-                runs.append(
-                    bench_database("postgresql", f"PostgreSQL {postgres_version}", url, args, work)
-                )
+        for key, label, url in databases(work, args.postgres_url, postgres_version):
+            runs.append(bench_database(key, label, url, args, work))
 
     print("\n" + "=" * 78)
     print(f"Touchpoint ingest and email benchmark: {settings}")
-    print(
-        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, "
-        f"SQLite {machine['sqlite']}, PostgreSQL {postgres_version or '-'}"
-    )
+    print(machine_line(machine))
     for run in runs:
         print()
         print(table(run))

@@ -751,6 +751,63 @@ def bench_vader(count: int) -> dict[str, float]:
     }
 
 
+# -- the run around the databases -------------------------------------------------------
+
+
+def start_run(
+    sqlite_only: bool, postgres_url: str, settings: str
+) -> tuple[list[str], str | None, dict[str, Any]]:
+    """What every benchmark does first: (notes, PostgreSQL's version or None, the machine).
+
+    Asks PostgreSQL (unless `sqlite_only`), prints the machine line with the
+    run's `settings`, and notes a machine already busy, which makes figures noisier.
+    """
+    notes: list[str] = []
+    postgres_version = None
+    if not sqlite_only:
+        postgres_version = postgres_answers(postgres_url)
+        if postgres_version is None:
+            notes.append(f"PostgreSQL at {postgres_url} does not answer: skipped.")
+            print(f"NOTE: {notes[-1]}", flush=True)
+    machine = machine_info(postgres_version)
+    print(
+        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, SQLite {machine['sqlite']}, "
+        f"PostgreSQL {postgres_version or '-'}, gunicorn {machine['gunicorn']}; {settings}",
+        flush=True,
+    )
+    with contextlib.suppress(OSError, AttributeError):
+        if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
+            notes.append(
+                f"the load average was {load_average()} when the run started: if other "
+                "processes are busy, they compete for the CPU and the figures are noisier."
+            )
+            print(f"NOTE: {notes[-1]}", flush=True)
+    return notes, postgres_version, machine
+
+
+def databases(
+    work: Path, postgres_url: str, postgres_version: str | None
+) -> Iterator[tuple[str, str, str]]:
+    """(key, label, URL): a SQLite file in `work`, then, when PostgreSQL answered, a fresh
+    database on it, dropped once the caller moves on."""
+    yield (
+        "sqlite",
+        f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)",
+        f"sqlite:///{work / 'feedback.sqlite'}",
+    )
+    if postgres_version is not None:
+        with fresh_postgres_database(postgres_url) as url:
+            yield "postgresql", f"PostgreSQL {postgres_version}", url
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    """The machine, for the summary at the end."""
+    return (
+        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, "
+        f"SQLite {machine['sqlite']}, PostgreSQL {machine['postgresql'] or '-'}"
+    )
+
+
 # -- output ------------------------------------------------------------------------------
 
 
@@ -869,48 +926,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    notes: list[str] = []
-    postgres_version = None
-    if not args.sqlite_only:
-        postgres_version = postgres_answers(args.postgres_url)
-        if postgres_version is None:
-            notes.append(f"PostgreSQL at {args.postgres_url} does not answer: skipped.")
-            print(f"NOTE: {notes[-1]}", flush=True)
-    machine = machine_info(postgres_version)
-    print(
-        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, SQLite {machine['sqlite']}, "
-        f"PostgreSQL {postgres_version or '-'}, gunicorn {machine['gunicorn']}; "
-        f"{args.answers} requests per phase, {args.clients} clients, "
-        f"{args.workers} sync workers",
-        flush=True,
+    notes, postgres_version, machine = start_run(
+        args.sqlite_only,
+        args.postgres_url,
+        f"{args.answers} requests per phase, {args.clients} clients, {args.workers} sync workers",
     )
-    with contextlib.suppress(OSError, AttributeError):
-        if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
-            notes.append(
-                f"the load average was {load_average()} when the run started: if other "
-                "processes are busy, they compete for the CPU and the figures are noisier."
-            )
-            print(f"NOTE: {notes[-1]}", flush=True)
     runs: list[DatabaseRun] = []
     with tempfile.TemporaryDirectory(prefix="feedback-bench-") as tmp:
         work = Path(tmp)
-        runs.append(
-            bench_database(
-                "sqlite",
-                f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)",
-                f"sqlite:///{work / 'feedback.sqlite'}",
-                f"sqlite:///{work / 'bare.sqlite'}",
-                args,
-                work,
-            )
-        )
-        if postgres_version is not None:
-            with fresh_postgres_database(args.postgres_url) as url:
-                runs.append(
-                    bench_database(
-                        "postgresql", f"PostgreSQL {postgres_version}", url, url, args, work
-                    )
-                )
+        for key, label, url in databases(work, args.postgres_url, postgres_version):
+            # The floor gets its own SQLite file; on PostgreSQL its table sits beside the app's.
+            bare_url = f"sqlite:///{work / 'bare.sqlite'}" if key == "sqlite" else url
+            runs.append(bench_database(key, label, url, bare_url, args, work))
     print(f"\nVADER: scoring {args.vader_comments} comments in-process ...", flush=True)
     vader = bench_vader(args.vader_comments)
 
@@ -919,10 +946,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Survey submit benchmark: {args.answers} requests per phase, {args.clients} clients, "
         f"gunicorn {args.workers} sync workers"
     )
-    print(
-        f"Machine: {machine['cpus']} CPUs, Python {machine['python']}, "
-        f"SQLite {machine['sqlite']}, PostgreSQL {postgres_version or '-'}"
-    )
+    print(machine_line(machine))
     for run in runs:
         print()
         print(table(run))

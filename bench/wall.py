@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import sqlite3
 import sys
 import tempfile
 import time
@@ -36,10 +35,11 @@ from dashboard import SLUG, AppDatabase, report, run_page  # noqa: E402
 from submit import (  # noqa: E402
     DEFAULT_POSTGRES_URL,
     PhaseResult,
-    fresh_postgres_database,
+    databases,
     gunicorn,
     load_average,
-    postgres_answers,
+    machine_line,
+    start_run,
     tail,
 )
 
@@ -177,20 +177,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     args = parser.parse_args(argv)
+    notes, postgres_version, machine = start_run(
+        args.sqlite_only,
+        args.postgres_url,
+        f"{args.testimonials:,} testimonials, {args.requests} GETs per page "
+        f"({args.warmup} warm-up), {args.clients} clients, gunicorn {args.workers} sync workers",
+    )
     summary: list[str] = []
     with tempfile.TemporaryDirectory(prefix="feedback-bench-wall-") as tmp:
         work = Path(tmp)
-        summary += bench_database(
-            f"SQLite {sqlite3.sqlite_version}", f"sqlite:///{work / 'wall.sqlite'}", args, work
-        )
-        version = None if args.sqlite_only else postgres_answers(args.postgres_url)
-        if version is not None:
-            with fresh_postgres_database(args.postgres_url) as url:
-                summary += bench_database(f"PostgreSQL {version}", url, args, work)
-        elif not args.sqlite_only:
-            summary.append(f"PostgreSQL at {args.postgres_url} does not answer: skipped.")
+        for _key, label, url in databases(work, args.postgres_url, postgres_version):
+            summary += bench_database(label, url, args, work)
     print("\n" + "=" * 78)
-    print("\n".join(summary))
+    print(machine_line(machine))
+    print("\n".join(summary + [f"NOTE: {note}" for note in notes]))
     return 1 if any("ERROR" in line for line in summary) else 0
 
 
