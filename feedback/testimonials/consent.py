@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.accounts.models import User, Workspace
@@ -109,17 +109,27 @@ def find_consent(session: Session, token: str) -> Consent:
     link = session.scalar(select(ConsentLink).where(ConsentLink.token_hash == hash_token(token)))
     if link is None:
         raise ConsentNotFound(token)
+    found = _consent_where(session, link.workspace_id, Testimonial.id == link.testimonial_id)
+    if found is None:
+        raise ConsentNotFound(token)
+    return found
+
+
+def _consent_where(
+    session: Session, workspace_id: int, criterion: ColumnElement[bool]
+) -> Consent | None:
+    """The one consent of this workspace matching `criterion`, with what it quotes; or None."""
     testimonial = session.scalars(
         workspace_scoped(
             select(Testimonial)
             .options(joinedload(Testimonial.response).joinedload(Response.stage))
-            .where(Testimonial.id == link.testimonial_id),
-            link.workspace_id,
+            .where(criterion),
+            workspace_id,
         )
     ).one_or_none()
-    workspace = session.get(Workspace, link.workspace_id)
+    workspace = session.get(Workspace, workspace_id)
     if testimonial is None or workspace is None:
-        raise ConsentNotFound(token)
+        return None
     return Consent(workspace, testimonial, testimonial.response, testimonial.response.stage)
 
 
@@ -247,18 +257,10 @@ def after_opt_in(
     only: open-link answers have no address), and a notice to every member of
     the workspace. Returns None when the response recorded no consent.
     """
-    testimonial = session.scalars(
-        workspace_scoped(
-            select(Testimonial)
-            .options(joinedload(Testimonial.response).joinedload(Response.stage))
-            .where(Testimonial.response_id == response.id),
-            response.workspace_id,
-        )
-    ).one_or_none()
-    workspace = session.get(Workspace, response.workspace_id)
-    if testimonial is None or workspace is None:
+    consent = _consent_where(session, response.workspace_id, Testimonial.response_id == response.id)
+    if consent is None:
         return None
-    consent = Consent(workspace, testimonial, testimonial.response, testimonial.response.stage)
+    testimonial, workspace = consent.testimonial, consent.workspace
     thanks_token = issue_consent_link(session, testimonial, now)
     emails = owner_notices(consent, members_of(session, workspace.id), base_url=base_url)
     contact = session.get(Contact, response.contact_id) if response.contact_id else None
