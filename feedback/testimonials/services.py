@@ -282,21 +282,27 @@ def approve(
     session: Session, workspace_id: int, testimonial_id: int, user_id: int | None, now: dt.datetime
 ) -> Testimonial:
     """Approve for display (a featured one stays approved, no longer featured)."""
-    testimonial = get_testimonial(session, workspace_id, testimonial_id)
-    _showable(testimonial)
-    testimonial.status = "approved"
-    testimonial.approved_by_id = user_id
-    testimonial.approved_at = now
-    return testimonial
+    return _approve_as("approved", session, workspace_id, testimonial_id, user_id, now)
 
 
 def feature(
     session: Session, workspace_id: int, testimonial_id: int, user_id: int | None, now: dt.datetime
 ) -> Testimonial:
     """Feature: approved for display and shown first."""
+    return _approve_as("featured", session, workspace_id, testimonial_id, user_id, now)
+
+
+def _approve_as(
+    status: str,
+    session: Session,
+    workspace_id: int,
+    testimonial_id: int,
+    user_id: int | None,
+    now: dt.datetime,
+) -> Testimonial:
     testimonial = get_testimonial(session, workspace_id, testimonial_id)
     _showable(testimonial)
-    testimonial.status = "featured"
+    testimonial.status = status
     testimonial.approved_by_id = user_id
     testimonial.approved_at = now
     return testimonial
