@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import ColumnElement, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.accounts.models import Membership, User, Workspace
@@ -196,13 +196,7 @@ def follow_ups_page(
     pages = max(1, -(-total // per_page))
     page = min(max(page, 1), pages)
     stmt = workspace_scoped(
-        select(Response, User)
-        .outerjoin(User, User.id == Response.assignee_id)
-        .options(
-            joinedload(Response.stage),
-            joinedload(Response.touchpoint),
-            joinedload(Response.contact),
-        )
+        _with_assignee()
         .where(*where)
         .order_by(*_order(show))
         .limit(per_page)
@@ -211,6 +205,19 @@ def follow_ups_page(
     )
     items = [FollowUp(response, user, now) for response, user in session.execute(stmt)]
     return FollowUpsPage(items, page, total, per_page, show, stage)
+
+
+def _with_assignee() -> Select[tuple[Response, User]]:
+    """Responses with their assignee and what a follow-up shows (stage, touchpoint, contact)."""
+    return (
+        select(Response, User)
+        .outerjoin(User, User.id == Response.assignee_id)
+        .options(
+            joinedload(Response.stage),
+            joinedload(Response.touchpoint),
+            joinedload(Response.contact),
+        )
+    )
 
 
 def stages_of(session: Session, workspace_id: int) -> list[Stage]:
@@ -226,14 +233,7 @@ def get_follow_up(
     """One follow-up of this workspace; FollowUpNotFound for anything else."""
     row = session.execute(
         workspace_scoped(
-            select(Response, User)
-            .outerjoin(User, User.id == Response.assignee_id)
-            .options(
-                joinedload(Response.stage),
-                joinedload(Response.touchpoint),
-                joinedload(Response.contact),
-            )
-            .where(Response.id == response_id, Response.follow_up_state != "none"),
+            _with_assignee().where(Response.id == response_id, Response.follow_up_state != "none"),
             workspace_id,
         )
     ).first()
