@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 from feedback.insights.queries import ResponseFilters, filtered_responses
 from feedback.journey.models import Stage, Touchpoint
 from feedback.surveys.models import Contact, Response
-from feedback.testimonials.models import MATERIAL_CONNECTION_LABELS, Testimonial, TestimonialTag
+from feedback.testimonials.models import (
+    MATERIAL_CONNECTION_LABELS,
+    SHOWN_STATUSES,
+    Testimonial,
+    TestimonialTag,
+)
 from feedback.testimonials.usage import record_uses
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
@@ -128,8 +133,6 @@ TESTIMONIAL_HEADER = (
     "consent_version",
     "consent_text",
 )
-# The statuses a business may publish; the export is for publishing, so only these.
-EXPORTED_STATUSES = ("approved", "featured")
 # Uses are written every this many rows, so a huge export never builds one giant statement.
 USE_BATCH = 500
 
@@ -189,7 +192,7 @@ def testimonials_csv(
         )
         .where(
             Testimonial.workspace_id == workspace_id,
-            Testimonial.status.in_(EXPORTED_STATUSES),
+            Testimonial.status.in_(SHOWN_STATUSES),
             Testimonial.withdrawn_at.is_(None),
         )
         .order_by(Testimonial.consented_at.desc(), Testimonial.id.desc())

@@ -25,7 +25,7 @@ from feedback.delivery.services import Email, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Response
 from feedback.surveys.services import hash_token, new_token
-from feedback.testimonials.models import CHANNEL_LABELS, ConsentLink, Testimonial
+from feedback.testimonials.models import CHANNEL_LABELS, SHOWN_STATUSES, ConsentLink, Testimonial
 from feedback.testimonials.services import get_testimonial
 
 # Enough of the comment for an owner to recognise it in the notification.
@@ -66,7 +66,7 @@ def consent_status(testimonial: Testimonial) -> str:
         return "withdrawn"
     if testimonial.status == "pending":
         return "pending"
-    if testimonial.status in ("approved", "featured"):
+    if testimonial.status in SHOWN_STATUSES:
         return "shown"
     return "not_shown"
 

@@ -19,6 +19,8 @@ from feedback.extensions import db
 from feedback.surveys.models import DISPLAY_NAME_MAX, Response
 
 TESTIMONIAL_STATUSES = ("pending", "approved", "rejected", "featured")
+# The statuses an owner has cleared for showing (wall, widget, feed, reuse, export).
+SHOWN_STATUSES = ("approved", "featured")
 ROLE_MAX = 80
 # Where a customer may let the business show their words. The website (wall,
 # widget, feed) comes with every opt-in; the others are ticked separately.

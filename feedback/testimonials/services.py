@@ -22,6 +22,7 @@ from feedback.testimonials.models import (
     CHANNEL_LABELS,
     CHANNELS,
     MATERIAL_CONNECTIONS,
+    SHOWN_STATUSES,
     TAG_MAX,
     Testimonial,
     TestimonialTag,
@@ -461,7 +462,6 @@ def set_max_age_days(session: Session, workspace: Workspace, days: int | None) -
 
 # --- Reuse ----------------------------------------------------------------------------------
 
-REUSABLE_STATUSES = ("approved", "featured")
 # The uses an owner's own actions record; the public pages record theirs themselves.
 OWNER_USE_CHANNELS = ("copy", "card")
 
@@ -474,7 +474,7 @@ def quote_of(testimonial: Testimonial) -> str:
 def is_reusable(testimonial: Testimonial) -> bool:
     """Approved or featured, not withdrawn, with words to quote."""
     return (
-        testimonial.status in REUSABLE_STATUSES
+        testimonial.status in SHOWN_STATUSES
         and testimonial.withdrawn_at is None
         and bool(quote_of(testimonial).strip())
     )

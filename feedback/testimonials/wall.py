@@ -16,9 +16,8 @@ from feedback.insights.models import StageDailyStat
 from feedback.journey.models import Stage
 from feedback.journey.scales import SCALES, Scale
 from feedback.surveys.models import Response
-from feedback.testimonials.models import TAG_MAX, Testimonial, TestimonialTag
+from feedback.testimonials.models import SHOWN_STATUSES, TAG_MAX, Testimonial, TestimonialTag
 
-SHOWN_STATUSES = ("approved", "featured")
 # How many tags a wall offers as filters (the most used first).
 TAG_FILTERS_MAX = 30
 
