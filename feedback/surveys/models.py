@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     CheckConstraint,
@@ -19,6 +20,9 @@ from feedback.accounts.models import Workspace
 from feedback.db import WorkspaceOwned, created_at, intpk, same_workspace_fk, str120, str254
 from feedback.extensions import db
 from feedback.journey.models import Stage, Touchpoint
+
+if TYPE_CHECKING:
+    from feedback.testimonials.models import Testimonial
 
 INVITATION_STATUSES = (
     "queued",
@@ -188,6 +192,14 @@ class Response(WorkspaceOwned, db.Model):
     )
     contact: Mapped[Contact | None] = relationship(
         primaryjoin="Contact.id == Response.contact_id", foreign_keys="Response.contact_id"
+    )
+    # The consent given with this answer, if any. The submit that records it
+    # sets it in memory, so what follows an opt-in reads it without a query.
+    testimonial: Mapped[Testimonial | None] = relationship(
+        primaryjoin="Testimonial.response_id == Response.id",
+        foreign_keys="Testimonial.response_id",
+        uselist=False,
+        viewonly=True,
     )
 
     def __repr__(self) -> str:

@@ -324,6 +324,8 @@ class LinkWorkspace:
     name: str
     timezone: str
     brand_colour: str
+    sender_name: str | None
+    sender_address: str | None
     follow_up_sla_hours: int
     consent_text: str
     consent_version: int

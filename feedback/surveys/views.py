@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import secrets
@@ -26,7 +27,7 @@ from feedback.db import utcnow
 from feedback.extensions import csrf, db, limiter
 from feedback.insights.services import is_unhappy
 from feedback.journey.services import stages_in_order
-from feedback.surveys import emails, services, touchpoints
+from feedback.surveys import emails, models, services, touchpoints
 from feedback.surveys.forms import ImportForm, SurveyForm
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX
 from feedback.surveys.services import LinkWorkspace, SurveyLink
@@ -81,6 +82,22 @@ def _answer_from(form: SurveyForm) -> services.Answer:
         display_name=form.display_name.data,
         display_role=form.display_role.data,
         channels=tuple(form.channels.data or ()),
+    )
+
+
+def _after_opt_in(
+    link: SurveyLink | services.OpenLink, response: models.Response, now: dt.datetime
+) -> str | None:
+    """The consent link and emails a new opt-in sets off; the thanks page's token."""
+    if not response.testimonial_opt_in:
+        return None
+    return consent.after_opt_in(
+        db.session,
+        response,
+        link.workspace,
+        link.stage,
+        base_url=current_app.config["BASE_URL"],
+        now=now,
     )
 
 
@@ -158,11 +175,7 @@ def survey(token: str) -> Response | tuple[str, int]:
     except services.AlreadyAnswered:
         db.session.rollback()
         return _problem("answered", 409, link.workspace)
-    consent_token = None
-    if response.testimonial_opt_in:
-        consent_token = consent.after_opt_in(
-            db.session, response, base_url=current_app.config["BASE_URL"], now=now
-        )
+    consent_token = _after_opt_in(link, response, now)
     db.session.commit()
     _keep_consent_link(f"s:{link.id}", consent_token)
     return redirect(url_for("surveys.thanks", token=token), code=303)
@@ -289,12 +302,8 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
         db.session.rollback()
         getattr(form, error.field).errors = [error.message]
         return _render_form(link, form, 422, submission_key=key)
-    consent_token = None
     # None: this very form was sent before, and its consent was handled then.
-    if response is not None and response.testimonial_opt_in:
-        consent_token = consent.after_opt_in(
-            db.session, response, base_url=current_app.config["BASE_URL"], now=now
-        )
+    consent_token = _after_opt_in(link, response, now) if response is not None else None
     db.session.commit()
     _keep_consent_link(_open_place(link), consent_token)
     return redirect(

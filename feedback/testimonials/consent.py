@@ -24,7 +24,7 @@ from feedback.db import insert_complete_row, workspace_scoped
 from feedback.delivery.services import Email, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Response
-from feedback.surveys.services import hash_token, new_token
+from feedback.surveys.services import LinkStage, LinkWorkspace, hash_token, new_token
 from feedback.testimonials.models import CHANNEL_LABELS, SHOWN_STATUSES, ConsentLink, Testimonial
 from feedback.testimonials.services import get_testimonial
 
@@ -46,12 +46,24 @@ class ConsentWithdrawn(Exception):
 
 
 @dataclass(frozen=True)
-class Consent:
+class Quoted:
+    """What the consent emails speak of: the business, the record and the answer it quotes.
+
+    Right after a submit these are the survey link's own copies of the
+    workspace and stage, so the emails need no further query.
+    """
+
+    workspace: Workspace | LinkWorkspace
+    testimonial: Testimonial
+    response: Response
+    stage: Stage | LinkStage
+
+
+@dataclass(frozen=True)
+class Consent(Quoted):
     """What a consent link opens: the record, its business, and the answer it quotes."""
 
     workspace: Workspace
-    testimonial: Testimonial
-    response: Response
     stage: Stage
 
     @property
@@ -175,7 +187,7 @@ def _render(name: str, context: dict[str, Any]) -> str:
     return current_app.jinja_env.get_template(name).render(context)
 
 
-def _sender(workspace: Workspace) -> str | None:
+def _sender(workspace: Workspace | LinkWorkspace) -> str | None:
     if workspace.sender_address:
         return f"{workspace.sender_name} <{workspace.sender_address}>"
     return None
@@ -185,7 +197,7 @@ def _domain(base_url: str) -> str:
     return urlsplit(base_url).hostname or "feedback.invalid"
 
 
-def _consent_context(consent: Consent, link: str) -> dict[str, Any]:
+def _consent_context(consent: Quoted, link: str) -> dict[str, Any]:
     return {
         "workspace": consent.workspace,
         "testimonial": consent.testimonial,
@@ -196,7 +208,7 @@ def _consent_context(consent: Consent, link: str) -> dict[str, Any]:
     }
 
 
-def confirmation_email(consent: Consent, to: str, token: str, *, base_url: str) -> Email:
+def confirmation_email(consent: Quoted, to: str, token: str, *, base_url: str) -> Email:
     """The customer's copy of what they agreed to, with a link to withdraw it."""
     context = _consent_context(consent, consent_url(base_url, token))
     return Email(
@@ -220,7 +232,7 @@ def _excerpt(comment: str | None) -> str | None:
     return text if len(text) <= NOTICE_EXCERPT else text[: NOTICE_EXCERPT - 1].rstrip() + "…"
 
 
-def owner_notices(consent: Consent, owners: Sequence[User], *, base_url: str) -> list[Email]:
+def owner_notices(consent: Quoted, owners: Sequence[User], *, base_url: str) -> list[Email]:
     """One email per member: a new "you may quote me" is waiting for review."""
     context = {
         "workspace": consent.workspace,
@@ -248,25 +260,40 @@ def owner_notices(consent: Consent, owners: Sequence[User], *, base_url: str) ->
 
 
 def after_opt_in(
-    session: Session, response: Response, *, base_url: str, now: dt.datetime
+    session: Session,
+    response: Response,
+    workspace: Workspace | LinkWorkspace,
+    stage: Stage | LinkStage,
+    *,
+    base_url: str,
+    now: dt.datetime,
 ) -> str | None:
     """Everything a new opt-in sets off, in the response's own transaction.
 
     A consent link for the thanks page (its raw token is returned), the
     customer's confirmation email with a second link of its own (personal links
     only: open-link answers have no address), and a notice to every member of
-    the workspace. Returns None when the response recorded no consent.
+    the workspace. `workspace` and `stage` are the response's, as the submit
+    had them. Returns None when the response recorded no consent.
     """
-    consent = _consent_where(session, response.workspace_id, Testimonial.response_id == response.id)
-    if consent is None:
+    testimonial = response.testimonial
+    if testimonial is None:
         return None
-    testimonial, workspace = consent.testimonial, consent.workspace
+    quoted = Quoted(workspace, testimonial, response, stage)
     thanks_token = issue_consent_link(session, testimonial, now)
-    emails = owner_notices(consent, members_of(session, workspace.id), base_url=base_url)
-    contact = session.get(Contact, response.contact_id) if response.contact_id else None
-    if contact is not None and contact.email:
+    emails = owner_notices(quoted, members_of(session, workspace.id), base_url=base_url)
+    address = (
+        session.scalar(
+            workspace_scoped(select(Contact.email), workspace.id).where(
+                Contact.id == response.contact_id
+            )
+        )
+        if response.contact_id
+        else None
+    )
+    if address:
         email_token = issue_consent_link(session, testimonial, now)
-        emails.insert(0, confirmation_email(consent, contact.email, email_token, base_url=base_url))
+        emails.insert(0, confirmation_email(quoted, address, email_token, base_url=base_url))
     enqueue_emails(session, workspace.id, emails, now)
     return thanks_token
 

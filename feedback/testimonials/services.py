@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup, escape
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback.accounts.models import Workspace
 from feedback.db import Paging, insert_complete_row, workspace_scoped
@@ -78,7 +79,10 @@ def record_consent(
         reconfirmed_at=None,
         material_connection=None,
     )
-    return insert_complete_row(session, testimonial)
+    insert_complete_row(session, testimonial)
+    # The response is already stored: tell it about its consent without a query.
+    set_committed_value(response, "testimonial", testimonial)
+    return testimonial
 
 
 # --- Excerpts -------------------------------------------------------------------------------

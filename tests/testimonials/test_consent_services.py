@@ -112,8 +112,13 @@ def test_channels_read_as_a_sentence(db_session: Session) -> None:
 
 
 def test_after_opt_in_does_nothing_for_an_answer_without_consent(db_session: Session) -> None:
-    response = make_response(db_session, make_workspace(db_session), opt_in=False)
-    assert consent.after_opt_in(db_session, response, base_url="http://x", now=NOW) is None
+    workspace = make_workspace(db_session)
+    response = make_response(db_session, workspace, opt_in=False)
+    stage = response.stage
+    assert (
+        consent.after_opt_in(db_session, response, workspace, stage, base_url="http://x", now=NOW)
+        is None
+    )
     assert db_session.scalar(select(ConsentLink)) is None and outbox_emails(db_session) == []
 
 
