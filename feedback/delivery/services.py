@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from feedback.db import workspace_scoped
@@ -78,9 +78,13 @@ def enqueue_emails(
 ) -> None:
     """Many emails in one statement, in the caller's transaction (for batches)."""
     if emails:
-        session.execute(
-            insert(OutboxMessage), [_outbox_row(workspace_id, email, now) for email in emails]
+        # Core, not the ORM's bulk insert: no objects are wanted back.
+        session.connection().execute(
+            _INSERT_OUTBOX, [_outbox_row(workspace_id, email, now) for email in emails]
         )
+
+
+_INSERT_OUTBOX = OutboxMessage.__table__.insert()
 
 
 def _outbox_row(workspace_id: int, email: Email, now: dt.datetime) -> dict[str, Any]:

@@ -370,6 +370,8 @@ class SurveyLink:
     contact_id: int
     status: str
     expires_at: dt.datetime
+    # Where an opt-in's confirmation goes; None for a contact without an address.
+    contact_email: str | None
     workspace: LinkWorkspace
     stage: LinkStage
     touchpoint: LinkTouchpoint
@@ -387,12 +389,13 @@ _LINK_OWN_FIELDS = ("id", "workspace_id", "contact_id", "status", "expires_at")
 
 
 def _link_query() -> Select[Any]:
-    invitations = Invitation.__table__
+    invitations, contacts = Invitation.__table__, Contact.__table__
     columns = [invitations.c[name] for name in _LINK_OWN_FIELDS]
     for prefix, part, table in _LINK_PARTS:
         columns += [table.c[f.name].label(f"{prefix}__{f.name}") for f in fields(part)]
     return (
-        select(*columns)
+        select(*columns, contacts.c.email.label("contact_email"))
+        .join(contacts, contacts.c.id == invitations.c.contact_id)
         .join(Stage.__table__, Stage.__table__.c.id == invitations.c.stage_id)
         .join(Touchpoint.__table__, Touchpoint.__table__.c.id == invitations.c.touchpoint_id)
         .join(Workspace.__table__, Workspace.__table__.c.id == invitations.c.workspace_id)
@@ -415,7 +418,11 @@ def find_link(session: Session, token: str) -> SurveyLink:
         prefix: part(**{f.name: values[f"{prefix}__{f.name}"] for f in fields(part)})
         for prefix, part, _table in _LINK_PARTS
     }
-    return SurveyLink(**{name: values[name] for name in _LINK_OWN_FIELDS}, **parts)
+    return SurveyLink(
+        **{name: values[name] for name in _LINK_OWN_FIELDS},
+        contact_email=values["contact_email"],
+        **parts,
+    )
 
 
 def check_answerable(link: SurveyLink, now: dt.datetime) -> None:

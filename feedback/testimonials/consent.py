@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from feedback.accounts.models import User, Workspace
 from feedback.accounts.services import members_of
-from feedback.db import insert_complete_row, workspace_scoped
+from feedback.db import workspace_scoped
 from feedback.delivery.services import Email, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Response
@@ -101,17 +101,30 @@ def issue_consent_link(session: Session, testimonial: Testimonial, now: dt.datet
     The raw token exists only in the return value (and the message that
     carries it); the database keeps its SHA-256.
     """
-    token = new_token()
-    insert_complete_row(
-        session,
-        ConsentLink(
-            workspace_id=testimonial.workspace_id,
-            testimonial_id=testimonial.id,
-            token_hash=hash_token(token),
-            created_at=now,
-        ),
+    return issue_consent_links(session, testimonial, now, 1)[0]
+
+
+def issue_consent_links(
+    session: Session, testimonial: Testimonial, now: dt.datetime, count: int
+) -> list[str]:
+    """`count` new links to this consent, one per message that will carry one, in one INSERT."""
+    tokens = [new_token() for _ in range(count)]
+    session.connection().execute(
+        _INSERT_CONSENT_LINK,
+        [
+            {
+                "workspace_id": testimonial.workspace_id,
+                "testimonial_id": testimonial.id,
+                "token_hash": hash_token(token),
+                "created_at": now,
+            }
+            for token in tokens
+        ],
     )
-    return token
+    return tokens
+
+
+_INSERT_CONSENT_LINK = ConsentLink.__table__.insert()
 
 
 def find_consent(session: Session, token: str) -> Consent:
@@ -264,6 +277,7 @@ def after_opt_in(
     response: Response,
     workspace: Workspace | LinkWorkspace,
     stage: Stage | LinkStage,
+    customer_email: str | None,
     *,
     base_url: str,
     now: dt.datetime,
@@ -271,29 +285,24 @@ def after_opt_in(
     """Everything a new opt-in sets off, in the response's own transaction.
 
     A consent link for the thanks page (its raw token is returned), the
-    customer's confirmation email with a second link of its own (personal links
-    only: open-link answers have no address), and a notice to every member of
-    the workspace. `workspace` and `stage` are the response's, as the submit
-    had them. Returns None when the response recorded no consent.
+    customer's confirmation email to `customer_email` with a second link of its
+    own (personal links only: open-link answers have no address), and a notice
+    to every member of the workspace. `workspace` and `stage` are the
+    response's, as the submit had them. Returns None when the response recorded
+    no consent.
     """
     testimonial = response.testimonial
     if testimonial is None:
         return None
     quoted = Quoted(workspace, testimonial, response, stage)
-    thanks_token = issue_consent_link(session, testimonial, now)
-    emails = owner_notices(quoted, members_of(session, workspace.id), base_url=base_url)
-    address = (
-        session.scalar(
-            workspace_scoped(select(Contact.email), workspace.id).where(
-                Contact.id == response.contact_id
-            )
-        )
-        if response.contact_id
-        else None
+    thanks_token, *email_token = issue_consent_links(
+        session, testimonial, now, 2 if customer_email else 1
     )
-    if address:
-        email_token = issue_consent_link(session, testimonial, now)
-        emails.insert(0, confirmation_email(quoted, address, email_token, base_url=base_url))
+    emails = owner_notices(quoted, members_of(session, workspace.id), base_url=base_url)
+    if customer_email:
+        emails.insert(
+            0, confirmation_email(quoted, customer_email, email_token[0], base_url=base_url)
+        )
     enqueue_emails(session, workspace.id, emails, now)
     return thanks_token
 

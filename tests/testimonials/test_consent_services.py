@@ -116,7 +116,9 @@ def test_after_opt_in_does_nothing_for_an_answer_without_consent(db_session: Ses
     response = make_response(db_session, workspace, opt_in=False)
     stage = response.stage
     assert (
-        consent.after_opt_in(db_session, response, workspace, stage, base_url="http://x", now=NOW)
+        consent.after_opt_in(
+            db_session, response, workspace, stage, "c@example.com", base_url="http://x", now=NOW
+        )
         is None
     )
     assert db_session.scalar(select(ConsentLink)) is None and outbox_emails(db_session) == []
