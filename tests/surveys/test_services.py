@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from feedback.insights.models import StageDailyStat
 from feedback.insights.services import rebuild_rollups
@@ -148,6 +148,30 @@ def test_opting_in_records_the_consent_text_verbatim(db_session):
         True,
         "pending",
     )
+
+
+def test_a_submit_hands_back_its_consent_without_another_query(db_session):
+    workspace = make_workspace(db_session)
+    issued = make_invitation(db_session, workspace, email="ana@example.com")
+    link = link_of(db_session, issued)
+    assert link.contact_email == "ana@example.com"
+    answer = Answer(rating=5, comment="Great.", testimonial_opt_in=True, display_name="Ana")
+    response = services.submit_response(db_session, link, answer, NOW)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db_session.get_bind(), "before_cursor_execute", seen)
+    try:
+        testimonial = response.testimonial
+    finally:
+        event.remove(db_session.get_bind(), "before_cursor_execute", seen)
+    assert statements == []
+    assert testimonial is not None and testimonial.response_id == response.id
+    db_session.commit()
+    db_session.expire_all()
+    assert response.testimonial.id == testimonial.id  # and it loads like any relationship
 
 
 def test_an_opt_in_without_a_name_is_shown_as_a_verified_customer(db_session):
