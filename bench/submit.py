@@ -5,7 +5,7 @@ Run it with `make bench`, or directly:
     .venv/bin/python bench/submit.py                      # SQLite, then PostgreSQL
     .venv/bin/python bench/submit.py --sqlite-only
     .venv/bin/python bench/submit.py --postgres-url postgresql://postgres@127.0.0.1:5432/postgres
-    .venv/bin/python bench/submit.py --answers 500 --clients 4 --json bench/results/run.json
+    .venv/bin/python bench/submit.py --answers 200 --rounds 3 --json bench/results/run.json
 
 For each database (a SQLite file in a temporary directory; a fresh PostgreSQL
 database, created on the server given and dropped afterwards, skipped with a
@@ -13,35 +13,56 @@ note when the server does not answer) it:
 
 1. builds the schema with the project's migrations, creates a workspace and
    personal invitations (stage `purchase`, touchpoint `checkout`, CSAT 1-5)
-   through the services, keeping the raw tokens in memory;
-2. starts the real app, `gunicorn --workers 2 wsgi:app` (sync workers, no access
-   log, FEEDBACK_ENV=production), on a free port of 127.0.0.1;
-3. starts the floor, `bench/bare_app.py` (a Flask endpoint that inserts one row
-   and answers 303), under the same gunicorn settings on the same kind of
-   database, and times `--answers` form-encoded POSTs of a similar size to it;
-4. *submit only*: every client opens its forms first (GET, untimed), then the
-   POSTs of the answers are timed;
-5. *full flow*: each answer is a fresh session that opens the form (GET, parses
-   the CSRF token) and posts it; the pair is timed.
+   through the services, keeping the raw tokens in memory: enough for the
+   warm-up, every round and the full flow, since an invitation answers once;
+2. starts, side by side on three free ports of 127.0.0.1 and with the same
+   gunicorn settings (`--workers 2`, sync workers, no access log), the real app,
+   `wsgi:app` (FEEDBACK_ENV=production), and the two floors of
+   `bench/bare_app.py` (each its own app and server), on the same kind of
+   database; warms all three up (untimed);
+3. runs `--rounds` rounds (5 by default); each round times three phases of
+   `--answers` requests each, back to back:
+   - *bare insert*, the floor: form-encoded POSTs of a similar size to a bare
+     Flask endpoint that inserts one row and answers 303;
+   - *submit only*: every client opens its survey forms first (GET, untimed),
+     then the POSTs of the answers are timed;
+   - *form floor*: the same, against a tiny Flask-WTF form, the second floor
+     (CSRFProtect, a session cookie, a validated FlaskForm, one row
+     inserted into its own table, 303): the work any CSRF-protected form POST
+     with a session has to do;
+   even rounds run them in that order, odd rounds in the reverse order, so
+   none of them always goes first;
+4. *full flow*, once after the rounds, for information: each answer is a fresh
+   session that opens the form (GET, parses the CSRF token) and posts it; the
+   pair is timed.
+
+The machine is shared and its speed drifts: a ratio of two phases timed minutes
+apart moves with it. So every ratio is taken within a round (A/B pairing), as
+submit/floor, form floor/floor and submit/form floor, and the figure quoted is
+the median of the rounds' ratios, with their range. The summary gives per phase
+the median over the rounds of requests/s and CPU ms/op, and the p50/p99 of all
+the rounds' latencies together.
 
 Client processes (`--clients`, 8 by default) share the requests of a phase and
-start together; the server's workers serve one request at a time each. Each
-phase has a fixed number of requests (`--answers`, 1000 by default: the app's
-phases then take about 5-15 s here, the floor's about 2 s, and the whole run on
-both databases about 2 minutes). Every request has a timeout; any status other
-than the expected one (200 for the form, 303 for a submit) is an error: errors
-are listed and the run exits non-zero. After the phases the row counts in the
-databases are checked against what was sent.
+start together; the servers' workers serve one request at a time each. Each
+phase has a fixed number of requests (`--answers` per phase and per round, 500
+by default: a phase then takes about 0.5-3 s here, and the whole run on both
+databases about 2-2.5 minutes). Every request has a timeout; any status other than
+the expected one (200 for a form, 303 for a submit) is an error: errors are
+listed and the run exits non-zero. After the phases the row counts in the
+databases are checked against what was sent (the app's responses, answered
+invitations, roll-ups and testimonials; the floors' two tables).
 
 Printed per phase: requests/s, p50/p99 latency, and "CPU ms/op", the CPU time
 the gunicorn workers spent per timed request (read from /proc), which depends
 far less than requests/s on whatever else the machine is doing.
 
-The target: submit-only POSTs/s at least 60% of the floor's POSTs/s with the same
-gunicorn settings and client count. The load generator shares the 2 cores with
-the server, equally for the floor and the app. Finally VADER is timed in-process
-through `feedback.sentiment.score`, the one shared analyzer, beside the cost of
-building a fresh `SentimentIntensityAnalyzer()`.
+The target: the median over the rounds of submit-only POSTs/s over the floor's
+POSTs/s, at least 60%, with the same gunicorn settings and client count. The
+ratios to the form floor are information. The load generator shares the 2 cores
+with the servers, equally for the floors and the app. Finally VADER is timed
+in-process through `feedback.sentiment.score`, the one shared analyzer, beside
+the cost of building a fresh `SentimentIntensityAnalyzer()`.
 """
 
 from __future__ import annotations
@@ -221,6 +242,8 @@ def client_process(
 
     kind "bare": items are form bodies posted to /insert with one session.
     kind "submit": items are (token, body); every form is opened first, untimed.
+    kind "form": items are form bodies for the form floor's /form; every form is
+    opened first (one session each), untimed, like "submit".
     kind "flow": items are (token, body); each is a fresh session's GET + POST.
     Puts a dict with start/end (time.monotonic), the client's CPU seconds in between,
     latencies (s) and errors.
@@ -229,13 +252,19 @@ def client_process(
     latencies: list[float] = []
     prepared: list[tuple[requests.Session, str, dict[str, str]]] = []
     try:
-        if kind == "submit":
-            for token, body in items:
+        if kind in ("submit", "form"):
+            for item in items:
+                if kind == "submit":
+                    token, body = item
+                    url = f"{base_url}/s/{token}"
+                else:
+                    body, url = item, f"{base_url}/form"
                 session = requests.Session()
-                url = f"{base_url}/s/{token}"
                 csrf = _open_form(session, url, timeout, errors)
                 if csrf is not None:
                     prepared.append((session, url, {**body, "csrf_token": csrf}))
+                else:
+                    session.close()
         bare_session = requests.Session()
         results.put({"ready": True})
         if not go.wait(timeout=PHASE_TIMEOUT_S):
@@ -247,7 +276,7 @@ def client_process(
                 t0 = time.perf_counter()
                 if _post(bare_session, url, body, timeout, errors):
                     latencies.append(time.perf_counter() - t0)
-        elif kind == "submit":
+        elif kind in ("submit", "form"):
             for session, url, body in prepared:
                 t0 = time.perf_counter()
                 if _post(session, url, body, timeout, errors):
@@ -288,6 +317,8 @@ class PhaseResult:
     error_samples: list[str]
     server_cpu_ms: float | None  # the gunicorn workers' CPU per timed operation
     client_cpu_ms: float  # the load generator's CPU per timed operation
+    # Every timed latency (s), for percentiles pooled over rounds.
+    latencies: list[float] = dataclasses.field(default_factory=list, repr=False)
 
     @property
     def per_second(self) -> float:
@@ -375,6 +406,7 @@ def run_phase(
         error_samples=errors[:MAX_ERRORS_KEPT],
         server_cpu_ms=server_cpu / done * 1000 if server_cpu is not None else None,
         client_cpu_ms=sum(m["cpu"] for m in gathered) / done * 1000,
+        latencies=latencies,
     )
 
 
@@ -602,86 +634,186 @@ def tail(path: Path, lines: int = 30) -> str:
 
 # -- one database ------------------------------------------------------------------------
 
+BARE, SUBMIT, FORM = "bare insert", "submit only", "form floor"
+ROUND_PHASES = (BARE, SUBMIT, FORM)  # the order of even rounds; odd rounds run it reversed
+
+
+def ratio(value: float, floor: float) -> float:
+    return value / floor if floor else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseSummary:
+    """One phase over the rounds: medians of the rounds, percentiles of all latencies."""
+
+    requests: int
+    seconds: float
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu_ms: float | None
+    client_cpu_ms: float
+    errors: int
+
+    @classmethod
+    def of(cls, results: list[PhaseResult]) -> PhaseSummary:
+        latencies = [x for r in results for x in r.latencies]
+        cpus = [r.server_cpu_ms for r in results if r.server_cpu_ms is not None]
+        return cls(
+            requests=sum(r.requests for r in results),
+            seconds=sum(r.seconds for r in results),
+            per_second=statistics.median(r.per_second for r in results),
+            p50_ms=percentile(latencies, 50) * 1000,
+            p99_ms=percentile(latencies, 99) * 1000,
+            server_cpu_ms=statistics.median(cpus) if cpus else None,
+            client_cpu_ms=statistics.median(r.client_cpu_ms for r in results),
+            errors=sum(r.errors for r in results),
+        )
+
 
 @dataclasses.dataclass
 class DatabaseRun:
-    """The three phases on one database, and what was checked afterwards."""
+    """The rounds and the full flow on one database, and what was checked afterwards."""
 
     database: str
     label: str
-    phases: list[PhaseResult]
+    rounds: list[dict[str, PhaseResult]]  # phase name -> result, in the order they ran
+    full_flow: PhaseResult
     seed_seconds: float
     check_errors: list[str]
 
-    def phase(self, name: str) -> PhaseResult:
-        return next(p for p in self.phases if p.name == name)
+    def labelled_phases(self) -> list[tuple[str, PhaseResult]]:
+        """Every timed phase, with the round it belongs to."""
+        labelled = [
+            (f"round {i} {name}", result)
+            for i, phases in enumerate(self.rounds, 1)
+            for name, result in phases.items()
+        ]
+        return [*labelled, (self.full_flow.name, self.full_flow)]
+
+    def summary(self, name: str) -> PhaseSummary:
+        return PhaseSummary.of([phases[name] for phases in self.rounds])
+
+    def ratios(self, name: str, floor: str = BARE) -> list[float]:
+        """Per round: the phase's requests/s over the floor's of the same round."""
+        return [ratio(p[name].per_second, p[floor].per_second) for p in self.rounds]
 
     @property
     def submit_ratio(self) -> float:
-        floor = self.phase("bare insert").per_second
-        return self.phase("submit only").per_second / floor if floor else 0.0
+        """The verdict's figure: the median of the rounds' submit/floor ratios."""
+        return statistics.median(self.ratios(SUBMIT))
+
+    @property
+    def form_floor_ratio(self) -> float:
+        return statistics.median(self.ratios(FORM))
+
+    @property
+    def submit_vs_form_ratio(self) -> float:
+        return statistics.median(self.ratios(SUBMIT, FORM))
 
     @property
     def flow_ratio(self) -> float:
-        floor = self.phase("bare insert").per_second
-        return self.phase("full flow").per_second / floor if floor else 0.0
+        """The full flow (run once) over the floor's median requests/s."""
+        return ratio(self.full_flow.per_second, self.summary(BARE).per_second)
 
     @property
     def error_count(self) -> int:
-        return sum(p.errors for p in self.phases) + len(self.check_errors)
+        return sum(p.errors for _, p in self.labelled_phases()) + len(self.check_errors)
 
 
 def bench_database(
     database: str, label: str, app_url: str, bare_url: str, args: argparse.Namespace, work: Path
 ) -> DatabaseRun:
-    """Seed, serve the floor then the app, and run the phases against each."""
+    """Seed, serve the floors and the app side by side, run the rounds then the full flow."""
     import bare_app
 
-    n, warm = args.answers, args.warmup
+    n, warm, rounds = args.answers, args.warmup, args.rounds
+    total = warm + rounds * n + n  # warm-up, the rounds' submits, the full flow
     print(f"\n== {label}   (load average {load_average()})", flush=True)
-    print(f"   seeding {2 * n + warm} invitations through the services ...", flush=True)
-    tokens, seed_seconds = seed_app_database(app_url, 2 * n + warm)
+    print(f"   seeding {total} invitations through the services ...", flush=True)
+    tokens, seed_seconds = seed_app_database(app_url, total)
     print(f"   seeded in {seed_seconds:.1f} s", flush=True)
     bare_app.create_schema(bare_url)
-    answers = make_answers(2 * n + warm, seed=7)
+    answers = make_answers(total, seed=7)
     # The floor's body: the same fields and sizes, with a token as long as Flask-WTF's.
     fake_csrf = secrets.token_urlsafe(68)[:91]
     bare_bodies = [{**a, "csrf_token": fake_csrf} for a in answers]
-    log = work / f"gunicorn-{database}.log"
-    settings = f"{args.workers} sync workers, {args.clients} clients"
+    pairs = list(zip(tokens, answers, strict=True))
+    bare_log = work / f"gunicorn-{database}-floor.log"
+    form_log = work / f"gunicorn-{database}-form-floor.log"
+    app_log = work / f"gunicorn-{database}-app.log"
+    settings = f"{args.workers} sync workers each, {args.clients} clients"
 
     def phase(name: str, kind: str, server: Server, items: list[Any]) -> PhaseResult:
         return run_phase(name, kind, server, items, args.clients, args.timeout)
 
-    print(f"   floor: bench/bare_app.py under gunicorn ({settings})", flush=True)
-    bare_env = {"BARE_DATABASE_URL": bare_url}
-    with gunicorn("bench.bare_app:create_app()", bare_env, args.workers, log) as server:
-        warm_ups = [phase("warm-up", "bare", server, bare_bodies[:warm])]
-        bare = report(phase("bare insert", "bare", server, bare_bodies[warm : warm + n]))
-
+    bare_env = {"BARE_DATABASE_URL": bare_url, "BARE_SECRET_KEY": secrets.token_urlsafe(48)}
     app_env = {
         "FEEDBACK_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": app_url,
         "FEEDBACK_INSTANCE_PATH": str(work / "instance"),
     }
-    print(f"   app: wsgi:app under gunicorn ({settings})", flush=True)
-    pairs = list(zip(tokens, answers, strict=True))
-    with gunicorn("wsgi:app", app_env, args.workers, log) as server:
-        warm_ups.append(phase("warm-up", "flow", server, pairs[:warm]))
-        submit_only = report(phase("submit only", "submit", server, pairs[warm : warm + n]))
-        full_flow = report(phase("full flow", "flow", server, pairs[warm + n :]))
+    print(
+        f"   floors: bench/bare_app.py (two apps) and app: wsgi:app, each under gunicorn"
+        f" ({settings})",
+        flush=True,
+    )
+    results: list[dict[str, PhaseResult]] = []
+    with (
+        gunicorn("bench.bare_app:create_app()", bare_env, args.workers, bare_log) as floor,
+        gunicorn(
+            "bench.bare_app:create_form_app()", bare_env, args.workers, form_log
+        ) as form_floor,
+        gunicorn("wsgi:app", app_env, args.workers, app_log) as app,
+    ):
+        warm_ups = [
+            phase("warm-up", "bare", floor, bare_bodies[:warm]),
+            phase("warm-up", "form", form_floor, answers[:warm]),
+            phase("warm-up", "flow", app, pairs[:warm]),
+        ]
+        for r in range(rounds):
+            share = slice(warm + r * n, warm + (r + 1) * n)
+            jobs = {
+                BARE: ("bare", floor, bare_bodies[share]),
+                SUBMIT: ("submit", app, pairs[share]),
+                FORM: ("form", form_floor, answers[share]),
+            }
+            order = ROUND_PHASES if r % 2 == 0 else ROUND_PHASES[::-1]
+            print(f"   round {r + 1}/{rounds}: {', '.join(order)}", flush=True)
+            done = {name: report(phase(name, *jobs[name])) for name in order}
+            results.append(done)
+            speed = {name: result.per_second for name, result in done.items()}
+            print(
+                f"   {'':<12} submit/floor {ratio(speed[SUBMIT], speed[BARE]):.1%},"
+                f" form floor/floor {ratio(speed[FORM], speed[BARE]):.1%},"
+                f" submit/form floor {ratio(speed[SUBMIT], speed[FORM]):.1%}",
+                flush=True,
+            )
+        print("   after the rounds (info):", flush=True)
+        full_flow = report(phase("full flow", "flow", app, pairs[warm + rounds * n :]))
 
     check_errors = [f"warm-up: {e}" for w in warm_ups for e in w.error_samples]
-    check_errors += check_rows(app_url, bare_url, answers, notes_expected=warm + n)
-    phases = [bare, submit_only, full_flow]
-    if check_errors or any(p.errors for p in phases):
-        print(f"   server log ({log}):\n{tail(log)}", flush=True)
-    return DatabaseRun(database, label, phases, seed_seconds, check_errors)
+    check_errors += check_rows(
+        app_url,
+        bare_url,
+        answers,
+        notes_expected=warm + rounds * n,
+        form_notes_expected=warm + rounds * n,
+    )
+    run = DatabaseRun(database, label, results, full_flow, seed_seconds, check_errors)
+    if check_errors or any(p.errors for _, p in run.labelled_phases()):
+        for log in (bare_log, form_log, app_log):
+            print(f"   server log ({log}):\n{tail(log)}", flush=True)
+    return run
 
 
 def check_rows(
-    app_url: str, bare_url: str, answers: list[dict[str, str]], notes_expected: int
+    app_url: str,
+    bare_url: str,
+    answers: list[dict[str, str]],
+    notes_expected: int,
+    form_notes_expected: int,
 ) -> list[str]:
     """What the databases hold against what was sent; the differences, if any."""
     import bare_app
@@ -690,6 +822,9 @@ def check_rows(
     notes = bare_app.count_notes(bare_url)
     if notes != notes_expected:
         problems.append(f"bench_note has {notes} rows, expected {notes_expected}")
+    form_notes = bare_app.count_form_notes(bare_url)
+    if form_notes != form_notes_expected:
+        problems.append(f"bench_form_note has {form_notes} rows, expected {form_notes_expected}")
     rows = count_app_rows(app_url)
     for key, want in (
         ("responses", len(answers)),
@@ -826,26 +961,54 @@ def machine_info(postgres_version: str | None) -> dict[str, Any]:
 
 
 def table(run: DatabaseRun) -> str:
-    """The plain-text table for one database."""
+    """The plain-text table for one database: medians over the rounds."""
     verdict = "PASS" if run.submit_ratio >= TARGET_RATIO else "BELOW"
-    rows = [
-        ("bare insert (floor)", run.phase("bare insert"), "100% (floor)"),
+
+    def spread(ratios: list[float]) -> str:
+        return f"(rounds: {min(ratios):.1%}-{max(ratios):.1%})"
+
+    submit_ratios, form_ratios = run.ratios(SUBMIT), run.ratios(FORM)
+    rows: list[tuple[str, PhaseSummary | PhaseResult, str]] = [
+        ("bare insert (floor)", run.summary(BARE), "100% (floor)"),
         (
             "submit only (POST)",
-            run.phase("submit only"),
-            f"{run.submit_ratio:.1%} {verdict} (target >= {TARGET_RATIO:.0%})",
+            run.summary(SUBMIT),
+            f"median ratio {run.submit_ratio:.1%} {spread(submit_ratios)} {verdict}"
+            f" (target >= {TARGET_RATIO:.0%})",
         ),
-        ("full flow (GET+POST)", run.phase("full flow"), f"{run.flow_ratio:.1%} (info)"),
+        (
+            "form floor (POST)",
+            run.summary(FORM),
+            f"median ratio {run.form_floor_ratio:.1%} {spread(form_ratios)} (info)",
+        ),
+        ("full flow (GET+POST)", run.full_flow, f"{run.flow_ratio:.1%} (info)"),
     ]
     lines = [
-        run.label,
+        f"{run.label}: median of {len(run.rounds)} rounds (full flow: once, after them)",
         f"  {'':<22}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/op':>11}  ratio to floor",
     ]
-    for name, phase, ratio in rows:
+    for name, phase, text in rows:
         cpu = f"{phase.server_cpu_ms:.2f}" if phase.server_cpu_ms is not None else "?"
         figures = f"{phase.per_second:>11.1f}{phase.p50_ms:>9.1f}{phase.p99_ms:>9.1f}{cpu:>11}"
-        lines.append(f"  {name:<22}{figures}  {ratio}")
+        lines.append(f"  {name:<22}{figures}  {text}")
+    lines.append(
+        f"  submit vs form floor: median {run.submit_vs_form_ratio:.1%}"
+        f" {spread(run.ratios(SUBMIT, FORM))} (info)"
+    )
     return "\n".join(lines)
+
+
+def phase_json(phase: PhaseResult | PhaseSummary) -> dict[str, Any]:
+    return {
+        "requests": phase.requests,
+        "seconds": phase.seconds,
+        "per_second": phase.per_second,
+        "p50_ms": phase.p50_ms,
+        "p99_ms": phase.p99_ms,
+        "server_cpu_ms_per_op": phase.server_cpu_ms,
+        "client_cpu_ms_per_op": phase.client_cpu_ms,
+        "errors": phase.errors,
+    }
 
 
 def as_json(
@@ -859,7 +1022,8 @@ def as_json(
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine,
         "settings": {
-            "answers_per_phase": args.answers,
+            "answers_per_phase": args.answers,  # per phase and per round
+            "rounds": args.rounds,
             "warmup": args.warmup,
             "clients": args.clients,
             "gunicorn_workers": args.workers,
@@ -870,22 +1034,30 @@ def as_json(
             run.database: {
                 "label": run.label,
                 "seed_seconds": run.seed_seconds,
+                # Medians of the per-round ratios; the verdict uses submit_ratio.
                 "submit_ratio": run.submit_ratio,
+                "form_floor_ratio": run.form_floor_ratio,
+                "submit_vs_form_floor_ratio": run.submit_vs_form_ratio,
                 "flow_ratio": run.flow_ratio,
                 "pass": run.submit_ratio >= TARGET_RATIO,
+                # Medians over the rounds (p50/p99 over all the rounds' latencies),
+                # and the full flow, run once.
                 "phases": {
-                    p.name: {
-                        "requests": p.requests,
-                        "seconds": p.seconds,
-                        "per_second": p.per_second,
-                        "p50_ms": p.p50_ms,
-                        "p99_ms": p.p99_ms,
-                        "server_cpu_ms_per_op": p.server_cpu_ms,
-                        "client_cpu_ms_per_op": p.client_cpu_ms,
-                        "errors": p.errors,
-                    }
-                    for p in run.phases
+                    **{name: phase_json(run.summary(name)) for name in ROUND_PHASES},
+                    run.full_flow.name: phase_json(run.full_flow),
                 },
+                "rounds": [
+                    {
+                        "order": list(phases),
+                        "submit_ratio": ratio(phases[SUBMIT].per_second, phases[BARE].per_second),
+                        "form_floor_ratio": ratio(phases[FORM].per_second, phases[BARE].per_second),
+                        "submit_vs_form_floor_ratio": ratio(
+                            phases[SUBMIT].per_second, phases[FORM].per_second
+                        ),
+                        "phases": {name: phase_json(p) for name, p in phases.items()},
+                    }
+                    for phases in run.rounds
+                ],
                 "check_errors": run.check_errors,
             }
             for run in runs
@@ -898,7 +1070,13 @@ def as_json(
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--answers", type=int, default=1000, help="timed requests per phase (default 1000)"
+        "--answers",
+        type=int,
+        default=500,
+        help="timed requests per phase and per round (default 500)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of floor / submit / form floor (default 5)"
     )
     parser.add_argument("--clients", type=int, default=8, help="client processes (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
@@ -919,18 +1097,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
-    if args.answers < 1 or args.clients < 1 or args.workers < 1 or args.warmup < 0:
-        parser.error("--answers, --clients and --workers must be positive, --warmup >= 0")
+    if (
+        args.answers < 1
+        or args.rounds < 1
+        or args.clients < 1
+        or args.workers < 1
+        or args.warmup < 0
+    ):
+        parser.error("--answers, --rounds, --clients and --workers must be positive, --warmup >= 0")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    notes, postgres_version, machine = start_run(
-        args.sqlite_only,
-        args.postgres_url,
-        f"{args.answers} requests per phase, {args.clients} clients, {args.workers} sync workers",
+    settings = (
+        f"{args.rounds} rounds of {args.answers} requests per phase, {args.clients} clients, "
+        f"{args.workers} sync workers"
     )
+    notes, postgres_version, machine = start_run(args.sqlite_only, args.postgres_url, settings)
     runs: list[DatabaseRun] = []
     with tempfile.TemporaryDirectory(prefix="feedback-bench-") as tmp:
         work = Path(tmp)
@@ -942,15 +1126,15 @@ def main(argv: list[str] | None = None) -> int:
     vader = bench_vader(args.vader_comments)
 
     print("\n" + "=" * 78)
-    print(
-        f"Survey submit benchmark: {args.answers} requests per phase, {args.clients} clients, "
-        f"gunicorn {args.workers} sync workers"
-    )
+    print(f"Survey submit benchmark: {settings}")
     print(machine_line(machine))
     for run in runs:
         print()
         print(table(run))
     print(
+        "\nEach round runs the floor, submit only and the form floor back to back (the"
+        "\norder reversed every other round); a ratio compares phases of the same round,"
+        "\nand the verdict is the median of the rounds' submit/floor ratios."
         "\nCPU ms/op: the gunicorn workers' CPU time per timed request (per GET+POST for the"
         "\nfull flow), from /proc; the load generator's share is printed per phase above."
     )
@@ -970,9 +1154,9 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"\nFAILED: {failures} errors", file=sys.stderr)
         for run in runs:
-            for phase in run.phases:
+            for name, phase in run.labelled_phases():
                 for sample in phase.error_samples:
-                    print(f"  {run.database} {phase.name}: {sample}", file=sys.stderr)
+                    print(f"  {run.database} {name}: {sample}", file=sys.stderr)
             for problem in run.check_errors:
                 print(f"  {run.database} check: {problem}", file=sys.stderr)
         return 1
