@@ -318,7 +318,10 @@ class TestimonialOut(BaseModel):
     material_connection: MaterialConnection | None
     disclosure: str | None = Field(description="The text to show next to the quote, if any.")
     stale: bool = Field(
-        description="Older than the workspace's limit: ask the customer to re-confirm."
+        description=(
+            "Older than the workspace's limit and neither rejected nor withdrawn:"
+            " ask the customer to re-confirm."
+        )
     )
     withdrawn_at: dt.datetime | None
     used_on: list[UseChannel] = Field(description="Where it has been published so far.")

@@ -346,7 +346,7 @@ def _out(
     return [
         testimonial_out(
             t,
-            stale=t.is_stale(now, max_age_days),
+            stale=t.needs_reconfirmation(now, max_age_days),
             used_on=[use.channel for use in uses[t.id]],
         )
         for t in testimonials

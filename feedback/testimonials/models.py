@@ -128,8 +128,16 @@ class Testimonial(WorkspaceOwned, db.Model):
         return self.reconfirmed_at or self.consented_at
 
     def is_stale(self, now: dt.datetime, max_age_days: int) -> bool:
-        """Older than the workspace's limit: ask the customer to re-confirm it."""
+        """Older than the workspace's limit (counted from the consent or its re-confirmation)."""
         return now - self.confirmed_at() > dt.timedelta(days=max_age_days)
+
+    def needs_reconfirmation(self, now: dt.datetime, max_age_days: int) -> bool:
+        """Stale and still in play: a rejected or withdrawn one is not shown anyway."""
+        return (
+            self.status != "rejected"
+            and self.withdrawn_at is None
+            and self.is_stale(now, max_age_days)
+        )
 
 
 class TestimonialTag(WorkspaceOwned, db.Model):

@@ -601,12 +601,7 @@ def page_details(
     max_age = workspace.testimonial_max_age_days
     return PageDetails(
         uses={i: use_lines(rows, workspace.timezone) for i, rows in found.items()},
-        # A rejected or withdrawn one is not shown anyway: nothing to re-confirm.
-        stale={
-            t.id
-            for t in items
-            if t.status != "rejected" and t.withdrawn_at is None and t.is_stale(now, max_age)
-        },
+        stale={t.id for t in items if t.needs_reconfirmation(now, max_age)},
         reuse={t.id: reuse_texts(t, workspace.timezone) for t in items if is_reusable(t)},
         age_limit=age_limit_text(max_age),
     )

@@ -180,6 +180,19 @@ def test_listed_testimonials_carry_tags_role_channels_disclosure_age_and_uses(ap
     assert (new["tags"], new["used_on"], new["stale"], new["disclosure"]) == ([], [], False, None)
 
 
+def test_a_rejected_old_testimonial_is_not_flagged_stale_as_in_the_inbox(api, db_session):
+    ws = api.workspace
+    kept = approved(db_session, ws, "Still shown", now=NOW)
+    dropped = opted_in(db_session, ws, "Not shown", now=NOW)
+    services.reject(db_session, ws.id, dropped.id)
+    ws.testimonial_max_age_days = 1
+    db_session.commit()
+    items = {i["id"]: i for i in api.get("/api/v1/testimonials").json["data"]}
+    assert (items[kept.id]["stale"], items[dropped.id]["stale"]) == (True, False)
+    inbox = services.page_details(db_session, ws, [kept, dropped], dt.datetime.now(dt.UTC))
+    assert inbox.stale == {kept.id}
+
+
 def test_patch_sets_tags_normalised_and_a_material_connection(api, db_session):
     t = opted_in(db_session, api.workspace, ORIGINAL)
     response = patch(
