@@ -739,6 +739,11 @@ class OpenLink:
     stage: Stage
     touchpoint: Touchpoint | None  # None: the stage's own "open link" touchpoint
 
+    @property
+    def contact_email(self) -> None:
+        """Anyone may answer an open link: no contact, so no address to write to."""
+        return None
+
 
 def find_open_link(
     session: Session, workspace_slug: str, stage_key: str, touchpoint_key: str | None

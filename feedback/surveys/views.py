@@ -96,7 +96,7 @@ def _after_opt_in(
         response,
         link.workspace,
         link.stage,
-        link.contact_email if isinstance(link, SurveyLink) else None,
+        link.contact_email,
         base_url=current_app.config["BASE_URL"],
         now=now,
     )

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.accounts.models import User, Workspace
@@ -134,27 +134,17 @@ def find_consent(session: Session, token: str) -> Consent:
     link = session.scalar(select(ConsentLink).where(ConsentLink.token_hash == hash_token(token)))
     if link is None:
         raise ConsentNotFound(token)
-    found = _consent_where(session, link.workspace_id, Testimonial.id == link.testimonial_id)
-    if found is None:
-        raise ConsentNotFound(token)
-    return found
-
-
-def _consent_where(
-    session: Session, workspace_id: int, criterion: ColumnElement[bool]
-) -> Consent | None:
-    """The one consent of this workspace matching `criterion`, with what it quotes; or None."""
     testimonial = session.scalars(
         workspace_scoped(
             select(Testimonial)
             .options(joinedload(Testimonial.response).joinedload(Response.stage))
-            .where(criterion),
-            workspace_id,
+            .where(Testimonial.id == link.testimonial_id),
+            link.workspace_id,
         )
     ).one_or_none()
-    workspace = session.get(Workspace, workspace_id)
+    workspace = session.get(Workspace, link.workspace_id)
     if testimonial is None or workspace is None:
-        return None
+        raise ConsentNotFound(token)
     return Consent(workspace, testimonial, testimonial.response, testimonial.response.stage)
 
 
@@ -295,16 +285,13 @@ def after_opt_in(
     if testimonial is None:
         return None
     quoted = Quoted(workspace, testimonial, response, stage)
-    thanks_token, *email_token = issue_consent_links(
-        session, testimonial, now, 2 if customer_email else 1
-    )
+    # One link for the thanks page, one for the confirmation email (if any).
+    tokens = issue_consent_links(session, testimonial, now, 2 if customer_email else 1)
     emails = owner_notices(quoted, members_of(session, workspace.id), base_url=base_url)
     if customer_email:
-        emails.insert(
-            0, confirmation_email(quoted, customer_email, email_token[0], base_url=base_url)
-        )
+        emails.insert(0, confirmation_email(quoted, customer_email, tokens[1], base_url=base_url))
     enqueue_emails(session, workspace.id, emails, now)
-    return thanks_token
+    return tokens[0]
 
 
 def request_reconfirmation(
