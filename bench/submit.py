@@ -241,9 +241,8 @@ def client_process(
     """One client: prepare (untimed), say it is ready, wait for `go`, then run its share.
 
     kind "bare": items are form bodies posted to /insert with one session.
-    kind "submit": items are (token, body); every form is opened first, untimed.
-    kind "form": items are form bodies for the form floor's /form; every form is
-    opened first (one session each), untimed, like "submit".
+    kind "opened": items are (path, body), a survey's /s/<token> or the form floor's
+    /form; every form is opened first (one session each), untimed, then posted.
     kind "flow": items are (token, body); each is a fresh session's GET + POST.
     Puts a dict with start/end (time.monotonic), the client's CPU seconds in between,
     latencies (s) and errors.
@@ -252,13 +251,9 @@ def client_process(
     latencies: list[float] = []
     prepared: list[tuple[requests.Session, str, dict[str, str]]] = []
     try:
-        if kind in ("submit", "form"):
-            for item in items:
-                if kind == "submit":
-                    token, body = item
-                    url = f"{base_url}/s/{token}"
-                else:
-                    body, url = item, f"{base_url}/form"
+        if kind == "opened":
+            for path, body in items:
+                url = f"{base_url}{path}"
                 session = requests.Session()
                 csrf = _open_form(session, url, timeout, errors)
                 if csrf is not None:
@@ -276,7 +271,7 @@ def client_process(
                 t0 = time.perf_counter()
                 if _post(bare_session, url, body, timeout, errors):
                     latencies.append(time.perf_counter() - t0)
-        elif kind in ("submit", "form"):
+        elif kind == "opened":
             for session, url, body in prepared:
                 t0 = time.perf_counter()
                 if _post(session, url, body, timeout, errors):
@@ -739,6 +734,8 @@ def bench_database(
     fake_csrf = secrets.token_urlsafe(68)[:91]
     bare_bodies = [{**a, "csrf_token": fake_csrf} for a in answers]
     pairs = list(zip(tokens, answers, strict=True))
+    survey_items = [(f"/s/{token}", body) for token, body in pairs]
+    form_items = [("/form", body) for body in answers]
     bare_log = work / f"gunicorn-{database}-floor.log"
     form_log = work / f"gunicorn-{database}-form-floor.log"
     app_log = work / f"gunicorn-{database}-app.log"
@@ -769,15 +766,15 @@ def bench_database(
     ):
         warm_ups = [
             phase("warm-up", "bare", floor, bare_bodies[:warm]),
-            phase("warm-up", "form", form_floor, answers[:warm]),
+            phase("warm-up", "opened", form_floor, form_items[:warm]),
             phase("warm-up", "flow", app, pairs[:warm]),
         ]
         for r in range(rounds):
             share = slice(warm + r * n, warm + (r + 1) * n)
             jobs = {
                 BARE: ("bare", floor, bare_bodies[share]),
-                SUBMIT: ("submit", app, pairs[share]),
-                FORM: ("form", form_floor, answers[share]),
+                SUBMIT: ("opened", app, survey_items[share]),
+                FORM: ("opened", form_floor, form_items[share]),
             }
             order = ROUND_PHASES if r % 2 == 0 else ROUND_PHASES[::-1]
             print(f"   round {r + 1}/{rounds}: {', '.join(order)}", flush=True)
