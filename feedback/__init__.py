@@ -48,6 +48,7 @@ def create_app(config: Config | None = None) -> Flask:
     from feedback.delivery.views import bp as delivery_bp
     from feedback.followups.views import bp as followups_bp
     from feedback.insights.views import bp as insights_bp
+    from feedback.journey.views import bp as journey_bp
     from feedback.surveys.views import bp as surveys_bp
     from feedback.testimonials.consent_views import bp as consent_bp
     from feedback.testimonials.public_views import bp as public_testimonials_bp
@@ -57,6 +58,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(surveys_bp)
     app.register_blueprint(insights_bp)
+    app.register_blueprint(journey_bp)
     app.register_blueprint(delivery_bp)
     app.register_blueprint(followups_bp)
     app.register_blueprint(testimonials_bp)

@@ -1,4 +1,4 @@
-"""Cleaning free text typed by customers."""
+"""Cleaning free text typed by people, and slugs made from names."""
 
 from __future__ import annotations
 
@@ -23,3 +23,13 @@ def clean_text(value: str | None, *, multiline: bool) -> str | None:
         text = " ".join(text.split())
     text = _CONTROL.sub("", text).strip()
     return text or None
+
+
+def slug_of(name: str, *, limit: int) -> str:
+    """Lowercase ASCII words joined by hyphens, at most `limit` characters: 'Café Öl' -> 'cafe-ol'.
+
+    Empty when nothing of the name is left.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:limit].strip("-")

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,6 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from feedback.accounts.models import DEFAULT_CONSENT_TEXT, ApiKey, Membership, User, Workspace
 from feedback.db import workspace_scoped
 from feedback.journey.services import create_default_journey
+from feedback.text import slug_of
 
 PASSWORD_MIN = 10
 # A hash to check against when the email is unknown, so a wrong email costs
@@ -35,9 +35,7 @@ def normalise_email(email: str) -> str:
 
 def slugify(name: str) -> str:
     """'Acme Plants' -> 'acme-plants'."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    return slug[:50].strip("-") or "workspace"
+    return slug_of(name, limit=50) or "workspace"
 
 
 def workspace_by_slug(session: Session, slug: str) -> Workspace | None:

@@ -15,6 +15,8 @@ from feedback.extensions import db
 from feedback.journey.scales import SCALES, Scale
 
 CHANNELS = ("email", "phone", "web", "store", "social", "meeting", "other")
+# The touchpoint open-link answers (QR codes, receipts) are filed under; made when first needed.
+OPEN_LINK_TOUCHPOINT = "open-link"
 
 
 class Stage(WorkspaceOwned, db.Model):

@@ -8,8 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from feedback.accounts.models import Workspace
-from feedback.db import workspace_scoped
-from feedback.journey.models import Stage, Touchpoint
+from feedback.db import lock_for_writing, workspace_scoped
+from feedback.journey.models import CHANNELS, OPEN_LINK_TOUCHPOINT, Stage, Touchpoint
+from feedback.journey.scales import SCALES
+from feedback.text import clean_text, slug_of
 
 
 @dataclass(frozen=True)
@@ -140,3 +142,257 @@ def find_touchpoint(
     if touchpoint is None:
         raise UnknownTouchpoint(touchpoint_key)
     return touchpoint
+
+
+# -- editing the journey ---------------------------------------------------------------
+
+NAME_MAX = 80
+QUESTION_MAX = 300
+PROMPT_MAX = 200
+KEY_MAX = 40
+
+
+class JourneyError(ValueError):
+    """A change to the journey that cannot be made; `field` names the form field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class NotInWorkspace(LookupError):
+    """No stage or touchpoint with that id in the workspace."""
+
+
+@dataclass(frozen=True)
+class StageChanges:
+    """What an owner may change on a stage. Its key never changes: API calls,
+    CSV imports and printed QR codes name the stage by it."""
+
+    name: str
+    question: str
+    comment_prompt: str
+    thank_you: str
+    scale: str
+    active: bool
+
+
+def stage_of(session: Session, workspace_id: int, stage_id: int) -> Stage:
+    """The workspace's stage with that id, or NotInWorkspace."""
+    stage = session.scalar(
+        workspace_scoped(select(Stage).where(Stage.id == stage_id), workspace_id)
+    )
+    if stage is None:
+        raise NotInWorkspace(stage_id)
+    return stage
+
+
+def touchpoint_of(session: Session, stage: Stage, touchpoint_id: int) -> Touchpoint:
+    """The stage's touchpoint with that id, or NotInWorkspace."""
+    touchpoint = session.scalar(
+        workspace_scoped(
+            select(Touchpoint).where(
+                Touchpoint.id == touchpoint_id, Touchpoint.stage_id == stage.id
+            ),
+            stage.workspace_id,
+        )
+    )
+    if touchpoint is None:
+        raise NotInWorkspace(touchpoint_id)
+    return touchpoint
+
+
+def stage_has_responses(session: Session, stage: Stage) -> bool:
+    from feedback.surveys.models import Response  # surveys builds on journey
+
+    return session.scalar(
+        select(
+            select(Response.id)
+            .where(Response.workspace_id == stage.workspace_id, Response.stage_id == stage.id)
+            .exists()
+        )
+    )
+
+
+def touchpoint_in_use(session: Session, touchpoint: Touchpoint) -> bool:
+    """Whether any invitation, response or rollup row refers to the touchpoint."""
+    from feedback.insights.models import StageDailyStat  # both build on journey
+    from feedback.surveys.models import Invitation, Response
+
+    return any(
+        session.scalar(
+            select(
+                select(model.touchpoint_id)
+                .where(
+                    model.workspace_id == touchpoint.workspace_id,
+                    model.touchpoint_id == touchpoint.id,
+                )
+                .exists()
+            )
+        )
+        for model in (Invitation, Response, StageDailyStat)
+    )
+
+
+def _text(value: str | None, field: str, label: str, limit: int, *, multiline: bool) -> str:
+    text = clean_text(value, multiline=multiline)
+    if text is None:
+        raise JourneyError(field, f"Please enter {label}.")
+    if len(text) > limit:
+        raise JourneyError(field, f"Please keep {label} under {limit} characters.")
+    return text
+
+
+def _unique_key(name: str, taken: set[str], fallback: str) -> str:
+    """A slug of the name that is not taken yet: 'In-store visit' -> 'in-store-visit'(-2...)."""
+    base = slug_of(name, limit=KEY_MAX) or fallback
+    key, n = base, 1
+    while key in taken:
+        n += 1
+        suffix = f"-{n}"
+        key = base[: KEY_MAX - len(suffix)].rstrip("-") + suffix
+    return key
+
+
+def update_stage(session: Session, stage: Stage, changes: StageChanges) -> Stage:
+    """Apply an owner's changes to a stage, or JourneyError naming the field at fault.
+
+    The scale cannot change once the stage has answers: its rollups would
+    mix ratings of two scales (a 5 out of 5 is not a 5 out of 10).
+    """
+    name = _text(changes.name, "name", "a name", NAME_MAX, multiline=False)
+    others = [s for s in stages_in_order(session, stage.workspace_id) if s.id != stage.id]
+    if name.casefold() in {s.name.casefold() for s in others}:
+        raise JourneyError("name", "Another stage already has this name.")
+    question = _text(changes.question, "question", "the question", QUESTION_MAX, multiline=False)
+    comment_prompt = _text(
+        changes.comment_prompt, "comment_prompt", "the comment prompt", PROMPT_MAX, multiline=False
+    )
+    thank_you = _text(
+        changes.thank_you, "thank_you", "the thank-you line", PROMPT_MAX, multiline=False
+    )
+    if changes.scale not in SCALES:
+        raise JourneyError("scale", "Please choose one of the scales listed.")
+    if changes.scale != stage.scale and stage_has_responses(session, stage):
+        raise JourneyError(
+            "scale",
+            "This stage already has answers on its scale, so the scale cannot change "
+            "(its figures would mix two scales). Add a new stage instead.",
+        )
+    if not changes.active and not any(s.active for s in others):
+        raise JourneyError("active", "At least one stage must stay active.")
+    stage.name = name
+    stage.question = question
+    stage.comment_prompt = comment_prompt
+    stage.thank_you = thank_you
+    stage.scale = changes.scale
+    stage.active = changes.active
+    session.flush()
+    return stage
+
+
+def add_stage(session: Session, workspace: Workspace, name: str, scale: str) -> Stage:
+    """A new stage at the end of the journey, with starter wording the owner can edit."""
+    name = _text(name, "name", "a name", NAME_MAX, multiline=False)
+    if scale not in SCALES:
+        raise JourneyError("scale", "Please choose one of the scales listed.")
+    stages = stages_in_order(session, workspace.id)
+    if name.casefold() in {s.name.casefold() for s in stages}:
+        raise JourneyError("name", "Another stage already has this name.")
+    question = (
+        f"How likely are you to recommend {workspace.name} to a friend or colleague?"
+        if scale == "nps"
+        else f"How was your experience with {workspace.name}?"
+    )
+    stage = Stage(
+        workspace_id=workspace.id,
+        key=_unique_key(name, {s.key for s in stages}, "stage"),
+        name=name,
+        position=max((s.position for s in stages), default=0) + 1,
+        scale=scale,
+        question=question[:QUESTION_MAX],
+        comment_prompt="What went well, and what could we do better?",
+        thank_you="Thank you for your feedback.",
+        active=True,
+    )
+    session.add(stage)
+    session.flush()
+    return stage
+
+
+def move_stage(session: Session, stage: Stage, step: int) -> None:
+    """Move a stage one place earlier (-1) or later (+1) in the journey; at an end, nothing."""
+    stages = stages_in_order(session, stage.workspace_id)
+    # Positions are renumbered 1..n, so stages that once shared a position get apart.
+    index = next(i for i, s in enumerate(stages) if s.id == stage.id)
+    target = index + step
+    if step not in (-1, 1) or not 0 <= target < len(stages):
+        return
+    stages[index], stages[target] = stages[target], stages[index]
+    for position, each in enumerate(stages, start=1):
+        each.position = position
+    session.flush()
+
+
+def _touchpoint_fields(name: str, channel: str) -> tuple[str, str]:
+    name = _text(name, "name", "a name", NAME_MAX, multiline=False)
+    if channel not in CHANNELS:
+        raise JourneyError("channel", "Please choose one of the channels listed.")
+    return name, channel
+
+
+def add_touchpoint(session: Session, stage: Stage, name: str, channel: str) -> Touchpoint:
+    """A new touchpoint in the stage; its key is made from the name and never changes."""
+    name, channel = _touchpoint_fields(name, channel)
+    if name.casefold() in {t.name.casefold() for t in stage.touchpoints}:
+        raise JourneyError("name", "This stage already has a touchpoint with this name.")
+    touchpoint = Touchpoint(
+        workspace_id=stage.workspace_id,
+        stage_id=stage.id,
+        # The open-link key is kept free, so open-link answers never land on an owner's touchpoint.
+        key=_unique_key(
+            name, {t.key for t in stage.touchpoints} | {OPEN_LINK_TOUCHPOINT}, "touchpoint"
+        ),
+        name=name,
+        channel=channel,
+    )
+    session.add(touchpoint)
+    session.flush()
+    return touchpoint
+
+
+def update_touchpoint(
+    session: Session, touchpoint: Touchpoint, name: str, channel: str
+) -> Touchpoint:
+    """Rename a touchpoint or change its channel; its key stays as it was."""
+    name, channel = _touchpoint_fields(name, channel)
+    siblings = [t for t in touchpoint.stage.touchpoints if t.id != touchpoint.id]
+    if name.casefold() in {t.name.casefold() for t in siblings}:
+        raise JourneyError("name", "This stage already has a touchpoint with this name.")
+    touchpoint.name = name
+    touchpoint.channel = channel
+    session.flush()
+    return touchpoint
+
+
+def remove_touchpoint(session: Session, touchpoint: Touchpoint) -> None:
+    """Delete a touchpoint nobody was asked about yet; one in use stays (its answers need it).
+
+    The rows that refer to a touchpoint go with it (ON DELETE CASCADE), so the
+    check and the delete must not let an invitation in between: the row is
+    locked first (FOR UPDATE on PostgreSQL, which new invitations' foreign key
+    checks wait for; the write lock on SQLite).
+    """
+    lock_for_writing(session)
+    session.execute(
+        select(Touchpoint.id).where(Touchpoint.id == touchpoint.id).with_for_update()
+    ).all()
+    if touchpoint_in_use(session, touchpoint):
+        raise JourneyError(
+            "touchpoint",
+            f"“{touchpoint.name}” already has survey links or answers, so it stays; "
+            "rename it instead.",
+        )
+    session.delete(touchpoint)
+    session.flush()

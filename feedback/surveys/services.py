@@ -21,7 +21,7 @@ from feedback.accounts.services import normalise_email
 from feedback.db import insert_complete_row, workspace_scoped
 from feedback.delivery import webhooks
 from feedback.insights import services as rollup
-from feedback.journey.models import Stage, Touchpoint
+from feedback.journey.models import OPEN_LINK_TOUCHPOINT, Stage, Touchpoint
 from feedback.journey.scales import SCALES, Scale
 from feedback.journey.services import find_touchpoint
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Contact, Invitation, Response
@@ -722,9 +722,6 @@ def rescore_responses(session: Session, *, everything: bool = False) -> dict[int
             changed[response.workspace_id] = changed.get(response.workspace_id, 0) + 1
         session.flush()
     return changed
-
-
-OPEN_LINK_TOUCHPOINT = "open-link"
 
 
 class UnknownOpenLink(LookupError):

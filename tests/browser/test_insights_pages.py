@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from feedback.db import utcnow
-from tests.browser.conftest import browser_needed
+from tests.browser.conftest import browser_needed, log_in
 from tests.factories import PASSWORD, make_owner, make_response
 
 pytestmark = [browser_needed, pytest.mark.slow]
@@ -30,11 +30,7 @@ def test_the_stage_page_draws_its_charts_with_values_on_a_laptop_screen(
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     try:
-        page.goto(f"{live_server}/login")
-        page.fill("input[name=email]", user.email)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard")
+        log_in(page, live_server, user.email, PASSWORD)
         page.click("text=Purchase decision")
         page.wait_for_url("**/stages/purchase**")
         charts = page.locator("svg.chart")
