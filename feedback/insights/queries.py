@@ -103,6 +103,24 @@ def responses_page(
     return ResponsesPage(list(items), page, total, per_page)
 
 
+def response_detail(session: Session, workspace_id: int, response_id: int) -> Response | None:
+    """One response of the workspace with its stage, touchpoint, customer, link and consent."""
+    return session.scalar(
+        workspace_scoped(
+            select(Response)
+            .where(Response.id == response_id)
+            .options(
+                joinedload(Response.stage),
+                joinedload(Response.touchpoint),
+                joinedload(Response.contact),
+                joinedload(Response.invitation),
+                joinedload(Response.testimonial),
+            ),
+            workspace_id,
+        )
+    )
+
+
 def weakest_stage(summaries: list[StageSummary]) -> StageSummary | None:
     """The stage whose comments read worst, among stages with enough to judge (3+)."""
     judged = [s for s in summaries if s.mean_sentiment is not None and s.scored >= 3]

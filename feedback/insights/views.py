@@ -247,6 +247,28 @@ def responses() -> tuple[str, int]:
     ), 422 if form.errors else 200
 
 
+@bp.get("/responses/<int:response_id>")
+@workspace_required
+def response_detail(response_id: int) -> str:
+    """One response in full: the answer, its scores, who gave it, its link and its consent."""
+    workspace = current_workspace()
+    found = queries.response_detail(db.session, workspace.id, response_id)
+    if found is None:
+        abort(404)
+    scale = found.stage.rating_scale
+    return render_template(
+        "insights/response.html",
+        workspace=workspace,
+        response=found,
+        invitation=found.invitation,
+        scale=scale,
+        unhappy=scale.is_unhappy(found.rating),
+        mismatch=services.is_mismatch(
+            found.rating, found.stage.scale, found.sentiment_label, found.sentiment_compound
+        ),
+    )
+
+
 def _csv_download(lines: Iterator[str], name: str) -> Response:
     response = Response(stream_with_context(lines), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
