@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from feedback.db import utcnow
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.services import stages_in_order
 from tests.factories import PASSWORD, make_invitation, make_owner, make_response, make_workspace
@@ -285,3 +286,35 @@ def test_journey_posts_without_a_csrf_token_are_refused(client, db_session, owne
         assert client.post(path, data={**data, "csrf_token": "forged"}).status_code == 400, path
     assert stage_of(db_session, owner, "purchase").name == "Purchase decision"
     assert len(stages_in_order(db_session, owner.id)) == 5
+
+
+def test_a_stage_the_owner_adds_is_answered_and_counted_like_the_defaults(
+    client, db_session, owner
+):
+    page = client.get("/settings/journey")
+    added = client.post(
+        "/settings/journey",
+        data={"name": "After-sales care", "scale": "ces", "csrf_token": csrf_token_from(page)},
+    )
+    stage_page = client.get(added.headers["Location"])
+    client.post(
+        f"{added.headers['Location']}/touchpoints",
+        data={
+            "new-name": "Repair done",
+            "new-channel": "store",
+            "csrf_token": csrf_token_from(stage_page),
+        },
+    )
+    issued = make_invitation(
+        db_session, owner, stage="after-sales-care", touchpoint="repair-done", now=utcnow()
+    )
+    form = client.get(f"/s/{issued.token}")
+    assert form.status_code == 200 and "Very easy" in form.text and 'value="7"' in form.text
+    answered = client.post(
+        f"/s/{issued.token}",
+        data={"rating": "6", "comment": "Quick and friendly.", "csrf_token": csrf_token_from(form)},
+    )
+    assert answered.status_code == 303
+    dashboard = client.get("/dashboard")
+    card = dashboard.text.split(">After-sales care</a></h2>")[1].split("</li>")[0]
+    assert "6.0 / 7" in card
