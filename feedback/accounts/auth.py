@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,10 +17,15 @@ from feedback.extensions import db
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
+    """The user of a session made by `User.get_id`, unless their password changed since."""
+    user_id, _, fingerprint = session_id.partition(".")
     if not user_id.isdigit():
         return None
-    return db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id))
+    if user is None or not secrets.compare_digest(fingerprint, user.password_fingerprint):
+        return None
+    return user
 
 
 def workspace_required(view: F) -> F:

@@ -1,4 +1,4 @@
-"""Owner login."""
+"""Owner forms: logging in, passwords, the team, API keys and settings."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from wtforms import (
     EmailField,
     IntegerField,
     PasswordField,
+    SelectField,
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 
@@ -61,3 +63,42 @@ class SettingsForm(FlaskForm):
     consent_text = TextAreaField(
         "Testimonial consent text", validators=[InputRequired(), Length(max=2000)]
     )
+
+
+ROLE_CHOICES = [SelectChoice("member", "Member"), SelectChoice("owner", "Owner")]
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired("Please enter your current password.")]
+    )
+    password = PasswordField(
+        "New password", validators=[InputRequired("Please choose a new password.")]
+    )
+    confirm = PasswordField(
+        "New password again", validators=[InputRequired("Please type the new password again.")]
+    )
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField("Password", validators=[InputRequired("Please choose a password.")])
+    confirm = PasswordField(
+        "Password again", validators=[InputRequired("Please type the password again.")]
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "Email", validators=[InputRequired("Please enter your email."), Length(max=254)]
+    )
+
+
+class MemberForm(FlaskForm):
+    email = EmailField(
+        "Email", validators=[InputRequired("Please enter their email."), Length(max=254)]
+    )
+    role = SelectField("Role", choices=ROLE_CHOICES, default="member", validate_choice=False)
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES, validate_choice=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
@@ -82,6 +83,16 @@ class User(UserMixin, db.Model):
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", order_by="Membership.id"
     )
+
+    @property
+    def password_fingerprint(self) -> str:
+        """Changes whenever the password does. Sessions and set-password links carry it,
+        so a new password ends every other session and retires every older link."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    def get_id(self) -> str:
+        # What Flask-Login keeps in the session and remember-me cookies.
+        return f"{self.id}.{self.password_fingerprint}"
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"

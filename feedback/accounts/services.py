@@ -9,12 +9,22 @@ import secrets
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask import current_app
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from feedback.accounts.models import DEFAULT_CONSENT_TEXT, ApiKey, Membership, User, Workspace
-from feedback.db import workspace_scoped
+from feedback.accounts.models import (
+    DEFAULT_CONSENT_TEXT,
+    ROLES,
+    ApiKey,
+    Membership,
+    User,
+    Workspace,
+)
+from feedback.db import lock_for_writing, workspace_scoped
+from feedback.delivery.services import enqueue_email
 from feedback.journey.services import create_default_journey
 from feedback.text import slug_of
 
@@ -31,6 +41,18 @@ class AccountError(ValueError):
 def normalise_email(email: str) -> str:
     """Trimmed and lowercased: addresses are matched case-insensitively."""
     return email.strip().lower()
+
+
+def is_email_address(email: str) -> bool:
+    """Whether a (normalised) address can be written to: one @, a dot in the domain, no spaces."""
+    local, _, domain = email.partition("@")
+    return bool(
+        local
+        and "." in domain
+        and "@" not in domain
+        and len(email) <= 254
+        and not any(c.isspace() or ord(c) < 32 for c in email)
+    )
 
 
 def slugify(name: str) -> str:
@@ -308,3 +330,235 @@ def members_of(session: Session, workspace_id: int) -> list[User]:
             .order_by(User.email)
         )
     )
+
+
+# -- passwords and the team -------------------------------------------------------------
+
+PASSWORD_MAX = 200  # hashing cost grows with the length; nobody types more
+INVITE_LINK_DAYS = 3
+RESET_LINK_HOURS = 1
+_PASSWORD_LINK_SALT = "set-password"
+
+
+class AccountFieldError(AccountError):
+    """A password or team change that cannot be made; `field` names the form field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _check_new_password(password: str, confirm: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise AccountFieldError("password", f"Please use at least {PASSWORD_MIN} characters.")
+    if len(password) > PASSWORD_MAX:
+        raise AccountFieldError("password", f"Please use at most {PASSWORD_MAX} characters.")
+    if password != confirm:
+        raise AccountFieldError("confirm", "The two passwords are not the same.")
+
+
+def set_password(session: Session, user: User, password: str, confirm: str) -> None:
+    """A new password for the user, or AccountFieldError naming the field at fault."""
+    _check_new_password(password, confirm)
+    user.password_hash = generate_password_hash(password)
+    session.flush()
+
+
+def change_password(
+    session: Session, user: User, current: str, password: str, confirm: str
+) -> None:
+    """The user's own change of password: the current one first."""
+    if not check_password_hash(user.password_hash, current):
+        raise AccountFieldError("current_password", "That is not your current password.")
+    set_password(session, user, password, confirm)
+
+
+def password_link_token(secret_key: str, user: User, purpose: str) -> str:
+    """A signed link token to set the password: "invite" (3 days) or "reset" (1 hour).
+
+    Single use: it names the password it replaces, so it stops working once used.
+    """
+    if purpose not in ("invite", "reset"):
+        raise ValueError(purpose)
+    serializer = URLSafeTimedSerializer(secret_key, salt=_PASSWORD_LINK_SALT)
+    return serializer.dumps({"u": user.id, "p": user.password_fingerprint, "k": purpose})
+
+
+def user_for_password_link(
+    session: Session, secret_key: str, token: str, now: dt.datetime
+) -> User | None:
+    """The user a set-password link is for, or None when it is forged, stale or used."""
+    serializer = URLSafeTimedSerializer(secret_key, salt=_PASSWORD_LINK_SALT)
+    try:
+        data, signed_at = serializer.loads(
+            token, max_age=INVITE_LINK_DAYS * 86400, return_timestamp=True
+        )
+    except BadData:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    if data.get("k") == "reset" and now - signed_at > dt.timedelta(hours=RESET_LINK_HOURS):
+        return None
+    user = session.get(User, data["u"])
+    if user is None or data.get("p") != user.password_fingerprint:
+        return None
+    return user
+
+
+@dataclass(frozen=True)
+class Member:
+    user: User
+    role: str
+    since: dt.datetime
+
+
+def team_of(session: Session, workspace_id: int) -> list[Member]:
+    """Everyone who works in the workspace with their role, owners first."""
+    rows = session.execute(
+        select(User, Membership.role, Membership.created_at)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.workspace_id == workspace_id)
+        .order_by(Membership.role.desc(), User.email)
+    )
+    return [Member(user, role, since) for user, role, since in rows]
+
+
+def role_in(session: Session, workspace_id: int, user_id: int) -> str | None:
+    return session.scalar(
+        select(Membership.role).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )
+
+
+def add_member(session: Session, workspace: Workspace, email: str, role: str) -> tuple[User, bool]:
+    """Give someone a place in the workspace; the user, and whether they are new here.
+
+    A new user gets a password nobody knows: they choose their own through the
+    invitation link.
+    """
+    email = normalise_email(email)
+    if not is_email_address(email):
+        raise AccountFieldError("email", "That is not an email address.")
+    if role not in ROLES:
+        raise AccountFieldError("role", "Please choose owner or member.")
+    user = user_by_email(session, email)
+    created = user is None
+    if user is None:
+        user = User(email=email, password_hash=generate_password_hash(secrets.token_urlsafe(32)))
+        session.add(user)
+        session.flush()
+    elif role_in(session, workspace.id, user.id) is not None:
+        raise AccountFieldError("email", f"{email} is already in the team.")
+    session.add(Membership(workspace_id=workspace.id, user_id=user.id, role=role))
+    session.flush()
+    return user, created
+
+
+def _membership_to_change(
+    session: Session, workspace_id: int, acting: User, user_id: int
+) -> Membership:
+    lock_for_writing(session)
+    membership = session.scalar(
+        select(Membership)
+        .where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
+        .with_for_update()
+    )
+    if membership is None:
+        raise MemberNotFound(user_id)
+    if user_id == acting.id:
+        raise AccountError("You cannot change your own place in the team; ask another owner.")
+    return membership
+
+
+class MemberNotFound(LookupError):
+    """No such member in this workspace."""
+
+
+def _owners_besides(session: Session, workspace_id: int, user_id: int) -> int:
+    return session.scalar(
+        select(func.count()).where(
+            Membership.workspace_id == workspace_id,
+            Membership.role == "owner",
+            Membership.user_id != user_id,
+        )
+    )
+
+
+def set_member_role(
+    session: Session, workspace_id: int, acting: User, user_id: int, role: str
+) -> Membership:
+    """Make a member an owner or an owner a member; the workspace keeps at least one owner."""
+    if role not in ROLES:
+        raise AccountError("Please choose owner or member.")
+    membership = _membership_to_change(session, workspace_id, acting, user_id)
+    if role != "owner" and not _owners_besides(session, workspace_id, user_id):
+        raise AccountError("A workspace needs at least one owner.")
+    membership.role = role
+    session.flush()
+    return membership
+
+
+def remove_member(session: Session, workspace_id: int, acting: User, user_id: int) -> User:
+    """Take someone out of the workspace; their account stays for other workspaces."""
+    membership = _membership_to_change(session, workspace_id, acting, user_id)
+    if membership.role == "owner" and not _owners_besides(session, workspace_id, user_id):
+        raise AccountError("A workspace needs at least one owner.")
+    user = membership.user
+    session.delete(membership)
+    session.flush()
+    return user
+
+
+def password_link(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/password/set/{token}"
+
+
+def enqueue_password_email(
+    session: Session,
+    user: User,
+    workspace: Workspace,
+    purpose: str,
+    *,
+    link: str,
+    now: dt.datetime,
+    invited_by: str | None = None,
+) -> None:
+    """Through the outbox: a new team member's invitation ("invite": choose a password),
+    an existing user's notice ("added": log in as usual) or a reset link ("reset")."""
+    context = {
+        "workspace": workspace,
+        "user": user,
+        "purpose": purpose,
+        "link": link,
+        "invited_by": invited_by,
+        "invite_days": INVITE_LINK_DAYS,
+        "reset_hours": RESET_LINK_HOURS,
+    }
+    text = current_app.jinja_env.get_template("accounts/password_email.txt").render(context)
+    subject = {
+        "invite": f"You are invited to {workspace.name}'s customer feedback",
+        "added": f"You can now see {workspace.name}'s customer feedback",
+        "reset": f"Set a new password for {workspace.name}'s customer feedback",
+    }[purpose]
+    enqueue_email(session, workspace.id, to=user.email, subject=subject[:200], text=text, now=now)
+
+
+def request_password_reset(
+    session: Session, email: str, *, secret_key: str, base_url: str, now: dt.datetime
+) -> bool:
+    """Email a reset link if the address belongs to someone in a workspace.
+
+    The answer is only for tests and logs: the page says the same either way,
+    so it does not tell who has an account.
+    """
+    user = user_by_email(session, email)
+    workspace = workspace_of(session, user) if user is not None else None
+    if user is None or workspace is None:
+        return False
+    token = password_link_token(secret_key, user, "reset")
+    enqueue_password_email(
+        session, user, workspace, "reset", link=password_link(base_url, token), now=now
+    )
+    return True

@@ -1,17 +1,38 @@
-"""Logging in and out."""
+"""Logging in and out, passwords, the team, API keys and the workspace's settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from feedback.accounts import services
 from feedback.accounts.auth import current_workspace, workspace_required
-from feedback.accounts.forms import ApiKeyForm, EmptyForm, LoginForm, SettingsForm
+from feedback.accounts.forms import (
+    ApiKeyForm,
+    EmptyForm,
+    ForgotPasswordForm,
+    LoginForm,
+    MemberForm,
+    PasswordChangeForm,
+    RoleForm,
+    SetPasswordForm,
+    SettingsForm,
+)
 from feedback.db import utcnow
 from feedback.extensions import db, limiter
 
@@ -121,3 +142,197 @@ def settings() -> Response | tuple[str, int]:
             return redirect(url_for("accounts.settings"))
     status = 422 if form.errors else 200
     return render_template("accounts/settings.html", workspace=workspace, form=form), status
+
+
+# -- passwords ---------------------------------------------------------------------------
+
+
+def _show_field_error(form: FlaskForm, error: services.AccountFieldError) -> None:
+    db.session.rollback()
+    getattr(form, error.field).errors = [error.message]
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+@workspace_required
+def change_password() -> Response | tuple[str, int]:
+    """Change your own password; every other session of yours ends with the old one."""
+    user = current_user._get_current_object()
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(
+                db.session, user, form.current_password.data, form.password.data, form.confirm.data
+            )
+        except services.AccountFieldError as error:
+            _show_field_error(form, error)
+        else:
+            db.session.commit()
+            login_user(user)  # this session carries the new password's fingerprint
+            flash("Your password is changed, and you are logged out everywhere else.")
+            return redirect(url_for("accounts.change_password"), code=303)
+    status = 422 if form.errors else 200
+    return render_template(
+        "accounts/password.html", workspace=current_workspace(), form=form
+    ), status
+
+
+def _link_gone() -> tuple[str, int]:
+    return render_template("accounts/password_link_gone.html"), 410
+
+
+@bp.route("/password/set/<token>", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def set_password(token: str) -> Response | tuple[str, int]:
+    """Choose a password from an invitation or reset link; the link then stops working."""
+    user = services.user_for_password_link(
+        db.session, current_app.config["SECRET_KEY"], token, utcnow()
+    )
+    if user is None:
+        return _link_gone()
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.set_password(db.session, user, form.password.data, form.confirm.data)
+        except services.AccountFieldError as error:
+            _show_field_error(form, error)
+        else:
+            db.session.commit()
+            login_user(user)
+            flash("Your password is set. Welcome!")
+            return redirect(url_for("insights.dashboard"), code=303)
+    status = 422 if form.errors else 200
+    return render_template("accounts/set_password.html", form=form, email=user.email), status
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit("5 per hour", methods=["POST"])
+def forgot_password() -> str | tuple[str, int]:
+    """Ask for a reset link by email; the answer is the same whether the account exists."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(
+            db.session,
+            form.email.data,
+            secret_key=current_app.config["SECRET_KEY"],
+            base_url=current_app.config["BASE_URL"],
+            now=utcnow(),
+        )
+        db.session.commit()
+        return render_template("accounts/forgot_password.html", form=None, sent_to=form.email.data)
+    status = 422 if form.errors else 200
+    return render_template("accounts/forgot_password.html", form=form, sent_to=None), status
+
+
+# -- the team ----------------------------------------------------------------------------
+
+
+def _my_role() -> str | None:
+    return services.role_in(db.session, current_workspace().id, current_user.id)
+
+
+def _team_page(
+    form: MemberForm | None = None,
+    invited: dict[str, str] | None = None,
+    problem: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    workspace = current_workspace()
+    return render_template(
+        "accounts/team.html",
+        workspace=workspace,
+        members=services.team_of(db.session, workspace.id),
+        is_owner=_my_role() == "owner",
+        form=form or MemberForm(formdata=None),
+        role_form=RoleForm(formdata=None),
+        remove_form=EmptyForm(formdata=None),
+        invited=invited,
+        problem=problem,
+    ), status
+
+
+def _owners_only() -> None:
+    if _my_role() != "owner":
+        abort(403)
+
+
+@bp.get("/settings/team")
+@workspace_required
+def team() -> tuple[str, int]:
+    """Who works in the workspace; owners add people, change roles and remove them."""
+    return _team_page()
+
+
+@bp.post("/settings/team")
+@workspace_required
+def add_member() -> tuple[str, int]:
+    _owners_only()
+    workspace = current_workspace()
+    form = MemberForm()
+    if not form.validate():
+        return _team_page(form, status=422)
+    try:
+        user, created = services.add_member(db.session, workspace, form.email.data, form.role.data)
+    except services.AccountFieldError as error:
+        _show_field_error(form, error)
+        return _team_page(form, status=422)
+    base_url = current_app.config["BASE_URL"]
+    if created:
+        token = services.password_link_token(current_app.config["SECRET_KEY"], user, "invite")
+        link = services.password_link(base_url, token)
+    else:  # they already have a password: they only need to log in
+        link = f"{base_url.rstrip('/')}/login"
+    services.enqueue_password_email(
+        db.session,
+        user,
+        workspace,
+        "invite" if created else "added",
+        link=link,
+        now=utcnow(),
+        invited_by=current_user.email,
+    )
+    db.session.commit()
+    return _team_page(invited={"email": user.email, "link": link if created else ""})
+
+
+def _change_team(change: Callable[[], str]) -> Response | tuple[str, int]:
+    """Carry out an owner's change to the team: its message, or the page with the reason."""
+    try:
+        message = change()
+    except services.MemberNotFound:
+        abort(404)
+    except services.AccountError as error:
+        db.session.rollback()
+        return _team_page(problem=str(error), status=409)
+    db.session.commit()
+    flash(message)
+    return redirect(url_for("accounts.team"), code=303)
+
+
+@bp.post("/settings/team/<int:user_id>/role")
+@workspace_required
+def change_role(user_id: int) -> Response | tuple[str, int]:
+    _owners_only()
+    form = RoleForm()
+    if not form.validate():
+        abort(400)
+
+    def change() -> str:
+        services.set_member_role(
+            db.session, current_workspace().id, current_user, user_id, form.role.data
+        )
+        return "Role changed."
+
+    return _change_team(change)
+
+
+@bp.post("/settings/team/<int:user_id>/remove")
+@workspace_required
+def remove_member(user_id: int) -> Response | tuple[str, int]:
+    _owners_only()
+
+    def change() -> str:
+        user = services.remove_member(db.session, current_workspace().id, current_user, user_id)
+        return f"{user.email} is no longer in the team."
+
+    return _change_team(change)

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback import sentiment
 from feedback.accounts.models import Workspace
-from feedback.accounts.services import normalise_email
+from feedback.accounts.services import is_email_address, normalise_email
 from feedback.db import insert_complete_row, workspace_scoped
 from feedback.delivery import webhooks
 from feedback.insights import services as rollup
@@ -98,14 +98,7 @@ def survey_url(base_url: str, token: str) -> str:
 def valid_email(email: str) -> str:
     """The address normalised, or InvalidInvitation when it cannot be an email address."""
     email = normalise_email(email)
-    local, _, domain = email.partition("@")
-    if (
-        not local
-        or "." not in domain
-        or "@" in domain
-        or len(email) > 254
-        or any(c.isspace() or ord(c) < 32 for c in email)
-    ):
+    if not is_email_address(email):
         raise InvalidInvitation(f"{email!r} is not a valid email address.")
     return email
 

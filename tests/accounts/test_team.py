@@ -1,0 +1,197 @@
+"""The team: owners add people (who choose their own password), change roles, remove them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from feedback.accounts import services
+from feedback.accounts.models import Membership
+from feedback.delivery.models import OutboxMessage
+from tests.factories import PASSWORD, make_owner
+from tests.pages import csrf_token_from
+
+NEW_PASSWORD = "plants are friends 42"
+
+
+@pytest.fixture
+def owner(client, db_session, auth):
+    user, workspace = make_owner(db_session, "Acme Plants")
+    auth.login(user.email, PASSWORD)
+    return user, workspace
+
+
+def add(client, email: str, role: str = "member"):
+    page = client.get("/settings/team")
+    return client.post(
+        "/settings/team", data={"email": email, "role": role, "csrf_token": csrf_token_from(page)}
+    )
+
+
+def roles(db_session, workspace) -> dict[str, str]:
+    db_session.expire_all()
+    return {m.user.email: m.role for m in services.team_of(db_session, workspace.id)}
+
+
+def test_a_new_member_gets_an_email_and_chooses_a_password(app, client, db_session, owner):
+    user, workspace = owner
+    added = add(client, "  Sam@Example.com ")
+    assert added.status_code == 200
+    assert "sam@example.com is in the team." in added.text
+    link = re.search(
+        r'id="invite-link"[^>]*value="http://localhost(/password/set/[^"]+)"', added.text
+    )
+    assert link, added.text
+    [email] = db_session.scalars(select(OutboxMessage)).all()
+    assert email.payload["to"] == "sam@example.com"
+    assert link.group(1) in email.payload["text"] and user.email in email.payload["text"]
+    assert roles(db_session, workspace) == {user.email: "owner", "sam@example.com": "member"}
+
+    sam = app.test_client()
+    form = sam.get(link.group(1))
+    assert form.status_code == 200
+    chosen = sam.post(
+        link.group(1),
+        data={
+            "password": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+            "csrf_token": csrf_token_from(form),
+        },
+    )
+    assert chosen.status_code == 303
+    assert "Acme Plants" in sam.get("/dashboard").text
+    # A member sees the team but cannot change it.
+    page = sam.get("/settings/team")
+    assert page.status_code == 200 and "Add someone" not in page.text
+    token = csrf_token_from(page)
+    for path, data in (
+        ("/settings/team", {"email": "x@example.com", "role": "owner"}),
+        (f"/settings/team/{user.id}/role", {"role": "member"}),
+        (f"/settings/team/{user.id}/remove", {}),
+    ):
+        assert sam.post(path, data={**data, "csrf_token": token}).status_code == 403, path
+    assert roles(db_session, workspace)[user.email] == "owner"
+
+
+def test_someone_with_an_account_is_added_without_a_new_password(client, db_session, owner):
+    _, workspace = owner
+    other, _ = make_owner(db_session, "Other Shop", email="pat@example.com")
+    added = add(client, "pat@example.com", "owner")
+    assert "already have an account" in added.text and "invite-link" not in added.text
+    [email] = db_session.scalars(select(OutboxMessage)).all()
+    assert (
+        "Log in as usual" in email.payload["text"] and "/password/set/" not in email.payload["text"]
+    )
+    assert roles(db_session, workspace)["pat@example.com"] == "owner"
+    assert services.authenticate(db_session, "pat@example.com", PASSWORD, email.created_at) == other
+
+
+@pytest.mark.parametrize(
+    ("email", "role", "message"),
+    [
+        ("", "member", "Please enter their email."),
+        ("not an address", "member", "That is not an email address."),
+        ("a@b.c" + "x" * 300, "member", "Field cannot be longer than 254 characters."),
+        ("new@example.com", "admin", "Please choose owner or member."),
+    ],
+)
+def test_bad_additions_are_refused_and_keep_what_was_typed(
+    client, db_session, owner, email, role, message
+):
+    refused = add(client, email, role)
+    assert refused.status_code == 422 and message in refused.text
+    if email and len(email) < 254:
+        assert f'value="{email}"' in refused.text
+    assert db_session.scalars(select(OutboxMessage)).all() == []
+
+
+def test_adding_the_same_person_twice_adds_them_once(client, db_session, owner):
+    user, workspace = owner
+    assert add(client, "sam@example.com").status_code == 200
+    again = add(client, "SAM@example.com")
+    assert again.status_code == 422 and "sam@example.com is already in the team." in again.text
+    assert add(client, user.email).status_code == 422
+    assert len(roles(db_session, workspace)) == 2
+
+
+def test_roles_change_and_members_are_removed_but_a_workspace_keeps_an_owner(
+    client, db_session, owner
+):
+    user, workspace = owner
+    add(client, "sam@example.com")
+    sam = services.user_by_email(db_session, "sam@example.com")
+    token = csrf_token_from(client.get("/settings/team"))
+    made_owner = client.post(
+        f"/settings/team/{sam.id}/role", data={"role": "owner", "csrf_token": token}
+    )
+    assert made_owner.status_code == 303
+    assert roles(db_session, workspace)["sam@example.com"] == "owner"
+    for_self = client.post(
+        f"/settings/team/{user.id}/role", data={"role": "member", "csrf_token": token}
+    )
+    assert for_self.status_code == 409 and "ask another owner" in for_self.text
+    tampered = client.post(
+        f"/settings/team/{sam.id}/role", data={"role": "admin", "csrf_token": token}
+    )
+    assert tampered.status_code == 409 and "Please choose owner or member." in tampered.text
+    removed = client.post(f"/settings/team/{sam.id}/remove", data={"csrf_token": token})
+    assert removed.status_code == 303
+    assert "sam@example.com is no longer in the team." in client.get("/settings/team").text
+    assert roles(db_session, workspace) == {user.email: "owner"}
+
+
+def test_the_last_owner_stays(db_session):
+    user, workspace = make_owner(db_session)
+    member, _ = services.add_member(db_session, workspace, "m@example.com", "member")
+    second_owner, _ = services.add_member(db_session, workspace, "o@example.com", "owner")
+    services.remove_member(db_session, workspace.id, second_owner, user.id)
+    with pytest.raises(services.AccountError, match="at least one owner"):
+        services.set_member_role(db_session, workspace.id, member, second_owner.id, "member")
+    with pytest.raises(services.AccountError, match="at least one owner"):
+        services.remove_member(db_session, workspace.id, member, second_owner.id)
+
+
+def test_a_removed_member_is_shut_out_at_once(app, client, db_session, owner):
+    _, workspace = owner
+    member, _ = services.add_member(db_session, workspace, "gone@example.com", "member")
+    services.set_password(db_session, member, NEW_PASSWORD, NEW_PASSWORD)
+    db_session.commit()
+    theirs = app.test_client()
+    page = theirs.get("/login")
+    theirs.post(
+        "/login",
+        data={
+            "email": "gone@example.com",
+            "password": NEW_PASSWORD,
+            "csrf_token": csrf_token_from(page),
+        },
+    )
+    assert theirs.get("/dashboard").status_code == 200
+    token = csrf_token_from(client.get("/settings/team"))
+    client.post(f"/settings/team/{member.id}/remove", data={"csrf_token": token})
+    assert theirs.get("/dashboard").status_code == 403
+    assert theirs.get("/responses").status_code == 403
+
+
+def test_another_workspaces_people_are_not_found(client, db_session, owner):
+    stranger, other = make_owner(db_session, "Elsewhere")
+    token = csrf_token_from(client.get("/settings/team"))
+    for path, data in (
+        (f"/settings/team/{stranger.id}/role", {"role": "member"}),
+        (f"/settings/team/{stranger.id}/remove", {}),
+        ("/settings/team/999999/remove", {}),
+    ):
+        assert client.post(path, data={**data, "csrf_token": token}).status_code == 404, path
+    db_session.expire_all()
+    assert db_session.scalars(
+        select(Membership.role).where(Membership.workspace_id == other.id)
+    ).all() == ["owner"]
+    assert "Elsewhere" not in client.get("/settings/team").text
+
+
+def test_team_pages_need_a_login_and_a_csrf_token(client, db_session, owner):
+    assert client.post("/settings/team", data={"email": "x@example.com"}).status_code == 400
+    client.post("/logout", data={"csrf_token": csrf_token_from(client.get("/dashboard"))})
+    assert client.get("/settings/team").status_code == 302
