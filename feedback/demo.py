@@ -42,6 +42,7 @@ from feedback.testimonials.models import Testimonial
 DEMO_WORKSPACE = "Greenleaf Plants"
 DEMO_EMAIL = "owner@greenleaf.example"
 DEMO_PASSWORD = "greenleaf-demo"
+DEMO_COLLEAGUE = "sam@greenleaf.example"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ def create_demo(
     _user, workspace = accounts.create_owner(session, email, password, DEMO_WORKSPACE)
     if existing is not None:
         return DemoResult(workspace, False, 0, 0)
+    # A colleague, so the team page and follow-up assignment have someone to show.
+    accounts.add_member(session, workspace, DEMO_COLLEAGUE, "member")
     rng = random.Random(seed)
     invitations = 0
     for item in generate_demo_responses(count, seed):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from feedback.accounts.models import Workspace
+from feedback.accounts.services import team_of
 from feedback.db import utcnow
 from feedback.demo import DEMO_EMAIL, DEMO_PASSWORD
 from feedback.insights.services import journey_summary, local_day
@@ -123,6 +124,8 @@ def test_demo_builds_a_workspace_whose_dashboard_tells_a_story(runner, db_sessio
     assert len(wall.shown_tags(db_session, workspace.id)) >= 3
     statuses = set(db_session.scalars(select(Testimonial.status)))
     assert statuses == {"pending", "approved", "featured", "rejected"}
+    team = {m.user.email: m.role for m in team_of(db_session, workspace.id)}
+    assert team == {DEMO_EMAIL: "owner", "sam@greenleaf.example": "member"}
     again = runner.invoke(args=["feedback", "demo"])
     assert again.exit_code == 0 and "already exists" in again.output
     assert db_session.scalar(select(func.count(Response.id))) == 400

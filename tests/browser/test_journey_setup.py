@@ -18,7 +18,10 @@ def test_an_owner_reorders_renames_and_adds_a_touchpoint_on_a_phone(
     page = context.new_page()
     try:
         log_in(page, live_server, user.email, PASSWORD)
-        page.click("text=Journey setup")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+        page.get_by_role("navigation", name="Settings").get_by_role(
+            "link", name="Journey setup"
+        ).click()
         page.wait_for_url("**/settings/journey")
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         page.get_by_role("button", name="Move Retention earlier").click()
@@ -39,7 +42,7 @@ def test_an_owner_reorders_renames_and_adds_a_touchpoint_on_a_phone(
         page.get_by_role("button", name="Save Home visit").click()
         assert page.locator(".has-error .error").first.text_content() == "Please enter a name."
 
-        page.click("text=Journey")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Journey").click()
         titles = page.locator(".journey .card h2").all_text_contents()
         assert "Looking after you" in titles[2]
     finally:
