@@ -242,17 +242,18 @@ def get_follow_up(
     return FollowUp(row[0], row[1], now)
 
 
-def _locked(session: Session, workspace_id: int, response_id: int) -> Response:
+def _locked(
+    session: Session, workspace_id: int, response_id: int, *, with_follow_up: bool = True
+) -> Response:
     # Locked until commit, so two owners acting at once take turns instead of
     # one overwriting the other's note.
     lock_for_writing(session)
+    stmt = select(Response).where(Response.id == response_id)
+    if with_follow_up:
+        stmt = stmt.where(Response.follow_up_state != "none")
     response = session.scalar(
         workspace_scoped(
-            select(Response)
-            .where(Response.id == response_id, Response.follow_up_state != "none")
-            .with_for_update()
-            .execution_options(populate_existing=True),
-            workspace_id,
+            stmt.with_for_update().execution_options(populate_existing=True), workspace_id
         )
     )
     if response is None:
@@ -347,6 +348,25 @@ def resolve_follow_up(
         _append(response, entry)
     response.follow_up_state = "resolved"
     response.resolved_at = now
+    session.flush()
+    return response
+
+
+def start_follow_up(
+    session: Session, workspace_id: int, response_id: int, now: dt.datetime, sla_hours: int
+) -> Response:
+    """Open a follow-up on an answer that did not get one by itself.
+
+    Unhappy answers get one when they arrive; an owner may want to get back
+    to anyone else too (a 4 out of 5 that mentions a broken part). It is due
+    within the workspace's follow-up time from now. WrongState if the answer
+    has a follow-up already (open or resolved).
+    """
+    response = _locked(session, workspace_id, response_id, with_follow_up=False)
+    if response.follow_up_state != "none":
+        raise WrongState("This answer has a follow-up already.")
+    response.follow_up_state = "open"
+    response.follow_up_due_at = now + dt.timedelta(hours=sla_hours)
     session.flush()
     return response
 

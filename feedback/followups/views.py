@@ -188,6 +188,28 @@ def resolve(response_id: int) -> Response | tuple[str, int]:
     return _back(response_id)
 
 
+@bp.post("/follow-ups/<int:response_id>/start")
+@workspace_required
+def start(response_id: int) -> Response:
+    """Follow up an answer that did not ask for it by its rating or comment."""
+    workspace = current_workspace()
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        services.start_follow_up(
+            db.session, workspace.id, response_id, utcnow(), workspace.follow_up_sla_hours
+        )
+    except services.FollowUpNotFound:
+        abort(404)
+    except services.WrongState as error:
+        db.session.rollback()
+        flash(str(error))
+        return _back(response_id)
+    db.session.commit()
+    flash("Follow-up opened: it is in the queue now.")
+    return _back(response_id)
+
+
 @bp.post("/follow-ups/<int:response_id>/reopen")
 @workspace_required
 def reopen(response_id: int) -> Response:

@@ -238,3 +238,23 @@ def test_follow_up_counts_give_open_and_overdue_per_stage_of_one_workspace(db_se
         advocacy.id: (1, 0),
     }
     assert follow_up_counts(db_session, make_workspace(db_session).id, NOW) == {}
+
+
+def test_an_owner_starts_a_follow_up_on_an_answer_that_did_not_get_one(db_session):
+    workspace = make_workspace(db_session)
+    # "Delivery was slow" scores neutral: VADER does not know "slow".
+    response = make_response(db_session, workspace, rating=4, comment="Delivery was slow.")
+    assert response.follow_up_state == "none"
+    started = services.start_follow_up(db_session, workspace.id, response.id, NOW, 24)
+    db_session.commit()
+    assert (started.follow_up_state, started.follow_up_due_at) == (
+        "open",
+        NOW + dt.timedelta(hours=24),
+    )
+    with pytest.raises(services.WrongState, match="has a follow-up already"):
+        services.start_follow_up(db_session, workspace.id, response.id, NOW, 24)
+    other = make_workspace(db_session)
+    theirs = make_response(db_session, other, rating=5)
+    with pytest.raises(services.FollowUpNotFound):
+        services.start_follow_up(db_session, workspace.id, theirs.id, NOW, 24)
+    assert services.follow_up_counts(db_session, workspace.id, NOW)[response.stage_id] == (1, 0)

@@ -6,6 +6,7 @@ import re
 
 from feedback.surveys.services import Answer, find_open_link, submit_open_response
 from tests.factories import NOW, PASSWORD, make_owner, make_response, make_workspace
+from tests.pages import csrf_token_from
 
 
 def test_the_page_shows_the_answer_its_scores_the_customer_and_the_link(client, db_session, auth):
@@ -49,7 +50,7 @@ def test_an_open_link_answer_says_it_is_anonymous_and_has_no_follow_up(client, d
     text = client.get(f"/responses/{response.id}").text
     assert "Anonymous: answered through an open link" in text
     assert "None: there is no comment to score." in text
-    assert "None: the rating was not unhappy." in text
+    assert "None: neither the rating nor the comment was unhappy." in text
     assert "did not say you may quote them" in text
     assert "Survey link" not in text
 
@@ -68,3 +69,26 @@ def test_the_response_page_needs_a_login(client, db_session):
     response = make_response(db_session, make_workspace(db_session))
     page = client.get(f"/responses/{response.id}")
     assert page.status_code == 302 and "/login" in page.headers["Location"]
+
+
+def test_an_owner_follows_up_an_answer_from_its_page_once(client, db_session, auth):
+    user, workspace = make_owner(db_session)
+    response = make_response(db_session, workspace, rating=4, comment="Delivery was slow.")
+    auth.login(user.email, PASSWORD)
+    page = client.get(f"/responses/{response.id}")
+    assert "Follow this up anyway" in page.text
+    token = csrf_token_from(page)
+    started = client.post(f"/follow-ups/{response.id}/start", data={"csrf_token": token})
+    assert started.status_code == 303
+    assert started.headers["Location"].endswith(f"/follow-ups/{response.id}")
+    assert "Follow-up opened" in client.get(started.headers["Location"]).text
+    assert "Follow this up anyway" not in client.get(f"/responses/{response.id}").text
+    again = client.post(f"/follow-ups/{response.id}/start", data={"csrf_token": token})
+    assert again.status_code == 303
+    assert "has a follow-up already" in client.get(again.headers["Location"]).text
+    assert "Delivery was slow." in client.get("/follow-ups").text
+    theirs = make_response(db_session, make_workspace(db_session), rating=5)
+    assert (
+        client.post(f"/follow-ups/{theirs.id}/start", data={"csrf_token": token}).status_code == 404
+    )
+    assert client.post(f"/follow-ups/{response.id}/start", data={}).status_code == 400
