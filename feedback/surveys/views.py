@@ -26,7 +26,7 @@ from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.extensions import csrf, db, limiter
 from feedback.insights.services import is_unhappy
-from feedback.journey.services import stages_in_order
+from feedback.journey.services import NotInWorkspace, stage_of, stages_in_order
 from feedback.surveys import emails, models, services, touchpoints
 from feedback.surveys.forms import ImportForm, SurveyForm
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX
@@ -359,6 +359,39 @@ def _open_link_url(workspace: Workspace, stage_key: str, touchpoint_key: str | N
     base = current_app.config["BASE_URL"].rstrip("/")
     url = f"{base}/f/{workspace.slug}/{stage_key}"
     return f"{url}?tp={touchpoint_key}" if touchpoint_key else url
+
+
+PREVIEW_NOTICE = (
+    "Preview: this is what customers see for this stage. Nothing sent from here is stored."
+)
+
+
+@bp.route("/settings/journey/<int:stage_id>/preview", methods=["GET", "POST"])
+@workspace_required
+def preview(stage_id: int) -> tuple[str, int]:
+    """A stage's form as customers see it, for the owner to try; answers are checked, not kept."""
+    workspace = current_workspace()
+    try:
+        stage = stage_of(db.session, workspace.id, stage_id)
+    except NotInWorkspace:
+        abort(404)
+    link = services.OpenLink(workspace, stage, None)
+    form = SurveyForm(stage)
+    if not form.is_submitted():
+        return _render_form(link, form, notice=PREVIEW_NOTICE)
+    if form.validate():
+        try:
+            services.validated_answer(stage, _answer_from(form))
+        except services.InvalidAnswer as error:
+            getattr(form, error.field).errors = [error.message]
+    if form.errors:
+        return _render_form(link, form, 422, notice=PREVIEW_NOTICE)
+    return _render_form(
+        link,
+        form,
+        notice=f"That answer would be accepted, and the customer would read: “{stage.thank_you}” "
+        "Nothing was stored.",
+    )
 
 
 @bp.get("/settings/links")

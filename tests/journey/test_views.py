@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from feedback.db import utcnow
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.services import stages_in_order
+from feedback.surveys.models import Response
 from tests.factories import PASSWORD, make_invitation, make_owner, make_response, make_workspace
 from tests.pages import csrf_token_from
 
@@ -318,3 +319,38 @@ def test_a_stage_the_owner_adds_is_answered_and_counted_like_the_defaults(
     dashboard = client.get("/dashboard")
     card = dashboard.text.split(">After-sales care</a></h2>")[1].split("</li>")[0]
     assert "6.0 / 7" in card
+
+
+def test_the_owner_previews_and_tries_a_stages_form_without_storing_anything(
+    client, db_session, owner
+):
+    stage = stage_of(db_session, owner, "advocacy")
+    assert (
+        f'href="/settings/journey/{stage.id}/preview"'
+        in client.get(f"/settings/journey/{stage.id}").text
+    )
+    page = client.get(f"/settings/journey/{stage.id}/preview")
+    assert page.status_code == 200
+    assert "Preview: this is what customers see" in page.text
+    assert stage.question in page.text and 'value="10"' in page.text
+    token = csrf_token_from(page)
+    wrong = client.post(
+        f"/settings/journey/{stage.id}/preview",
+        data={"rating": "11", "comment": "<b>hi</b>", "csrf_token": token},
+    )
+    assert wrong.status_code == 422 and "Please choose a rating from 0 to 10." in wrong.text
+    assert "&lt;b&gt;hi&lt;/b&gt;</textarea>" in wrong.text
+    too_long = client.post(
+        f"/settings/journey/{stage.id}/preview",
+        data={"rating": "9", "comment": "x" * 2001, "csrf_token": token},
+    )
+    assert too_long.status_code == 422 and "under 2,000 characters" in too_long.text
+    fine = client.post(
+        f"/settings/journey/{stage.id}/preview",
+        data={"rating": "9", "comment": "Great", "csrf_token": token},
+    )
+    assert fine.status_code == 200 and "That answer would be accepted" in fine.text
+    assert stage.thank_you in fine.text
+    assert db_session.scalar(select(func.count()).select_from(Response)) == 0
+    other = stage_of(db_session, make_workspace(db_session), "advocacy")
+    assert client.get(f"/settings/journey/{other.id}/preview").status_code == 404
