@@ -22,6 +22,7 @@ from feedback.accounts.models import Membership, User, Workspace
 from feedback.db import Paging, lock_for_writing, workspace_scoped
 from feedback.delivery.services import enqueue_email
 from feedback.journey.models import Stage
+from feedback.journey.scales import SCALES
 from feedback.surveys.models import Response
 from feedback.text import clean_text
 
@@ -281,6 +282,40 @@ def assign_follow_up(
     response.assignee_id = user_id
     session.flush()
     return response
+
+
+def notify_assignee(
+    session: Session,
+    workspace: Workspace,
+    response: Response,
+    assignee: User,
+    *,
+    assigned_by: str,
+    base_url: str,
+    now: dt.datetime,
+) -> None:
+    """Email someone that a follow-up was given to them (through the outbox)."""
+    base = base_url.rstrip("/")
+    scale = SCALES[response.stage.scale]
+    context = {
+        "workspace": workspace,
+        "response": response,
+        "scale_high": scale.high,
+        "excerpt": _excerpt(response.comment),
+        "assigned_by": assigned_by,
+        "link": f"{base}/follow-ups/{response.id}",
+    }
+    text = current_app.jinja_env.get_template("followups/assigned_email.txt").render(context)
+    enqueue_email(
+        session,
+        workspace.id,
+        to=assignee.email,
+        subject=f"{workspace.name}: a follow-up for you ({response.stage.name})"[:200],
+        text=text,
+        message_domain=urlsplit(base_url).hostname or "feedback.invalid",
+        meta={"follow_up_assigned": response.id},
+        now=now,
+    )
 
 
 def _note_entry(note: str | None, author: str | None, now: dt.datetime) -> str:

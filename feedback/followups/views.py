@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -116,17 +125,31 @@ def assign(response_id: int) -> Response | tuple[str, int]:
     form = AssignForm()
     if not form.validate_on_submit():
         abort(400)
+    workspace = current_workspace()
     try:
         user_id = _user_id(form.assignee.data or "")
-        services.assign_follow_up(db.session, current_workspace().id, response_id, user_id)
+        before = services.get_follow_up(db.session, workspace.id, response_id, utcnow())
+        was_assigned_to = before.response.assignee_id
+        response = services.assign_follow_up(db.session, workspace.id, response_id, user_id)
     except services.FollowUpNotFound:
         abort(404)
     except services.UnknownAssignee as error:
         db.session.rollback()
         form.assignee.errors = [str(error)]
         return _detail_page(response_id, assign_form=form, status=422)
-    db.session.commit()
     user = db.session.get(User, user_id) if user_id is not None else None
+    # Someone else given the follow-up hears of it, once; giving it to yourself needs no email.
+    if user is not None and user.id != current_user.id and was_assigned_to != user.id:
+        services.notify_assignee(
+            db.session,
+            workspace,
+            response,
+            user,
+            assigned_by=current_user.email,
+            base_url=current_app.config["BASE_URL"],
+            now=utcnow(),
+        )
+    db.session.commit()
     flash(f"Assigned to {user.email}." if user else "Assigned to nobody.")
     return _back(response_id)
 

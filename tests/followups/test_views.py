@@ -8,6 +8,7 @@ import re
 from sqlalchemy import select
 
 from feedback.db import utcnow
+from feedback.delivery.models import OutboxMessage
 from feedback.followups.services import resolve_follow_up
 from feedback.surveys.models import Response
 from tests.factories import PASSWORD, make_owner, make_response, make_workspace
@@ -280,3 +281,29 @@ def test_follow_up_pages_need_a_login(client, db_session):
     assert client.get("/follow-ups").status_code == 302
     assert client.get(f"/follow-ups/{response.id}").status_code == 302
     assert db_session.scalar(select(Response.follow_up_state)) == "open"
+
+
+def test_a_colleague_given_a_follow_up_gets_one_email_and_nobody_else_does(
+    client, db_session, auth
+):
+    owner, workspace = logged_in(client, auth, db_session)
+    member = add_member(db_session, workspace, "helper@example.com")
+    response = unhappy(db_session, workspace, now=utcnow())
+    url = f"/follow-ups/{response.id}"
+    token = csrf_token_from(client.get(url))
+
+    def assign(who: object) -> None:
+        sent = client.post(f"{url}/assign", data={"csrf_token": token, "assignee": who})
+        assert sent.status_code == 303
+
+    assign(member.id)
+    assign(member.id)  # pressed twice: still one email
+    assign(owner.id)  # to yourself: no email
+    assign("")
+    db_session.expire_all()
+    emails = [m.payload for m in db_session.scalars(select(OutboxMessage))]
+    assigned = [e for e in emails if "a follow-up for you" in e["subject"]]
+    assert [e["to"] for e in assigned] == ["helper@example.com"]
+    text = assigned[0]["text"]
+    assert owner.email in text and f"http://localhost/follow-ups/{response.id}" in text
+    assert response.stage.name in text
