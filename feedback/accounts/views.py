@@ -33,6 +33,7 @@ from feedback.accounts.forms import (
     SetPasswordForm,
     SettingsForm,
 )
+from feedback.accounts.models import User, Workspace
 from feedback.db import utcnow
 from feedback.extensions import db, limiter
 
@@ -276,23 +277,54 @@ def add_member() -> tuple[str, int]:
     except services.AccountFieldError as error:
         _show_field_error(form, error)
         return _team_page(form, status=422)
+    shown_link = _send_invitation(user, workspace, new_user=created)
+    db.session.commit()
+    return _team_page(invited={"email": user.email, "link": shown_link})
+
+
+def _send_invitation(user: User, workspace: Workspace, *, new_user: bool) -> str:
+    """Email a new user a link to choose a password, someone with an account the login page.
+
+    Returns the password link to show the owner once ("" when there is none).
+    """
     base_url = current_app.config["BASE_URL"]
-    if created:
+    if new_user:
         token = services.password_link_token(current_app.config["SECRET_KEY"], user, "invite")
         link = services.password_link(base_url, token)
-    else:  # they already have a password: they only need to log in
+    else:
         link = f"{base_url.rstrip('/')}/login"
     services.enqueue_password_email(
         db.session,
         user,
         workspace,
-        "invite" if created else "added",
+        "invite" if new_user else "added",
         link=link,
         now=utcnow(),
         invited_by=current_user.email,
     )
+    return link if new_user else ""
+
+
+@bp.post("/settings/team/<int:user_id>/invite")
+@workspace_required
+def invite_again(user_id: int) -> Response | tuple[str, int]:
+    """A fresh invitation for someone who has not logged in yet (the first may have expired)."""
+    _owners_only()
+    workspace = current_workspace()
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if services.role_in(db.session, workspace.id, user_id) is None:
+        abort(404)
+    user = db.session.get(User, user_id)
+    assert user is not None
+    if user.last_login_at is not None:
+        flash(
+            f"{user.email} has logged in before: they can reset their password from the login page."
+        )
+        return redirect(url_for("accounts.team"), code=303)
+    shown_link = _send_invitation(user, workspace, new_user=True)
     db.session.commit()
-    return _team_page(invited={"email": user.email, "link": link if created else ""})
+    return _team_page(invited={"email": user.email, "link": shown_link})
 
 
 def _change_team(change: Callable[[], str]) -> Response | tuple[str, int]:

@@ -195,3 +195,51 @@ def test_team_pages_need_a_login_and_a_csrf_token(client, db_session, owner):
     assert client.post("/settings/team", data={"email": "x@example.com"}).status_code == 400
     client.post("/logout", data={"csrf_token": csrf_token_from(client.get("/dashboard"))})
     assert client.get("/settings/team").status_code == 302
+
+
+def test_an_invitation_is_sent_again_until_the_person_logs_in(app, client, db_session, owner):
+    user, _workspace = owner
+    first = add(client, "sam@example.com")
+    first_link = re.search(r'id="invite-link"[^>]*value="http://localhost([^"]+)"', first.text)
+    assert first_link
+    sam = services.user_by_email(db_session, "sam@example.com")
+    page = client.get("/settings/team")
+    assert "Send the invitation again" in page.text
+    token = csrf_token_from(page)
+    again = client.post(f"/settings/team/{sam.id}/invite", data={"csrf_token": token})
+    assert again.status_code == 200 and "sam@example.com is in the team." in again.text
+    second_link = re.search(r'id="invite-link"[^>]*value="http://localhost([^"]+)"', again.text)
+    assert second_link
+    db_session.expire_all()
+    assert len(db_session.scalars(select(OutboxMessage)).all()) == 2
+    # Once one of the links is used, the other stops working too.
+    theirs = app.test_client()
+    form = theirs.get(second_link.group(1))
+    theirs.post(
+        second_link.group(1),
+        data={
+            "password": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+            "csrf_token": csrf_token_from(form),
+        },
+    )
+    assert theirs.get(first_link.group(1)).status_code == 410
+    theirs.post("/logout", data={"csrf_token": csrf_token_from(theirs.get("/dashboard"))})
+    page = theirs.get("/login")
+    theirs.post(
+        "/login",
+        data={
+            "email": "sam@example.com",
+            "password": NEW_PASSWORD,
+            "csrf_token": csrf_token_from(page),
+        },
+    )
+    logged_in_before = client.post(f"/settings/team/{sam.id}/invite", data={"csrf_token": token})
+    assert logged_in_before.status_code == 303
+    assert "has logged in before" in client.get("/settings/team").text
+    assert (
+        client.post(
+            f"/settings/team/{user.id + 999}/invite", data={"csrf_token": token}
+        ).status_code
+        == 404
+    )
