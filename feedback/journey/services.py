@@ -203,6 +203,23 @@ def touchpoint_of(session: Session, stage: Stage, touchpoint_id: int) -> Touchpo
     return touchpoint
 
 
+def stage_in_use(session: Session, stage: Stage) -> bool:
+    """Whether any invitation, response or rollup row refers to the stage."""
+    from feedback.insights.models import StageDailyStat  # both build on journey
+    from feedback.surveys.models import Invitation, Response
+
+    return any(
+        session.scalar(
+            select(
+                select(model.stage_id)
+                .where(model.workspace_id == stage.workspace_id, model.stage_id == stage.id)
+                .exists()
+            )
+        )
+        for model in (Invitation, Response, StageDailyStat)
+    )
+
+
 def stage_has_responses(session: Session, stage: Stage) -> bool:
     from feedback.surveys.models import Response  # surveys builds on journey
 
@@ -395,4 +412,24 @@ def remove_touchpoint(session: Session, touchpoint: Touchpoint) -> None:
             "rename it instead.",
         )
     session.delete(touchpoint)
+    session.flush()
+
+
+def remove_stage(session: Session, stage: Stage) -> None:
+    """Delete a stage nobody was asked about yet, with its touchpoints (a stage added by
+    mistake); one in use can only be switched off. Locked like `remove_touchpoint`."""
+    lock_for_writing(session)
+    session.execute(select(Stage.id).where(Stage.id == stage.id).with_for_update()).all()
+    if stage_in_use(session, stage):
+        raise JourneyError(
+            "stage",
+            f"“{stage.name}” already has survey links or answers, so it stays; "
+            "switch it off instead.",
+        )
+    others = [s for s in stages_in_order(session, stage.workspace_id) if s.id != stage.id]
+    if not any(s.active for s in others):
+        raise JourneyError("stage", "At least one stage must stay active.")
+    for touchpoint in list(stage.touchpoints):
+        session.delete(touchpoint)
+    session.delete(stage)
     session.flush()

@@ -111,6 +111,7 @@ def _stage_page(
         workspace=current_workspace(),
         stage=stage,
         has_answers=services.stage_has_responses(db.session, stage),
+        removable=not services.stage_in_use(db.session, stage),
         form=stage_form or StageForm(formdata=None, obj=stage),
         touchpoint_forms=touchpoint_forms,
         in_use={t.id: services.touchpoint_in_use(db.session, t) for t in stage.touchpoints},
@@ -200,3 +201,18 @@ def remove_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str
     db.session.commit()
     flash(f"Touchpoint “{name}” removed.")
     return redirect(url_for("journey.stage", stage_id=stage_id), code=303)
+
+
+@bp.post("/settings/journey/<int:stage_id>/remove")
+@workspace_required
+def remove_stage(stage_id: int) -> Response | tuple[str, int]:
+    stage = _stage_or_404(stage_id)
+    name = stage.name
+    try:
+        services.remove_stage(db.session, stage)
+    except services.JourneyError as error:
+        db.session.rollback()
+        return _stage_page(_stage_or_404(stage_id), problem=error.message, status=409)
+    db.session.commit()
+    flash(f"Stage “{name}” removed.")
+    return redirect(url_for("journey.overview"), code=303)

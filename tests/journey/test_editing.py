@@ -218,3 +218,33 @@ def test_ids_of_another_workspace_are_not_found(db_session):
     with pytest.raises(services.NotInWorkspace):
         services.touchpoint_of(db_session, my_stage, their_stage.touchpoints[0].id)
     assert services.stage_of(db_session, theirs.id, their_stage.id) is their_stage
+
+
+def test_an_unused_stage_is_removed_with_its_touchpoints_and_a_used_one_stays(db_session):
+    shop = make_workspace(db_session)
+    mistake = services.add_stage(db_session, shop, "Oops", "csat")
+    services.add_touchpoint(db_session, mistake, "Nothing yet", "web")
+    db_session.commit()
+    services.remove_stage(db_session, mistake)
+    db_session.commit()
+    assert [s.key for s in services.stages_in_order(db_session, shop.id)] == [
+        "awareness",
+        "consideration",
+        "purchase",
+        "retention",
+        "advocacy",
+    ]
+    assert db_session.scalar(select(func.count()).select_from(Touchpoint)) == 10
+    purchase = stage_named(db_session, shop, "purchase")
+    make_invitation(db_session, shop, stage="purchase")
+    with pytest.raises(JourneyError, match="switch it off instead") as refused:
+        services.remove_stage(db_session, purchase)
+    assert refused.value.field == "stage"
+    db_session.rollback()
+    # The only active stage left stays, even unused.
+    stages = services.stages_in_order(db_session, shop.id)
+    for stage in stages:
+        if stage.key != "awareness":
+            services.update_stage(db_session, stage, changes_of(stage, active=False))
+    with pytest.raises(JourneyError, match="At least one stage"):
+        services.remove_stage(db_session, stage_named(db_session, shop, "awareness"))

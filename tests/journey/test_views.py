@@ -354,3 +354,50 @@ def test_the_owner_previews_and_tries_a_stages_form_without_storing_anything(
     assert db_session.scalar(select(func.count()).select_from(Response)) == 0
     other = stage_of(db_session, make_workspace(db_session), "advocacy")
     assert client.get(f"/settings/journey/{other.id}/preview").status_code == 404
+
+
+def test_the_dashboard_leaves_out_a_switched_off_stage_until_it_has_figures(
+    client, db_session, owner
+):
+    awareness = stage_of(db_session, owner, "awareness")
+    retention = stage_of(db_session, owner, "retention")
+    make_response(
+        db_session, owner, stage="retention", touchpoint="onboarding-complete", now=utcnow()
+    )
+    for stage in (awareness, retention):
+        page = client.get(f"/settings/journey/{stage.id}")
+        client.post(f"/settings/journey/{stage.id}", data=stage_data(stage, page, active=""))
+    dashboard = client.get("/dashboard").text
+    names = re.findall(r'<h2><a href="/stages/[^"]+">([^<]+)</a>', dashboard)
+    assert "Awareness" not in names and "Retention" in names
+    assert '>Retention</a> <span class="label label-neutral">inactive</span>' in dashboard
+
+
+def test_a_stage_added_by_mistake_is_removed_from_its_page(client, db_session, owner):
+    page = client.get("/settings/journey")
+    added = client.post(
+        "/settings/journey",
+        data={"name": "Oops", "scale": "csat", "csrf_token": csrf_token_from(page)},
+    )
+    stage_page = client.get(added.headers["Location"])
+    assert "Remove “Oops”" in stage_page.text
+    removed = client.post(
+        f"{added.headers['Location']}/remove", data={"csrf_token": csrf_token_from(stage_page)}
+    )
+    assert removed.status_code == 303
+    assert "Stage “Oops” removed." in client.get("/settings/journey").text
+    purchase = stage_of(db_session, owner, "purchase")
+    make_invitation(db_session, owner, stage="purchase", now=utcnow())
+    page = client.get(f"/settings/journey/{purchase.id}")
+    assert "Remove “Purchase decision”" not in page.text
+    refused = client.post(
+        f"/settings/journey/{purchase.id}/remove", data={"csrf_token": csrf_token_from(page)}
+    )
+    assert refused.status_code == 409 and "switch it off instead" in refused.text
+    other = stage_of(db_session, make_workspace(db_session), "awareness")
+    assert (
+        client.post(
+            f"/settings/journey/{other.id}/remove", data={"csrf_token": csrf_token_from(page)}
+        ).status_code
+        == 404
+    )
