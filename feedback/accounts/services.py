@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -501,11 +501,22 @@ def set_member_role(
 
 
 def remove_member(session: Session, workspace_id: int, acting: User, user_id: int) -> User:
-    """Take someone out of the workspace; their account stays for other workspaces."""
+    """Take someone out of the workspace; their account stays for other workspaces.
+
+    Follow-ups given to them go back to nobody, so none waits on someone gone.
+    """
+    from feedback.surveys.models import Response  # surveys builds on accounts
+
     membership = _membership_to_change(session, workspace_id, acting, user_id)
     if membership.role == "owner" and not _owners_besides(session, workspace_id, user_id):
         raise AccountError("A workspace needs at least one owner.")
     user = membership.user
+    session.execute(
+        update(Response)
+        .where(Response.workspace_id == workspace_id, Response.assignee_id == user_id)
+        .values(assignee_id=None)
+        .execution_options(synchronize_session=False)
+    )
     session.delete(membership)
     session.flush()
     return user

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from feedback.accounts import services
 from feedback.accounts.models import Membership
 from feedback.delivery.models import OutboxMessage
-from tests.factories import PASSWORD, make_owner
+from feedback.followups.services import assign_follow_up
+from tests.factories import PASSWORD, make_owner, make_response
 from tests.pages import csrf_token_from
 
 NEW_PASSWORD = "plants are friends 42"
@@ -243,3 +244,20 @@ def test_an_invitation_is_sent_again_until_the_person_logs_in(app, client, db_se
         ).status_code
         == 404
     )
+
+
+def test_follow_ups_of_someone_removed_go_back_to_nobody(db_session):
+    user, workspace = make_owner(db_session)
+    member, _ = services.add_member(db_session, workspace, "gone@example.com", "member")
+    db_session.commit()
+    unhappy = make_response(db_session, workspace, rating=1, comment="Broken.")
+    assign_follow_up(db_session, workspace.id, unhappy.id, member.id)
+    _, other = make_owner(db_session)
+    services.add_member(db_session, other, "gone@example.com", "member")
+    theirs = make_response(db_session, other, rating=1, comment="Also broken.")
+    assign_follow_up(db_session, other.id, theirs.id, member.id)
+    db_session.commit()
+    services.remove_member(db_session, workspace.id, user, member.id)
+    db_session.commit()
+    db_session.expire_all()
+    assert (unhappy.assignee_id, theirs.assignee_id) == (None, member.id)
