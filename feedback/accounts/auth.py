@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import abort, g
+from flask import session as browser_session
 from flask_login import current_user, login_required
 
 from feedback.accounts.models import User, Workspace
-from feedback.accounts.services import workspace_of
+from feedback.accounts.services import workspaces_of
 from feedback.extensions import db
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,16 +29,23 @@ def load_user(session_id: str) -> User | None:
     return user
 
 
+# Where a person in several workspaces keeps the one they chose to work in.
+WORKSPACE_CHOICE = "workspace_id"
+
+
 def workspace_required(view: F) -> F:
     """Log-in required; puts the user's workspace on `g.workspace` for the view."""
 
     @functools.wraps(view)
     @login_required
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        workspace = workspace_of(db.session, current_user)
-        if workspace is None:
+        workspaces = workspaces_of(db.session, current_user)
+        if not workspaces:
             abort(403)
-        g.workspace = workspace
+        chosen = browser_session.get(WORKSPACE_CHOICE)
+        g.workspace = next((w for w in workspaces if w.id == chosen), workspaces[0])
+        # For the header's switcher, shown to people in more than one workspace.
+        g.workspaces = workspaces
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]

@@ -102,3 +102,8 @@ class MemberForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES, validate_choice=False)
+
+
+class SwitchWorkspaceForm(FlaskForm):
+    # Checked against the person's own workspaces in the view.
+    workspace_id = StringField("Workspace", validators=[InputRequired(), Length(max=20)])

@@ -148,15 +148,22 @@ def authenticate(session: Session, email: str, password: str, now: dt.datetime) 
     return user
 
 
-def workspace_of(session: Session, user: User) -> Workspace | None:
-    """The workspace a user works in: their first membership."""
-    return session.scalar(
-        select(Workspace)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Membership.user_id == user.id)
-        .order_by(Membership.id)
-        .limit(1)
+def workspaces_of(session: Session, user: User) -> list[Workspace]:
+    """Every workspace the user works in, in the order they joined them."""
+    return list(
+        session.scalars(
+            select(Workspace)
+            .join(Membership, Membership.workspace_id == Workspace.id)
+            .where(Membership.user_id == user.id)
+            .order_by(Membership.id)
+        )
     )
+
+
+def workspace_of(session: Session, user: User) -> Workspace | None:
+    """The first workspace the user joined; None for someone in no workspace."""
+    workspaces = workspaces_of(session, user)
+    return workspaces[0] if workspaces else None
 
 
 API_KEY_PREFIX = "fbk_"

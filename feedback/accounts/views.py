@@ -11,17 +11,19 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask import session as browser_session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from feedback.accounts import services
-from feedback.accounts.auth import current_workspace, workspace_required
+from feedback.accounts.auth import WORKSPACE_CHOICE, current_workspace, workspace_required
 from feedback.accounts.forms import (
     ApiKeyForm,
     EmptyForm,
@@ -32,6 +34,7 @@ from feedback.accounts.forms import (
     RoleForm,
     SetPasswordForm,
     SettingsForm,
+    SwitchWorkspaceForm,
 )
 from feedback.accounts.models import User, Workspace
 from feedback.db import utcnow
@@ -75,8 +78,24 @@ def login() -> Response | str | tuple[str, int]:
 def logout() -> Response:
     if EmptyForm().validate_on_submit():
         logout_user()
+        browser_session.pop(WORKSPACE_CHOICE, None)
         flash("You are logged out.")
     return redirect(url_for("accounts.login"))
+
+
+@bp.post("/workspace")
+@workspace_required
+def switch_workspace() -> Response:
+    """Work in another of your workspaces; its pages show from now on in this browser."""
+    form = SwitchWorkspaceForm()
+    if not form.validate_on_submit():
+        abort(400)
+    chosen = next((w for w in g.workspaces if str(w.id) == form.workspace_id.data), None)
+    if chosen is None:
+        abort(404)
+    browser_session[WORKSPACE_CHOICE] = chosen.id
+    flash(f"You are working in {chosen.name}.")
+    return redirect(url_for("insights.dashboard"), code=303)
 
 
 @bp.route("/settings/api-keys", methods=["GET", "POST"])

@@ -261,3 +261,35 @@ def test_follow_ups_of_someone_removed_go_back_to_nobody(db_session):
     db_session.commit()
     db_session.expire_all()
     assert (unhappy.assignee_id, theirs.assignee_id) == (None, member.id)
+
+
+def test_someone_in_two_workspaces_switches_between_them(client, db_session, owner):
+    user, _ = owner
+    _, other = make_owner(db_session, "Bramble Books")
+    services.add_member(db_session, other, user.email, "member")
+    db_session.commit()
+    page = client.get("/dashboard")
+    assert "Acme Plants" in page.text.split("</header>")[0]
+    assert f'<option value="{other.id}">Bramble Books</option>' in page.text
+    token = csrf_token_from(page)
+    switched = client.post("/workspace", data={"workspace_id": str(other.id), "csrf_token": token})
+    assert switched.status_code == 303
+    page = client.get("/settings/team")
+    assert "You are working in Bramble Books." in page.text
+    assert "Add someone" not in page.text  # a member there, not an owner
+    stranger_workspace = make_owner(db_session, "Elsewhere")[1]
+    for value in (str(stranger_workspace.id), "abc", ""):
+        refused = client.post("/workspace", data={"workspace_id": value, "csrf_token": token})
+        assert refused.status_code in (400, 404), value
+    assert "Bramble Books" in client.get("/dashboard").text.split("</header>")[0]
+    # Taken out of the chosen workspace, they land in the one they still have.
+    owner_there = db_session.scalar(
+        select(Membership.user_id).where(
+            Membership.workspace_id == other.id, Membership.role == "owner"
+        )
+    )
+    services.remove_member(db_session, other.id, db_session.get(type(user), owner_there), user.id)
+    db_session.commit()
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and "Acme Plants" in page.text.split("</header>")[0]
+    assert 'id="workspace-switch"' not in page.text
