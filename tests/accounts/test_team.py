@@ -293,3 +293,11 @@ def test_someone_in_two_workspaces_switches_between_them(client, db_session, own
     page = client.get("/dashboard")
     assert page.status_code == 200 and "Acme Plants" in page.text.split("</header>")[0]
     assert 'id="workspace-switch"' not in page.text
+
+
+def test_markup_in_an_address_is_shown_as_text(client, db_session, owner):
+    added = add(client, "<script>alert(1)</script>@example.com")
+    assert added.status_code == 200
+    for page in (added.text, client.get("/settings/team").text):
+        assert "<script>alert(1)" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;@example.com" in page
