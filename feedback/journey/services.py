@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -203,57 +204,50 @@ def touchpoint_of(session: Session, stage: Stage, touchpoint_id: int) -> Touchpo
     return touchpoint
 
 
-def stage_in_use(session: Session, stage: Stage) -> bool:
-    """Whether any invitation, response or rollup row refers to the stage."""
-    from feedback.insights.models import StageDailyStat  # both build on journey
+def _models_that_refer() -> tuple[type[Any], ...]:
+    # Imported here: surveys and insights build on journey, not the other way round.
+    from feedback.insights.models import StageDailyStat
     from feedback.surveys.models import Invitation, Response
 
+    return Invitation, Response, StageDailyStat
+
+
+def _referred_to(
+    session: Session, workspace_id: int, column: str, value: int, models: tuple[type[Any], ...]
+) -> bool:
+    """Whether a row of any of `models` in the workspace has `column` equal to `value`."""
     return any(
         session.scalar(
             select(
-                select(model.stage_id)
-                .where(model.workspace_id == stage.workspace_id, model.stage_id == stage.id)
+                select(getattr(model, column))
+                .where(model.workspace_id == workspace_id, getattr(model, column) == value)
                 .exists()
             )
         )
-        for model in (Invitation, Response, StageDailyStat)
+        for model in models
     )
+
+
+def stage_in_use(session: Session, stage: Stage) -> bool:
+    """Whether any invitation, response or rollup row refers to the stage."""
+    return _referred_to(session, stage.workspace_id, "stage_id", stage.id, _models_that_refer())
 
 
 def stage_has_responses(session: Session, stage: Stage) -> bool:
-    from feedback.surveys.models import Response  # surveys builds on journey
-
-    return session.scalar(
-        select(
-            select(Response.id)
-            .where(Response.workspace_id == stage.workspace_id, Response.stage_id == stage.id)
-            .exists()
-        )
-    )
+    _invitation, response, _rollup = _models_that_refer()
+    return _referred_to(session, stage.workspace_id, "stage_id", stage.id, (response,))
 
 
 def touchpoint_in_use(session: Session, touchpoint: Touchpoint) -> bool:
     """Whether any invitation, response or rollup row refers to the touchpoint."""
-    from feedback.insights.models import StageDailyStat  # both build on journey
-    from feedback.surveys.models import Invitation, Response
-
-    return any(
-        session.scalar(
-            select(
-                select(model.touchpoint_id)
-                .where(
-                    model.workspace_id == touchpoint.workspace_id,
-                    model.touchpoint_id == touchpoint.id,
-                )
-                .exists()
-            )
-        )
-        for model in (Invitation, Response, StageDailyStat)
+    return _referred_to(
+        session, touchpoint.workspace_id, "touchpoint_id", touchpoint.id, _models_that_refer()
     )
 
 
-def _text(value: str | None, field: str, label: str, limit: int, *, multiline: bool) -> str:
-    text = clean_text(value, multiline=multiline)
+def _text(value: str | None, field: str, label: str, limit: int) -> str:
+    """One line of the owner's wording, cleaned, or JourneyError for the field."""
+    text = clean_text(value, multiline=False)
     if text is None:
         raise JourneyError(field, f"Please enter {label}.")
     if len(text) > limit:
@@ -278,17 +272,15 @@ def update_stage(session: Session, stage: Stage, changes: StageChanges) -> Stage
     The scale cannot change once the stage has answers: its rollups would
     mix ratings of two scales (a 5 out of 5 is not a 5 out of 10).
     """
-    name = _text(changes.name, "name", "a name", NAME_MAX, multiline=False)
+    name = _text(changes.name, "name", "a name", NAME_MAX)
     others = [s for s in stages_in_order(session, stage.workspace_id) if s.id != stage.id]
     if name.casefold() in {s.name.casefold() for s in others}:
         raise JourneyError("name", "Another stage already has this name.")
-    question = _text(changes.question, "question", "the question", QUESTION_MAX, multiline=False)
+    question = _text(changes.question, "question", "the question", QUESTION_MAX)
     comment_prompt = _text(
-        changes.comment_prompt, "comment_prompt", "the comment prompt", PROMPT_MAX, multiline=False
+        changes.comment_prompt, "comment_prompt", "the comment prompt", PROMPT_MAX
     )
-    thank_you = _text(
-        changes.thank_you, "thank_you", "the thank-you line", PROMPT_MAX, multiline=False
-    )
+    thank_you = _text(changes.thank_you, "thank_you", "the thank-you line", PROMPT_MAX)
     if changes.scale not in SCALES:
         raise JourneyError("scale", "Please choose one of the scales listed.")
     if changes.scale != stage.scale and stage_has_responses(session, stage):
@@ -311,7 +303,7 @@ def update_stage(session: Session, stage: Stage, changes: StageChanges) -> Stage
 
 def add_stage(session: Session, workspace: Workspace, name: str, scale: str) -> Stage:
     """A new stage at the end of the journey, with starter wording the owner can edit."""
-    name = _text(name, "name", "a name", NAME_MAX, multiline=False)
+    name = _text(name, "name", "a name", NAME_MAX)
     if scale not in SCALES:
         raise JourneyError("scale", "Please choose one of the scales listed.")
     stages = stages_in_order(session, workspace.id)
@@ -353,7 +345,7 @@ def move_stage(session: Session, stage: Stage, step: int) -> None:
 
 
 def _touchpoint_fields(name: str, channel: str) -> tuple[str, str]:
-    name = _text(name, "name", "a name", NAME_MAX, multiline=False)
+    name = _text(name, "name", "a name", NAME_MAX)
     if channel not in CHANNELS:
         raise JourneyError("channel", "Please choose one of the channels listed.")
     return name, channel
