@@ -197,10 +197,6 @@ def change_password() -> Response | tuple[str, int]:
     ), status
 
 
-def _link_gone() -> tuple[str, int]:
-    return render_template("accounts/password_link_gone.html"), 410
-
-
 @bp.route("/password/set/<token>", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
 def set_password(token: str) -> Response | tuple[str, int]:
@@ -209,7 +205,7 @@ def set_password(token: str) -> Response | tuple[str, int]:
         db.session, current_app.config["SECRET_KEY"], token, utcnow()
     )
     if user is None:
-        return _link_gone()
+        return render_template("accounts/password_link_gone.html"), 410
     form = SetPasswordForm()
     if form.validate_on_submit():
         try:
