@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -272,7 +273,33 @@ def import_touchpoints() -> tuple[str, int]:
         form=form,
         report=report,
         columns=touchpoints.CSV_COLUMNS,
+        stages=[s for s in stages_in_order(db.session, workspace.id) if s.active],
     ), status
+
+
+@bp.get("/touchpoints/import/sample.csv")
+@workspace_required
+def import_sample() -> Response:
+    """A CSV to start from: the header and two rows naming this workspace's own keys."""
+    workspace = current_workspace()
+    stages = [s for s in stages_in_order(db.session, workspace.id) if s.active and s.touchpoints]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(touchpoints.CSV_COLUMNS)
+    for n, stage in enumerate(stages[:2], start=1):
+        writer.writerow(
+            [
+                f"customer{n}@example.com",
+                f"Customer {n}",
+                stage.key,
+                stage.touchpoints[0].key,
+                f"order-100{n}",
+                "2026-01-15T10:30:00+00:00",
+            ]
+        )
+    response = Response(buffer.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{workspace.slug}-sample.csv"'
+    return response
 
 
 def _open_link_or_404(workspace_slug: str, stage_key: str) -> services.OpenLink:

@@ -187,3 +187,20 @@ def test_an_event_id_reused_for_another_customer_is_rejected_with_the_reason(app
     report = run_import(db_session, workspace, clash)
     [(line, reason)] = report.rejected
     assert line == 2 and "'order-1' was already used for another contact" in reason
+
+
+def test_the_import_page_lists_the_keys_and_its_sample_csv_imports_cleanly(
+    client, db_session, auth
+):
+    user, workspace = make_owner(db_session)
+    auth.login(user.email, PASSWORD)
+    page = client.get("/touchpoints/import")
+    assert "<code>purchase</code> (Purchase decision): <code>checkout</code>" in page.text
+    sample = client.get("/touchpoints/import/sample.csv")
+    assert sample.status_code == 200 and sample.mimetype == "text/csv"
+    assert f'filename="{workspace.slug}-sample.csv"' in sample.headers["Content-Disposition"]
+    rows = touchpoints.read_csv(sample.data)
+    assert [(r["stage"], r["touchpoint"]) for r in rows] == [
+        ("awareness", "ad-click"),
+        ("consideration", "discovery-call"),
+    ]
