@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from flask import (
     Blueprint,
@@ -211,41 +212,42 @@ def resolve(response_id: int) -> Response | tuple[str, int]:
     return _back(response_id)
 
 
+def _change_state(response_id: int, change: Callable[[], object], done: str) -> Response:
+    """A button that opens or reopens a follow-up; pressed twice, it says so and changes nothing."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        change()
+    except services.FollowUpNotFound:
+        abort(404)
+    except services.WrongState as error:
+        db.session.rollback()
+        flash(str(error))
+        return _back(response_id)
+    db.session.commit()
+    flash(done)
+    return _back(response_id)
+
+
 @bp.post("/follow-ups/<int:response_id>/start")
 @workspace_required
 def start(response_id: int) -> Response:
     """Follow up an answer that did not ask for it by its rating or comment."""
     workspace = current_workspace()
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        services.start_follow_up(
+    return _change_state(
+        response_id,
+        lambda: services.start_follow_up(
             db.session, workspace.id, response_id, utcnow(), workspace.follow_up_sla_hours
-        )
-    except services.FollowUpNotFound:
-        abort(404)
-    except services.WrongState as error:
-        db.session.rollback()
-        flash(str(error))
-        return _back(response_id)
-    db.session.commit()
-    flash("Follow-up opened: it is in the queue now.")
-    return _back(response_id)
+        ),
+        "Follow-up opened: it is in the queue now.",
+    )
 
 
 @bp.post("/follow-ups/<int:response_id>/reopen")
 @workspace_required
 def reopen(response_id: int) -> Response:
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        services.reopen_follow_up(db.session, current_workspace().id, response_id)
-    except services.FollowUpNotFound:
-        abort(404)
-    except services.WrongState as error:
-        db.session.rollback()
-        flash(str(error))
-        return _back(response_id)
-    db.session.commit()
-    flash("Reopened.")
-    return _back(response_id)
+    return _change_state(
+        response_id,
+        lambda: services.reopen_follow_up(db.session, current_workspace().id, response_id),
+        "Reopened.",
+    )

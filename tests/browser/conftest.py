@@ -55,3 +55,54 @@ def log_in(page: Any, base_url: str, email: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url("**/dashboard")
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def owner_with_every_page(session: Any) -> tuple[Any, list[str]]:
+    """An owner whose workspace has something on every owner page; the user and those paths.
+
+    The data is awkward on purpose: a long unbroken word, a long address.
+    """
+    from feedback.accounts.services import add_member, create_api_key
+    from feedback.db import utcnow
+    from feedback.journey.services import stages_in_order
+    from tests.factories import make_owner, make_response
+
+    user, workspace = make_owner(session)
+    now = utcnow()
+    unhappy = make_response(
+        session,
+        workspace,
+        rating=1,
+        comment="The pot arrived cracked and nobody answered my emails for a week. "
+        "Anexceptionallylongwordwithoutanyspacesthatcouldpushthelayoutsideways.",
+        now=now,
+    )
+    make_response(session, workspace, rating=5, opt_in=True, display_name="Priya K.", now=now)
+    add_member(session, workspace, "a.rather.long.address.for.a.colleague@example.com", "member")
+    create_api_key(session, workspace, "Shop orders", now, created_by=user)
+    session.commit()
+    stage = stages_in_order(session, workspace.id)[2]
+    return user, [
+        "/dashboard",
+        f"/stages/{stage.key}",
+        "/responses",
+        f"/responses/{unhappy.id}",
+        "/follow-ups",
+        f"/follow-ups/{unhappy.id}",
+        "/testimonials",
+        "/settings",
+        "/settings/journey",
+        f"/settings/journey/{stage.id}",
+        f"/settings/journey/{stage.id}/preview",
+        "/settings/team",
+        "/settings/links",
+        "/settings/api-keys",
+        "/settings/webhooks",
+        "/settings/delivery",
+        "/settings/testimonials",
+        "/touchpoints/import",
+        "/account/password",
+    ]

@@ -14,16 +14,12 @@ from typing import Any
 
 import pytest
 
-from feedback.accounts.services import add_member, create_api_key
 from feedback.db import utcnow
-from feedback.journey.services import stages_in_order
-from tests.browser.conftest import browser_needed, log_in
-from tests.factories import PASSWORD, make_invitation, make_owner, make_response
+from tests.browser.conftest import PHONE, browser_needed, log_in, owner_with_every_page
+from tests.factories import PASSWORD, make_invitation, make_owner
 from tests.testimonials.moderation_helpers import approved
 
 pytestmark = [browser_needed, pytest.mark.slow]
-
-PHONE = {"width": 390, "height": 844}
 
 
 def violations(page: Any) -> list[tuple[str, str, list[str]]]:
@@ -72,35 +68,7 @@ def test_customer_pages_pass_axe_on_a_phone(browser, live_server, db_session):
 
 
 def test_owner_pages_pass_axe_on_a_phone(browser, live_server, db_session):
-    user, workspace = make_owner(db_session)
-    now = utcnow()
-    unhappy = make_response(db_session, workspace, rating=1, comment="Cracked pot.", now=now)
-    make_response(db_session, workspace, rating=5, opt_in=True, display_name="Priya", now=now)
-    add_member(db_session, workspace, "sam@example.com", "member")
-    create_api_key(db_session, workspace, "Shop", now, created_by=user)
-    db_session.commit()
-    stage = stages_in_order(db_session, workspace.id)[2]
-    paths = [
-        "/dashboard",
-        f"/stages/{stage.key}",
-        "/responses",
-        f"/responses/{unhappy.id}",
-        "/follow-ups",
-        f"/follow-ups/{unhappy.id}",
-        "/testimonials",
-        "/settings",
-        "/settings/journey",
-        f"/settings/journey/{stage.id}",
-        f"/settings/journey/{stage.id}/preview",
-        "/settings/team",
-        "/settings/links",
-        "/settings/api-keys",
-        "/settings/webhooks",
-        "/settings/delivery",
-        "/settings/testimonials",
-        "/touchpoints/import",
-        "/account/password",
-    ]
+    user, paths = owner_with_every_page(db_session)
     context = browser.new_context(viewport=PHONE, has_touch=True)
     page = context.new_page()
     found = {}
