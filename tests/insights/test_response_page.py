@@ -28,7 +28,11 @@ def test_the_page_shows_the_answer_its_scores_the_customer_and_the_link(client, 
     assert "2 / 5" in text and "unhappy" in text
     assert "The pot arrived &lt;b&gt;cracked&lt;/b&gt; &amp; soil everywhere." in text
     assert f"label-{response.sentiment_label}" in text and response.sentiment_version in text
-    assert f'href="mailto:{response.contact.email}"' in text
+    address = response.contact.email.replace("@", "%40")
+    subject = "Your%20feedback%20to%20" + workspace.name.replace(" ", "%20")
+    assert f'href="mailto:{address}?subject={subject}%20%28Purchase%20decision%29"' in text
+    follow_up = client.get(f"/follow-ups/{response.id}").text
+    assert f'href="mailto:{address}?subject={subject}%20%28Purchase%20decision%29"' in follow_up
     timeline = re.search(r"<dt>Survey link</dt><dd>(.*?)</dd>", text, re.S)
     assert timeline is not None
     steps = [step.split()[0] for step in " ".join(timeline.group(1).split()).split("; ")]
