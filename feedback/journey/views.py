@@ -32,7 +32,10 @@ def _touchpoint_or_404(stage: Stage, touchpoint_id: int) -> Touchpoint:
 
 
 def _refuse(form: FlaskForm, error: services.JourneyError) -> None:
-    """Undo the half-made change and show the service's reason at its field."""
+    """Undo the half-made change and show the service's reason at its field.
+
+    The rollback expires what the session holds; the stage reloads as the page reads it.
+    """
     db.session.rollback()
     field = getattr(form, error.field, None)
     if field is not None:
@@ -140,7 +143,6 @@ def stage(stage_id: int) -> Response | tuple[str, int]:
             services.update_stage(db.session, stage, changes)
         except services.JourneyError as error:
             _refuse(form, error)
-            stage = _stage_or_404(stage_id)
         else:
             db.session.commit()
             flash("Stage saved.")
@@ -160,7 +162,6 @@ def create_touchpoint(stage_id: int) -> Response | tuple[str, int]:
             )
         except services.JourneyError as error:
             _refuse(form, error)
-            stage = _stage_or_404(stage_id)
         else:
             db.session.commit()
             flash(f"Touchpoint “{touchpoint.name}” added (key {touchpoint.key}).")
@@ -179,7 +180,6 @@ def edit_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str, 
             services.update_touchpoint(db.session, touchpoint, form.name.data, form.channel.data)
         except services.JourneyError as error:
             _refuse(form, error)
-            stage = _stage_or_404(stage_id)
         else:
             db.session.commit()
             flash("Touchpoint saved.")
@@ -197,7 +197,7 @@ def remove_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str
         services.remove_touchpoint(db.session, touchpoint)
     except services.JourneyError as error:
         db.session.rollback()
-        return _stage_page(_stage_or_404(stage_id), problem=error.message, status=409)
+        return _stage_page(stage, problem=error.message, status=409)
     db.session.commit()
     flash(f"Touchpoint “{name}” removed.")
     return redirect(url_for("journey.stage", stage_id=stage_id), code=303)
@@ -212,7 +212,7 @@ def remove_stage(stage_id: int) -> Response | tuple[str, int]:
         services.remove_stage(db.session, stage)
     except services.JourneyError as error:
         db.session.rollback()
-        return _stage_page(_stage_or_404(stage_id), problem=error.message, status=409)
+        return _stage_page(stage, problem=error.message, status=409)
     db.session.commit()
     flash(f"Stage “{name}” removed.")
     return redirect(url_for("journey.overview"), code=303)
