@@ -219,3 +219,7 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+# A PostgreSQL server of the test's own (outage tests stop and start it).
+from tests.pg_cluster import private_postgres  # noqa: E402, F401
