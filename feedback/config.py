@@ -134,7 +134,17 @@ def engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # Concurrent writers wait for the lock instead of failing at once.
         return {"connect_args": {"timeout": 15}}
-    return {"pool_pre_ping": True}
+    return {
+        # A connection the server dropped (a restart, a failover) is found on
+        # checkout and replaced, with every other connection as old as it:
+        # the first request after a restart works instead of failing once per
+        # pooled connection.
+        "pool_pre_ping": True,
+        # A database that doesn't answer fails fast (the page then says 503,
+        # try again) instead of holding the request past gunicorn's 30 s timeout.
+        "connect_args": {"connect_timeout": 5},
+        "pool_timeout": 10,
+    }
 
 
 def config_for_tests(database_url: str) -> Config:

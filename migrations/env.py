@@ -1,8 +1,10 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import event
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -95,10 +97,80 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            with sqlite_without_foreign_keys(connection):
+                # One real transaction around every step, checked before it commits.
+                context.configure(
+                    connection=connection,
+                    target_metadata=get_metadata(),
+                    transactional_ddl=True,
+                    **conf_args,
+                )
+                with context.begin_transaction():
+                    context.run_migrations()
+                    refuse_dangling_foreign_keys(connection)
+            return
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+class DanglingForeignKeys(RuntimeError):
+    """A migration left rows pointing at rows that don't exist; nothing was committed."""
+
+
+@contextmanager
+def sqlite_without_foreign_keys(connection):
+    """Foreign keys off for the migration, as Alembic's batch documentation requires.
+
+    A batch operation copies a table, drops the original and renames the copy.
+    With `PRAGMA foreign_keys=ON` (set on every connection by the app) the drop
+    cascades into every child table, so an upgrade past a batch change of
+    `workspace` deleted every stage, response and membership. SQLite ignores
+    this PRAGMA inside a transaction, so it goes to the driver connection before
+    anything begins one.
+    """
+    driver_connection = connection.connection.driver_connection
+    was_on = driver_connection.execute("PRAGMA foreign_keys").fetchone()[0]
+    driver_connection.execute("PRAGMA foreign_keys=OFF")
+    # pysqlite's own transaction handling sends BEGIN only before the first
+    # INSERT/UPDATE/DELETE, so the DDL ahead of it would commit at once and a
+    # refused upgrade could not be rolled back. SQLAlchemy's documented pysqlite
+    # recipe: let the driver send nothing and send BEGIN ourselves. (Skipped
+    # when the app's connect hook applies the recipe already.)
+    own_begin = driver_connection.isolation_level is not None
+    previous_level = driver_connection.isolation_level
+    if own_begin:
+        driver_connection.isolation_level = None
+        event.listen(connection, "begin", _emit_begin)
+    try:
+        yield
+    finally:
+        if own_begin:
+            event.remove(connection, "begin", _emit_begin)
+            driver_connection.isolation_level = previous_level
+        if was_on:
+            driver_connection.execute("PRAGMA foreign_keys=ON")
+
+
+def _emit_begin(connection):
+    connection.exec_driver_sql("BEGIN")
+
+
+def refuse_dangling_foreign_keys(connection):
+    """Raise (so the migration's transaction rolls back) if any row's parent is missing.
+
+    With foreign keys off nothing stops a migration from leaving orphans;
+    `PRAGMA foreign_key_check` finds them before anything is committed.
+    """
+    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if problems:
+        tables = sorted({f"{row[0]} -> {row[2]}" for row in problems})
+        raise DanglingForeignKeys(
+            f"the upgrade would leave {len(problems)} row(s) pointing at missing rows "
+            f"({', '.join(tables)}); nothing was changed"
+        )
 
 
 if context.is_offline_mode():
