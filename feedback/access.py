@@ -15,9 +15,14 @@ is never served (fail closed).
 
 The role matrix (the README's table):
 
-- members read everything, work follow-ups and moderate testimonials;
-- only owners touch settings, the journey, the team, API keys, webhooks,
-  delivery retries, touchpoint imports and the CSV exports (personal data).
+- members read everything, work follow-ups and moderate testimonials, and
+  see who is in the team;
+- only owners open the settings (the business, the journey, QR codes, API keys,
+  webhooks, delivery and its retries, testimonial settings), change the team,
+  import touchpoints and download the CSV exports (personal data).
+
+Anonymous visitors of member and owner pages are sent to the login page;
+members get 403 (the friendly error page) on owner pages.
 """
 
 from __future__ import annotations
@@ -110,8 +115,8 @@ def check_every_route_declares_access(app: Flask) -> None:
         if level is None:
             problems.append(f"{rule.rule} ({rule.endpoint}) declares no access level")
         elif (level is Access.API_KEY) != in_api and level is not Access.PUBLIC:
-            # Only the API blueprint checks keys; a key route elsewhere would be open,
-            # and a cookie-login route inside it would never see its session's workspace.
+            # Only the API blueprint checks keys, so a key route elsewhere would be open;
+            # and the API is exempt from CSRF, so a cookie-login route in it could be forged.
             problems.append(f"{rule.rule} ({rule.endpoint}) is {level.value} in the wrong place")
     if problems:
         raise UndeclaredAccess(
