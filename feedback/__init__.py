@@ -10,6 +10,7 @@ from flask import Flask, request
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from feedback import access
 from feedback.config import Config
 from feedback.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -32,6 +33,8 @@ def create_app(config: Config | None = None) -> Flask:
     db.init_app(app)
     # Before CSRFProtect's hook, which is the first to read the body.
     app.before_request(_allow_large_uploads)
+    # Who may open a page is decided before anything reads the form or counts a limit.
+    access.register(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -70,6 +73,8 @@ def create_app(config: Config | None = None) -> Flask:
     errors.register(app)
     web.register(app)
     app.cli.add_command(feedback_cli)
+    # Fail closed: a route that does not say who may open it stops the app from starting.
+    access.check_every_route_declares_access(app)
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

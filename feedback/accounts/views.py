@@ -22,8 +22,9 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
+from feedback import access
 from feedback.accounts import services
-from feedback.accounts.auth import WORKSPACE_CHOICE, current_workspace, workspace_required
+from feedback.accounts.auth import WORKSPACE_CHOICE, current_workspace
 from feedback.accounts.forms import (
     ApiKeyForm,
     EmptyForm,
@@ -53,6 +54,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.get("/")
+@access.public
 def index() -> Response:
     if current_user.is_authenticated:
         return redirect(url_for("insights.dashboard"))
@@ -60,6 +62,7 @@ def index() -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@access.public
 @limiter.limit("10 per minute", methods=["POST"])
 def login() -> Response | str | tuple[str, int]:
     form = LoginForm()
@@ -75,6 +78,7 @@ def login() -> Response | str | tuple[str, int]:
 
 
 @bp.post("/logout")
+@access.public
 def logout() -> Response:
     if EmptyForm().validate_on_submit():
         logout_user()
@@ -84,7 +88,7 @@ def logout() -> Response:
 
 
 @bp.post("/workspace")
-@workspace_required
+@access.member
 def switch_workspace() -> Response:
     """Work in another of your workspaces; its pages show from now on in this browser."""
     form = SwitchWorkspaceForm()
@@ -99,7 +103,7 @@ def switch_workspace() -> Response:
 
 
 @bp.route("/settings/api-keys", methods=["GET", "POST"])
-@workspace_required
+@access.owner
 def api_keys() -> str | tuple[str, int]:
     """The workspace's API keys; a new key's secret is shown on this response only."""
     workspace = current_workspace()
@@ -126,7 +130,7 @@ def api_keys() -> str | tuple[str, int]:
 
 
 @bp.post("/settings/api-keys/<int:key_id>/revoke")
-@workspace_required
+@access.owner
 def revoke_api_key(key_id: int) -> Response:
     workspace = current_workspace()
     if not EmptyForm().validate_on_submit():
@@ -144,7 +148,7 @@ SETTINGS_FIELDS = tuple(f.name for f in fields(services.WorkspaceSettings))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
-@workspace_required
+@access.owner
 def settings() -> Response | tuple[str, int]:
     """The business's name, look, sender, survey timing and consent wording."""
     workspace = current_workspace()
@@ -174,7 +178,7 @@ def _show_field_error(form: FlaskForm, error: services.AccountFieldError) -> Non
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
-@workspace_required
+@access.member
 def change_password() -> Response | tuple[str, int]:
     """Change your own password; every other session of yours ends with the old one."""
     user = current_user._get_current_object()
@@ -198,6 +202,7 @@ def change_password() -> Response | tuple[str, int]:
 
 
 @bp.route("/password/set/<token>", methods=["GET", "POST"])
+@access.public
 @limiter.limit("10 per minute", methods=["POST"])
 def set_password(token: str) -> Response | tuple[str, int]:
     """Choose a password from an invitation or reset link; the link then stops working."""
@@ -222,6 +227,7 @@ def set_password(token: str) -> Response | tuple[str, int]:
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
+@access.public
 @limiter.limit("5 per hour", methods=["POST"])
 def forgot_password() -> str | tuple[str, int]:
     """Ask for a reset link by email; the answer is the same whether the account exists."""
@@ -267,22 +273,16 @@ def _team_page(
     ), status
 
 
-def _owners_only() -> None:
-    if _my_role() != "owner":
-        abort(403)
-
-
 @bp.get("/settings/team")
-@workspace_required
+@access.member
 def team() -> tuple[str, int]:
     """Who works in the workspace; owners add people, change roles and remove them."""
     return _team_page()
 
 
 @bp.post("/settings/team")
-@workspace_required
+@access.owner
 def add_member() -> tuple[str, int]:
-    _owners_only()
     workspace = current_workspace()
     form = MemberForm()
     if not form.validate():
@@ -321,10 +321,9 @@ def _send_invitation(user: User, workspace: Workspace, *, new_user: bool) -> str
 
 
 @bp.post("/settings/team/<int:user_id>/invite")
-@workspace_required
+@access.owner
 def invite_again(user_id: int) -> Response | tuple[str, int]:
     """A fresh invitation for someone who has not logged in yet (the first may have expired)."""
-    _owners_only()
     workspace = current_workspace()
     if not EmptyForm().validate_on_submit():
         abort(400)
@@ -357,9 +356,8 @@ def _change_team(change: Callable[[], str]) -> Response | tuple[str, int]:
 
 
 @bp.post("/settings/team/<int:user_id>/role")
-@workspace_required
+@access.owner
 def change_role(user_id: int) -> Response | tuple[str, int]:
-    _owners_only()
     form = RoleForm()
     if not form.validate():
         abort(400)
@@ -374,9 +372,8 @@ def change_role(user_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/settings/team/<int:user_id>/remove")
-@workspace_required
+@access.owner
 def remove_member(user_id: int) -> Response | tuple[str, int]:
-    _owners_only()
 
     def change() -> str:
         user = services.remove_member(db.session, current_workspace().id, current_user, user_id)

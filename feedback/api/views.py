@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_limiter.util import get_remote_address
 from spectree import Response as Answers
 
+from feedback import access
 from feedback.accounts.models import Workspace
 from feedback.accounts.services import authenticate_api_key
 from feedback.api import services
@@ -75,6 +76,7 @@ def api_error(error: ApiError) -> ResponseReturnValue:
 
 
 @bp.get("/openapi.json")
+@access.public
 def openapi_document() -> Response:
     """The OpenAPI 3.1 document of the API, generated from the models above; no key needed."""
     return jsonify(api_spec.spec)
@@ -83,7 +85,7 @@ def openapi_document() -> Response:
 @bp.before_request
 def authenticate() -> None:
     """Every call carries `Authorization: Bearer <key>`; its workspace is the only one seen."""
-    if request.endpoint == "api.openapi_document":
+    if access.declared_level(request.endpoint) is not access.Access.API_KEY:
         return
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -114,6 +116,7 @@ def _links() -> services.Links:
 
 
 @bp.post("/touchpoints")
+@access.api_key
 @documented(
     json=TouchpointIn,
     resp=_answers(
@@ -138,6 +141,7 @@ def record_touchpoint(json: TouchpointIn) -> tuple[TouchpointOut, int]:
 
 
 @bp.post("/touchpoints/bulk")
+@access.api_key
 @documented(
     json=BulkTouchpointsIn,
     # Items are validated one by one below, so one bad event spoils only itself.
@@ -158,6 +162,7 @@ def record_touchpoints() -> tuple[BulkTouchpointsOut, int]:
 
 
 @bp.get("/stages")
+@access.api_key
 @documented(query=StagesQuery, resp=_answers(HTTP_200=StagesOut, HTTP_422=ErrorEnvelope))
 def stages(query: StagesQuery) -> tuple[StagesOut, int]:
     """The journey: stages in order with their touchpoints and the period's figures.
@@ -172,6 +177,7 @@ def stages(query: StagesQuery) -> tuple[StagesOut, int]:
 
 
 @bp.get("/responses")
+@access.api_key
 @documented(query=ResponsesQuery, resp=_answers(HTTP_200=ResponsesOut, HTTP_422=ErrorEnvelope))
 def responses(query: ResponsesQuery) -> tuple[ResponsesOut, int]:
     """Responses, newest first, a page at a time (pass `next_cursor` back as `cursor`)."""
@@ -180,6 +186,7 @@ def responses(query: ResponsesQuery) -> tuple[ResponsesOut, int]:
 
 
 @bp.get("/testimonials")
+@access.api_key
 @documented(
     query=TestimonialsQuery, resp=_answers(HTTP_200=TestimonialsOut, HTTP_422=ErrorEnvelope)
 )
@@ -196,6 +203,7 @@ def testimonials(query: TestimonialsQuery) -> tuple[TestimonialsOut, int]:
 
 
 @bp.patch("/testimonials/<int:testimonial_id>")
+@access.api_key
 @documented(
     json=TestimonialPatch,
     resp=_answers(

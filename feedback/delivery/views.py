@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
-from feedback.accounts.auth import current_workspace, workspace_required
+from feedback import access
+from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
 from feedback.delivery import services, webhooks
@@ -16,7 +17,7 @@ bp = Blueprint("delivery", __name__)
 
 
 @bp.route("/settings/webhooks", methods=["GET", "POST"])
-@workspace_required
+@access.owner
 def webhooks_page() -> Response | tuple[str, int]:
     """Registered webhooks with their signing secrets; add one."""
     workspace = current_workspace()
@@ -44,7 +45,7 @@ def webhooks_page() -> Response | tuple[str, int]:
 
 
 @bp.post("/settings/webhooks/<int:endpoint_id>/remove")
-@workspace_required
+@access.owner
 def remove_webhook(endpoint_id: int) -> Response:
     if not EmptyForm().validate_on_submit():
         abort(400)
@@ -56,7 +57,7 @@ def remove_webhook(endpoint_id: int) -> Response:
 
 
 @bp.get("/settings/delivery")
-@workspace_required
+@access.owner
 def delivery_page() -> str:
     """Survey emails and webhook calls by status; the ones that gave up, with why."""
     workspace = current_workspace()
@@ -69,7 +70,7 @@ def delivery_page() -> str:
 
 
 @bp.post("/settings/delivery/<int:message_id>/retry")
-@workspace_required
+@access.owner
 def retry_message(message_id: int) -> Response:
     if not EmptyForm().validate_on_submit():
         abort(400)

@@ -18,7 +18,8 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from feedback.accounts.auth import current_workspace, workspace_required
+from feedback import access
+from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.accounts.models import User
 from feedback.accounts.services import members_of
@@ -39,7 +40,7 @@ SHOW_LABELS = {
 
 
 @bp.get("/follow-ups")
-@workspace_required
+@access.member
 def queue() -> str:
     """Unhappy answers to get back to: open ones by default, overdue first."""
     workspace = current_workspace()
@@ -68,7 +69,7 @@ def queue() -> str:
 
 
 @bp.get("/follow-ups/<int:response_id>")
-@workspace_required
+@access.member
 def follow_up(response_id: int) -> str:
     """One follow-up: the answer, its notes, and forms to assign, note, resolve or reopen."""
     return _detail_page(response_id)[0]
@@ -121,7 +122,7 @@ def _user_id(value: str) -> int | None:
 
 
 @bp.post("/follow-ups/<int:response_id>/assign")
-@workspace_required
+@access.member
 def assign(response_id: int) -> Response | tuple[str, int]:
     form = AssignForm()
     if not form.validate_on_submit():
@@ -156,7 +157,7 @@ def assign(response_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/follow-ups/<int:response_id>/notes")
-@workspace_required
+@access.member
 def add_note(response_id: int) -> Response | tuple[str, int]:
     form = NoteForm()
     if not form.validate_on_submit():
@@ -182,7 +183,7 @@ def add_note(response_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/follow-ups/<int:response_id>/resolve")
-@workspace_required
+@access.member
 def resolve(response_id: int) -> Response | tuple[str, int]:
     form = ResolveForm()
     if not form.validate_on_submit():
@@ -230,7 +231,7 @@ def _change_state(response_id: int, change: Callable[[], object], done: str) -> 
 
 
 @bp.post("/follow-ups/<int:response_id>/start")
-@workspace_required
+@access.member
 def start(response_id: int) -> Response:
     """Follow up an answer that did not ask for it by its rating or comment."""
     workspace = current_workspace()
@@ -244,7 +245,7 @@ def start(response_id: int) -> Response:
 
 
 @bp.post("/follow-ups/<int:response_id>/reopen")
-@workspace_required
+@access.member
 def reopen(response_id: int) -> Response:
     return _change_state(
         response_id,

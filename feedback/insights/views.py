@@ -11,7 +11,8 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from markupsafe import Markup
 from sqlalchemy import select
 
-from feedback.accounts.auth import current_workspace, workspace_required
+from feedback import access
+from feedback.accounts.auth import current_workspace
 from feedback.db import utcnow, workspace_scoped
 from feedback.extensions import db
 from feedback.followups.services import follow_up_counts
@@ -86,7 +87,7 @@ def dashboard_query(today: dt.date) -> DashboardQuery:
 
 
 @bp.get("/dashboard")
-@workspace_required
+@access.member
 def dashboard() -> str:
     """The journey: one card per stage in journey order, beside the period before."""
     workspace = current_workspace()
@@ -111,7 +112,7 @@ def dashboard() -> str:
 
 
 @bp.get("/stages/<key>")
-@workspace_required
+@access.member
 def stage(key: str) -> str:
     """One stage: its weekly trend, its touchpoints, what customers say, the latest answers."""
     workspace = current_workspace()
@@ -223,7 +224,7 @@ def response_filters() -> tuple[ResponseFilterForm, queries.ResponseFilters]:
 
 
 @bp.get("/responses")
-@workspace_required
+@access.member
 def responses() -> tuple[str, int]:
     """Responses newest first, narrowed by any combination of filters, a page at a time."""
     workspace = current_workspace()
@@ -248,7 +249,7 @@ def responses() -> tuple[str, int]:
 
 
 @bp.get("/responses/<int:response_id>")
-@workspace_required
+@access.member
 def response_detail(response_id: int) -> str:
     """One response in full: the answer, its scores, who gave it, its link and its consent."""
     workspace = current_workspace()
@@ -276,7 +277,7 @@ def _csv_download(lines: Iterator[str], name: str) -> Response:
 
 
 @bp.get("/export/responses.csv")
-@workspace_required
+@access.owner
 def export_responses() -> Response:
     """The responses of the list's current filters, as CSV, streamed."""
     workspace = current_workspace()
@@ -286,7 +287,7 @@ def export_responses() -> Response:
 
 
 @bp.get("/export/testimonials.csv")
-@workspace_required
+@access.owner
 def export_testimonials() -> Response:
     """Approved and featured testimonials of the current filters, as CSV, streamed.
 

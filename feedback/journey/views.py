@@ -6,7 +6,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
-from feedback.accounts.auth import current_workspace, workspace_required
+from feedback import access
+from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.extensions import db
 from feedback.journey import services
@@ -57,14 +58,14 @@ def _overview(new_stage: NewStageForm | None = None, status: int = 200) -> tuple
 
 
 @bp.get("/settings/journey")
-@workspace_required
+@access.owner
 def overview() -> tuple[str, int]:
     """The stages in journey order with their touchpoints, and a form to add a stage."""
     return _overview()
 
 
 @bp.post("/settings/journey")
-@workspace_required
+@access.owner
 def create_stage() -> Response | tuple[str, int]:
     form = NewStageForm()
     if form.validate():
@@ -82,7 +83,7 @@ def create_stage() -> Response | tuple[str, int]:
 
 
 @bp.post("/settings/journey/<int:stage_id>/move")
-@workspace_required
+@access.owner
 def move_stage(stage_id: int) -> Response:
     stage = _stage_or_404(stage_id)
     form = MoveForm()
@@ -125,7 +126,7 @@ def _stage_page(
 
 
 @bp.route("/settings/journey/<int:stage_id>", methods=["GET", "POST"])
-@workspace_required
+@access.owner
 def stage(stage_id: int) -> Response | tuple[str, int]:
     """A stage's name, wording, scale and whether it is active."""
     stage = _stage_or_404(stage_id)
@@ -151,7 +152,7 @@ def stage(stage_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/settings/journey/<int:stage_id>/touchpoints")
-@workspace_required
+@access.owner
 def create_touchpoint(stage_id: int) -> Response | tuple[str, int]:
     stage = _stage_or_404(stage_id)
     form = TouchpointForm(prefix="new")
@@ -170,7 +171,7 @@ def create_touchpoint(stage_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/settings/journey/<int:stage_id>/touchpoints/<int:touchpoint_id>")
-@workspace_required
+@access.owner
 def edit_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str, int]:
     stage = _stage_or_404(stage_id)
     touchpoint = _touchpoint_or_404(stage, touchpoint_id)
@@ -188,7 +189,7 @@ def edit_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str, 
 
 
 @bp.post("/settings/journey/<int:stage_id>/touchpoints/<int:touchpoint_id>/remove")
-@workspace_required
+@access.owner
 def remove_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str, int]:
     stage = _stage_or_404(stage_id)
     touchpoint = _touchpoint_or_404(stage, touchpoint_id)
@@ -204,7 +205,7 @@ def remove_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str
 
 
 @bp.post("/settings/journey/<int:stage_id>/remove")
-@workspace_required
+@access.owner
 def remove_stage(stage_id: int) -> Response | tuple[str, int]:
     stage = _stage_or_404(stage_id)
     name = stage.name

@@ -22,7 +22,8 @@ from flask import (
 from flask import session as browser_session
 from flask_wtf.csrf import CSRFError
 
-from feedback.accounts.auth import current_workspace, workspace_required
+from feedback import access
+from feedback.accounts.auth import current_workspace
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.extensions import csrf, db, limiter
@@ -153,6 +154,7 @@ def _render_form(
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
+@access.customer
 def survey(token: str) -> Response | tuple[str, int]:
     """The personal survey form; a valid answer redirects to the thanks page."""
     loaded = _load(token, opening=True)
@@ -198,6 +200,7 @@ def survey_after_csrf_failure(token: str, error: CSRFError) -> tuple[str, int]:
 
 
 @bp.get("/s/<token>/thanks")
+@access.customer
 def thanks(token: str) -> Response | tuple[str, int]:
     """Thanks by stage; an unhappy customer is told the business will get back to them."""
     try:
@@ -218,6 +221,7 @@ def thanks(token: str) -> Response | tuple[str, int]:
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])
+@access.customer
 @csrf.exempt
 def unsubscribe(token: str) -> tuple[str, int] | str:
     """GET asks for confirmation (link scanners must not unsubscribe anyone); POST does it.
@@ -244,7 +248,7 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
 
 
 @bp.route("/touchpoints/import", methods=["GET", "POST"])
-@workspace_required
+@access.owner
 def import_touchpoints() -> tuple[str, int]:
     """Upload a touchpoint CSV; shows what was recorded and why rows were rejected."""
     workspace = current_workspace()
@@ -278,7 +282,7 @@ def import_touchpoints() -> tuple[str, int]:
 
 
 @bp.get("/touchpoints/import/sample.csv")
-@workspace_required
+@access.owner
 def import_sample() -> Response:
     """A CSV to start from: the header and two rows naming this workspace's own keys."""
     workspace = current_workspace()
@@ -312,6 +316,7 @@ def _open_link_or_404(workspace_slug: str, stage_key: str) -> services.OpenLink:
 
 
 @bp.route("/f/<workspace_slug>/<stage_key>", methods=["GET", "POST"])
+@access.public
 @limiter.limit("30 per hour", methods=["POST"])
 def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, int]:
     """A stage's open survey (QR code, receipt link): anyone may answer, once per form."""
@@ -364,6 +369,7 @@ def open_survey_after_csrf_failure(workspace_slug: str, stage_key: str) -> tuple
 
 
 @bp.get("/f/<workspace_slug>/<stage_key>/thanks")
+@access.public
 def open_thanks(workspace_slug: str, stage_key: str) -> str:
     link = _open_link_or_404(workspace_slug, stage_key)
     return render_template(
@@ -394,7 +400,7 @@ PREVIEW_NOTICE = (
 
 
 @bp.route("/settings/journey/<int:stage_id>/preview", methods=["GET", "POST"])
-@workspace_required
+@access.owner
 def preview(stage_id: int) -> tuple[str, int]:
     """A stage's form as customers see it, for the owner to try; answers are checked, not kept."""
     workspace = current_workspace()
@@ -422,7 +428,7 @@ def preview(stage_id: int) -> tuple[str, int]:
 
 
 @bp.get("/settings/links")
-@workspace_required
+@access.owner
 def open_links() -> str:
     """Every stage's open link, per touchpoint, with a QR code ready to print."""
     workspace = current_workspace()
@@ -440,7 +446,7 @@ def open_links() -> str:
 
 
 @bp.get("/settings/links/<stage_key>/qr.<fmt>")
-@workspace_required
+@access.owner
 def open_link_qr(stage_key: str, fmt: str) -> Response:
     """The QR code of an open link as PNG or SVG, for print."""
     workspace = current_workspace()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from feedback.accounts.auth import current_workspace, workspace_required
+from feedback import access
+from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
 from feedback.extensions import db, limiter
@@ -44,6 +45,7 @@ STALE_PAGE_NOTICE = (
 
 
 @bp.get("/consent/<token>")
+@access.customer
 def show(token: str) -> tuple[str, int] | str:
     """What the customer agreed to, its status now, and one button to withdraw it."""
     return _consent_page(token)
@@ -79,6 +81,7 @@ def consent_after_csrf_failure(token: str) -> tuple[str, int]:
 
 
 @bp.post("/consent/<token>/withdraw")
+@access.customer
 @limiter.limit(ACTION_LIMIT)
 def withdraw(token: str) -> Response | tuple[str, int]:
     """One button, no login, no questions: withdrawing is as easy as opting in was."""
@@ -93,6 +96,7 @@ def withdraw(token: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/consent/<token>/reconfirm")
+@access.customer
 @limiter.limit(ACTION_LIMIT)
 def reconfirm(token: str) -> Response | tuple[str, int]:
     """ "Yes, keep showing it": the quote counts as freshly confirmed from now."""
@@ -111,7 +115,7 @@ def reconfirm(token: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/testimonials/<int:testimonial_id>/reconfirm")
-@workspace_required
+@access.member
 def request_reconfirmation(testimonial_id: int) -> Response:
     """Email the customer asking them to re-confirm (or withdraw) their testimonial."""
     if not EmptyForm().validate_on_submit():

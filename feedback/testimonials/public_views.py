@@ -17,6 +17,7 @@ from flask import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from feedback import access
 from feedback.accounts.models import Workspace
 from feedback.accounts.services import workspace_by_slug
 from feedback.db import utcnow
@@ -130,6 +131,7 @@ def _local_dates(workspace: Workspace, shown: list[wall.ShownTestimonial]) -> di
 
 
 @bp.get("/t/<slug>")
+@access.public
 def wall_page(slug: str) -> str | tuple[str, int]:
     """The testimonial wall: approved and featured testimonials, featured first."""
     workspace = _workspace_or_404(slug)
@@ -168,6 +170,7 @@ def wall_page(slug: str) -> str | tuple[str, int]:
 
 
 @bp.get("/t/<slug>/embed")
+@access.public
 def embed(slug: str) -> Response:
     """A compact widget meant for an iframe on the business's own site."""
     workspace = _workspace_or_404(slug)
@@ -205,6 +208,7 @@ def embed(slug: str) -> Response:
 
 
 @bp.get("/t/<slug>.json")
+@access.public
 def feed(slug: str) -> tuple[Response, int]:
     """The shown testimonials as JSON, readable from any site (CORS, no credentials)."""
     workspace = workspace_by_slug(db.session, slug)

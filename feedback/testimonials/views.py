@@ -17,7 +17,8 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from feedback.accounts.auth import current_workspace, workspace_required
+from feedback import access
+from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
 from feedback.extensions import db
@@ -97,7 +98,7 @@ def _inbox(
 
 
 @bp.get("/testimonials")
-@workspace_required
+@access.member
 def inbox() -> tuple[str, int]:
     """Customers' "you may quote me" comments: pending ones, suggested first, by default."""
     return _inbox()
@@ -125,7 +126,7 @@ def _act(testimonial_id: int, action: Callable[[], Testimonial], done: str) -> R
 
 
 @bp.post("/testimonials/<int:testimonial_id>/approve")
-@workspace_required
+@access.member
 def approve(testimonial_id: int) -> Response:
     ws = current_workspace().id
     return _act(
@@ -136,7 +137,7 @@ def approve(testimonial_id: int) -> Response:
 
 
 @bp.post("/testimonials/<int:testimonial_id>/feature")
-@workspace_required
+@access.member
 def feature(testimonial_id: int) -> Response:
     ws = current_workspace().id
     return _act(
@@ -147,7 +148,7 @@ def feature(testimonial_id: int) -> Response:
 
 
 @bp.post("/testimonials/<int:testimonial_id>/reject")
-@workspace_required
+@access.member
 def reject(testimonial_id: int) -> Response:
     ws = current_workspace().id
     return _act(
@@ -158,7 +159,7 @@ def reject(testimonial_id: int) -> Response:
 
 
 @bp.post("/testimonials/<int:testimonial_id>/withdraw")
-@workspace_required
+@access.member
 def withdraw(testimonial_id: int) -> Response:
     ws = current_workspace().id
     return _act(
@@ -169,7 +170,7 @@ def withdraw(testimonial_id: int) -> Response:
 
 
 @bp.post("/testimonials/<int:testimonial_id>/excerpt")
-@workspace_required
+@access.member
 def set_excerpt(testimonial_id: int) -> Response | tuple[str, int]:
     form = ExcerptForm()
     if not form.validate_on_submit():
@@ -192,7 +193,7 @@ def set_excerpt(testimonial_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/testimonials/<int:testimonial_id>/tags")
-@workspace_required
+@access.member
 def set_tags(testimonial_id: int) -> Response | tuple[str, int]:
     """Replace a testimonial's tags with the comma-separated ones typed."""
     form = TagsForm()
@@ -219,7 +220,7 @@ def set_tags(testimonial_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/testimonials/<int:testimonial_id>/material-connection")
-@workspace_required
+@access.member
 def set_material_connection(testimonial_id: int) -> Response:
     """Record a tie to disclose next to the quote (employee, gift, incentive, relative)."""
     form = MaterialConnectionForm()
@@ -238,7 +239,7 @@ def set_material_connection(testimonial_id: int) -> Response:
 
 
 @bp.post("/testimonials/<int:testimonial_id>/used")
-@workspace_required
+@access.member
 def record_use(testimonial_id: int) -> tuple[str, int]:
     """The Copy button's note that the quote was copied; answers 204, no page."""
     form = UseForm()
@@ -258,7 +259,7 @@ def record_use(testimonial_id: int) -> tuple[str, int]:
 
 
 @bp.get("/testimonials/<int:testimonial_id>/card.svg")
-@workspace_required
+@access.member
 def card_svg(testimonial_id: int) -> Response:
     """The testimonial as an SVG image card, downloaded; the download is recorded as a use."""
     workspace = current_workspace()
@@ -294,7 +295,7 @@ def _public_links(slug: str) -> dict[str, str]:
 
 
 @bp.route("/settings/testimonials", methods=["GET", "POST"])
-@workspace_required
+@access.owner
 def settings() -> Response | tuple[str, int]:
     """Embed snippets for the wall, widget and feed, and how old a testimonial may get."""
     workspace = current_workspace()
