@@ -40,6 +40,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.status = 200
+        self.location: str | None = None  # sent with the status, e.g. for a 302
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -47,6 +48,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((dict(self.headers), body))
                 self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
