@@ -154,11 +154,15 @@ class WebhookCall:
 
 
 class WebhookNotDeliverable(ValueError):
-    """The outbox message cannot become a request (its endpoint is gone, or the payload broke)."""
+    """The outbox message cannot become a request: its payload is not a webhook call's."""
 
 
 def prepare_webhook(
-    session: Session, message_id: int, payload: dict[str, Any], now: dt.datetime
+    session: Session,
+    workspace_id: int,
+    message_id: int,
+    payload: dict[str, Any],
+    now: dt.datetime,
 ) -> WebhookCall | None:
     """The request an outbox webhook message stands for; None if its endpoint was removed."""
     try:
@@ -167,7 +171,11 @@ def prepare_webhook(
         event = str(payload["event"])
     except (KeyError, TypeError, ValueError) as error:
         raise WebhookNotDeliverable("failed (not a webhook message)") from error
-    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    endpoint = session.scalar(
+        workspace_scoped(
+            select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id), workspace_id
+        )
+    )
     if endpoint is None or not endpoint.active:
         return None  # removed since: nothing to deliver
     return WebhookCall(

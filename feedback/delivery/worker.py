@@ -170,6 +170,10 @@ def deliver_batch(
             emails.append(_Email(message_id, services.opened_payload(payload, outcomes.sealer)))
         except services.SealBroken as error:
             outcomes.failed(message_id, f"failed: {error}", permanent=True)
+        except Exception as error:  # anything else about this one payload
+            outcomes.failed(
+                message_id, f"failed: not an email message ({type(error).__name__})", permanent=True
+            )
 
     sent: list[_Email] = []
     recorded_at = time.monotonic()
@@ -354,18 +358,28 @@ def deliver_webhook_batch(
     if not ids:
         return outcomes.report
     rows = session.execute(
-        select(OutboxMessage.id, OutboxMessage.payload)
+        select(OutboxMessage.id, OutboxMessage.workspace_id, OutboxMessage.payload)
         .where(OutboxMessage.id.in_(ids))
         .order_by(OutboxMessage.id)
     ).all()
     calls: list[tuple[webhooks.WebhookCall, dict[str, Any]]] = []
-    for message_id, payload in rows:
+    for message_id, workspace_id, payload in rows:
         try:
             call = webhooks.prepare_webhook(
-                session, message_id, payload if isinstance(payload, dict) else {}, now()
+                session,
+                workspace_id,
+                message_id,
+                payload if isinstance(payload, dict) else {},
+                now(),
             )
         except webhooks.WebhookNotDeliverable as error:
             outcomes.failed(message_id, str(error), permanent=True)
+            continue
+        except Exception as error:  # e.g. an id the database can't hold: this message only
+            session.rollback()
+            if _is_outage(error):
+                raise
+            outcomes.failed(message_id, "failed (not a webhook message)", permanent=True)
             continue
         if call is None:  # its endpoint was removed: nothing to deliver
             _record_webhook_sent(session, message_id, payload, now())

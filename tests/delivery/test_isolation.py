@@ -64,11 +64,11 @@ def poison_webhook(session, url):
     return workspace
 
 
-def raw_email(session, workspace, payload):
+def raw_email(session, workspace, payload, kind="email"):
     session.add(
         OutboxMessage(
             workspace_id=workspace.id,
-            kind="email",
+            kind=kind,
             payload=payload,
             status="pending",
             attempts=0,
@@ -114,6 +114,9 @@ def test_poisonous_urls_and_sender_names_fail_alone_and_every_other_email_arrive
     )
     raw_email(db_session, broken, {"to": "c@example.com\r\nBcc: victim@evil.example", "text": "t"})
     raw_email(db_session, broken, {"nonsense": True})
+    raw_email(db_session, broken, ["not", "a", "payload"])
+    raw_email(db_session, broken, {"endpoint_id": 10**30, "body": "{}", "event": "x"}, "webhook")
+    raw_email(db_session, broken, {"endpoint_id": "x"}, "webhook")
     others = [make_workspace(db_session) for _ in range(4)]
     for workspace in others:
         queue_emails(db_session, workspace, 3)
@@ -146,6 +149,7 @@ def test_poisonous_urls_and_sender_names_fail_alone_and_every_other_email_arrive
     assert "refused: not a valid host name" in failures
     assert "refused: a loopback address, not a public address" in failures
     assert "failed: no valid recipient or text" in failures
+    assert "failed (not a webhook message)" in failures
     assert report.sent == 14
 
 
