@@ -100,6 +100,8 @@ def parse_url(url: str) -> Destination:
     host = parts.hostname or ""
     if not host:
         raise InvalidDestination("the URL has no host")
+    if port == 0:
+        raise InvalidDestination("not a valid port")
     address = literal_address(host)
     if address is None:
         host = _ascii_name(host)
@@ -144,6 +146,8 @@ def literal_address(host: str) -> IPAddress | None:
 
 
 def _ascii_name(host: str) -> str:
+    # "example.com." (fully qualified) names the same host as "example.com".
+    host = host[:-1] if host.endswith(".") else host
     try:
         name = host.encode("idna").decode("ascii").lower()
     except UnicodeError as error:  # empty labels ("a..b"), labels over 63 characters

@@ -14,6 +14,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from feedback.config import Config, ConfigError
 from feedback.delivery import netguard, webhooks
 from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.models import OutboxMessage, WebhookEndpoint
@@ -88,6 +89,8 @@ def test_every_spelling_of_an_inside_address_is_refused_at_send_time(url):
         "http://[::1/",
         "http://a..b/",
         "http://1.2.3.4.5/",
+        "http://example.com:0/",
+        "http://example.com:65536/",
         "http://user:pw@example.com/",
         "http://" + "a" * 64 + ".example/",
     ],
@@ -108,10 +111,9 @@ def test_public_addresses_are_allowed(address):
 
 def test_a_name_that_resolves_to_a_private_address_is_refused(db_session):
     workspace = make_workspace(db_session)
-    with pytest.raises(webhooks.WebhookError, match="loopback"):
-        webhooks.register_webhook(
-            db_session, workspace.id, "http://localhost:8000/h", ["response.created"], NOW
-        )
+    for url in ("http://localhost:8000/h", "http://LOCALHOST./h"):
+        with pytest.raises(webhooks.WebhookError, match="loopback"):
+            webhooks.register_webhook(db_session, workspace.id, url, ["response.created"], NOW)
 
     def mixed(host: str, port: int) -> list[str]:
         return ["93.184.216.34", "10.0.0.7"]  # one bad answer is enough
@@ -324,3 +326,20 @@ def test_owners_see_refused_in_the_form_and_on_the_delivery_page(client, db_sess
     )
     assert refused.status_code == 422
     assert "Refused: a link-local address, not a public address." in refused.text
+
+
+def test_the_lan_opt_in_is_a_setting_off_by_default(app, client, db_session, auth):
+    assert Config.from_env({}).WEBHOOK_ALLOW_PRIVATE_NETWORKS is False
+    assert Config.from_env({"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1"}).WEBHOOK_ALLOW_PRIVATE_NETWORKS
+    with pytest.raises(ConfigError):
+        Config.from_env({"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "maybe"})
+    user, _workspace = make_owner(db_session)
+    auth.login(user.email, PASSWORD)
+    data = {
+        "csrf_token": csrf_token_from(client.get("/settings/webhooks")),
+        "url": "http://192.168.1.20:8080/hooks",
+        "events": ["response.created"],
+    }
+    assert client.post("/settings/webhooks", data=data).status_code == 422
+    app.config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = True
+    assert client.post("/settings/webhooks", data=data).status_code == 302
