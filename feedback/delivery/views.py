@@ -45,6 +45,9 @@ def webhooks_page() -> Response | tuple[str, int]:
         endpoints=webhooks.webhooks_of(db.session, workspace.id),
         remove_form=EmptyForm(),
         header=webhooks.SIGNATURE_HEADER,
+        allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"],
+        connect_timeout=webhooks.CONNECT_TIMEOUT,
+        total_timeout=webhooks.TOTAL_TIMEOUT,
     ), status
 
 

@@ -20,6 +20,10 @@ from feedback.delivery.models import OutboxMessage, WebhookEndpoint
 
 EVENTS = ("response.created", "response.negative", "testimonial.opted_in")
 SIGNATURE_HEADER = "X-Feedback-Signature"
+# Seconds a webhook call may take to connect, and in all: a receiver that
+# hangs or trickles holds one webhook thread this long, never an email.
+CONNECT_TIMEOUT = 3.0
+TOTAL_TIMEOUT = 10.0
 
 
 class WebhookError(ValueError):
@@ -206,8 +210,8 @@ def send_webhook(
     *,
     allow_private: bool = False,
     resolver: netguard.Resolver = netguard.system_resolver,
-    connect_timeout: float = 3.0,
-    total_timeout: float = 10.0,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    total_timeout: float = TOTAL_TIMEOUT,
 ) -> WebhookOutcome:
     """POST one prepared call. Errors read "refused: ..." or "failed (...)": never what
     the receiver said, which could be a private service's answer."""

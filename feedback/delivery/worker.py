@@ -80,8 +80,8 @@ class DeliverySettings:
     # Webhooks: where they may go (see netguard) and how long they may take.
     webhook_allow_private: bool = False
     webhook_resolver: netguard.Resolver = netguard.system_resolver
-    webhook_connect_timeout: float = 3.0
-    webhook_total_timeout: float = 10.0
+    webhook_connect_timeout: float = webhooks.CONNECT_TIMEOUT
+    webhook_total_timeout: float = webhooks.TOTAL_TIMEOUT
     webhook_concurrency: int = 8
     # After a database error, a lane waits 1 s, then 2, 4... up to this.
     outage_backoff_max: float = 30.0
