@@ -294,13 +294,21 @@ def post(
                 expired.set()
                 return
             expired.set()
-            with contextlib.suppress(OSError):
-                # By file descriptor: after wrap_socket the raw object is detached.
-                fd = connection.sock.fileno() if connection.sock else -1
-                if fd >= 0:
-                    with socket.socket(fileno=fd) as view:
-                        view.shutdown(socket.SHUT_RDWR)
-                        view.detach()
+            # By file descriptor: after wrap_socket the raw object is detached. The
+            # view is detached again at once so that it never closes the descriptor.
+            fd = connection.sock.fileno() if connection.sock else -1
+            if fd < 0:
+                return
+            try:
+                view = socket.socket(fileno=fd)
+            except OSError:
+                return
+            try:
+                view.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                view.detach()
 
     timer = threading.Timer(total_timeout, cut)
     timer.daemon = True
