@@ -14,7 +14,8 @@ from feedback.accounts import services as accounts
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.delivery.mailer import MailerConfigError, SmtpMailer
-from feedback.delivery.worker import DeliverySettings, deliver_due
+from feedback.delivery.services import Sealer
+from feedback.delivery.worker import DeliveryReport, DeliverySettings, deliver_due, run_worker
 from feedback.extensions import db
 from feedback.followups.services import queue_follow_up_digests
 from feedback.insights.services import rebuild_rollups
@@ -282,10 +283,12 @@ def _echo_login(email: str, password: str) -> None:
     help="SMTP connections used at once.",
 )
 def worker(once: bool, interval: float, connections: int) -> None:
-    """Send the outbox: emails go to SMTP_URL, failures retry with exponential backoff.
+    """Send the outbox: emails go to SMTP_URL, webhook calls to their URLs (each in a
+    lane of its own), failures retry with exponential backoff.
 
     Each round first queues the reminders that are due and, once a minute,
     the owners' digests of new unhappy answers (at most one an hour each).
+    The loop outlives a database outage: it logs, waits and carries on.
     """
     config = current_app.config
     try:
@@ -298,25 +301,46 @@ def worker(once: bool, interval: float, connections: int) -> None:
         max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
         connections=connections,
         on_sent=surveys.record_emails_sent,
+        sealer=Sealer(config["SECRET_KEY"]),
+        webhook_allow_private=config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"],
     )
     digests_due = 0.0
-    while True:
-        reminders = queue_due_reminders(db.session, utcnow())
-        db.session.commit()
+
+    def housekeeping(session: Any) -> int:
+        nonlocal digests_due
+        reminders = queue_due_reminders(session, utcnow())
+        session.commit()
         if reminders:
             click.echo(f"queued {reminders} reminders")
+        digests = 0
         if time.monotonic() >= digests_due:
             digests_due = time.monotonic() + 60
-            digests = queue_follow_up_digests(db.session, utcnow(), base_url=config["BASE_URL"])
-            db.session.commit()
+            digests = queue_follow_up_digests(session, utcnow(), base_url=config["BASE_URL"])
+            session.commit()
             if digests:
                 click.echo(f"queued {digests} follow-up digests")
+        return reminders + digests
+
+    if once:
+        housekeeping(db.session)
         report = deliver_due(db.session, mailer, settings, utcnow)
-        if report.sent or report.retrying or report.failed or once:
-            click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
-        if once:
-            return
-        time.sleep(interval)
+        click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
+        return
+
+    def echo(lane: str, report: DeliveryReport) -> None:
+        click.echo(
+            f"{lane}: sent {report.sent}, retrying {report.retrying}, failed {report.failed}"
+        )
+
+    run_worker(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        mailer,
+        settings,
+        utcnow,
+        interval=interval,
+        housekeeping=housekeeping,
+        on_report=echo,
+    )
 
 
 @feedback_cli.command("rescore")

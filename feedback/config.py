@@ -48,6 +48,10 @@ class Config:
     # Requests per API key (Flask-Limiter notation); shared across workers
     # through RATELIMIT_STORAGE_URI.
     API_RATE_LIMIT: str = "600/minute"
+    # Webhooks go to public internet addresses only; a self-hoster whose
+    # receiver is on their own network (loopback, 10/8, 172.16/12, 192.168/16,
+    # 100.64/10, fc00::/7) opts in with WEBHOOK_ALLOW_PRIVATE_NETWORKS=1.
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool = False
     TESTING: bool = False
 
     @classmethod
@@ -74,6 +78,7 @@ class Config:
             ),
             OUTBOX_MAX_ATTEMPTS=_int(env, "OUTBOX_MAX_ATTEMPTS", cls.OUTBOX_MAX_ATTEMPTS),
             API_RATE_LIMIT=env.get("API_RATE_LIMIT", cls.API_RATE_LIMIT),
+            WEBHOOK_ALLOW_PRIVATE_NETWORKS=_flag(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
         )
 
     def to_flask(self, instance_path: str) -> dict[str, Any]:
@@ -103,6 +108,7 @@ class Config:
             "OUTBOX_RETRY_BASE_SECONDS": self.OUTBOX_RETRY_BASE_SECONDS,
             "OUTBOX_MAX_ATTEMPTS": self.OUTBOX_MAX_ATTEMPTS,
             "API_RATE_LIMIT": self.API_RATE_LIMIT,
+            "WEBHOOK_ALLOW_PRIVATE_NETWORKS": self.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
             # X-RateLimit-* on limited answers, and Retry-After on a 429.
             "RATELIMIT_HEADERS_ENABLED": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
@@ -120,6 +126,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigError(f"{name} must be a whole number, not {raw!r}")
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
 
 
 def normalise_database_url(url: str) -> str:

@@ -12,8 +12,11 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields import Field
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+
+from feedback.delivery.addresses import has_control_characters
 
 
 class LoginForm(FlaskForm):
@@ -34,14 +37,26 @@ class ApiKeyForm(FlaskForm):
     name = StringField("Name", validators=[InputRequired("Give the key a name."), Length(max=80)])
 
 
+def _single_line(form: FlaskForm, field: Field) -> None:
+    # These values go into email headers, where a line break starts a new header.
+    if field.data and has_control_characters(field.data):
+        raise ValidationError("No line breaks or other control characters.")
+
+
 class SettingsForm(FlaskForm):
     """The workspace's settings; rules beyond types and ranges live in the service."""
 
     name = StringField("Business name", validators=[InputRequired(), Length(max=120)])
     timezone = StringField("Time zone", validators=[InputRequired(), Length(max=64)])
     brand_colour = StringField("Brand colour", validators=[InputRequired(), Length(max=7)])
-    sender_name = StringField("Sender name", validators=[Optional(), Length(max=80)])
-    sender_address = StringField("Sender address", validators=[Optional(), Length(max=254)])
+    sender_name = StringField(
+        "Sender name",
+        validators=[Optional(), Length(max=80), _single_line],
+    )
+    sender_address = StringField(
+        "Sender address",
+        validators=[Optional(), Length(max=254), _single_line],
+    )
     invitation_ttl_days = IntegerField(
         "Survey links expire after (days)", validators=[InputRequired(), NumberRange(1, 365)]
     )

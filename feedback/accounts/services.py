@@ -24,6 +24,12 @@ from feedback.accounts.models import (
     Workspace,
 )
 from feedback.db import lock_for_writing, workspace_scoped
+from feedback.delivery.addresses import (
+    AddressError,
+    check_address,
+    check_display_name,
+    has_control_characters,
+)
 from feedback.delivery.services import enqueue_email
 from feedback.journey.services import create_default_journey
 from feedback.text import slug_of
@@ -288,6 +294,8 @@ def update_settings(session: Session, workspace: Workspace, settings: WorkspaceS
     A changed consent text gets a new version, so every consent record keeps
     saying exactly which wording the customer agreed to.
     """
+    if has_control_characters(settings.name):
+        raise SettingsError("name", "No line breaks or other control characters in the name.")
     name = " ".join(settings.name.split())
     if not name:
         raise SettingsError("name", "The business needs a name.")
@@ -306,9 +314,17 @@ def update_settings(session: Session, workspace: Workspace, settings: WorkspaceS
             f"White text on {colour} is hard to read (contrast "
             f"{contrast_with_white(colour):.1f}:1, at least 4.5:1 needed): pick a darker colour.",
         )
+    # Both reach the From: header of every email: no line breaks, a real address.
+    try:
+        sender_name = check_display_name(settings.sender_name or "") or None
+    except AddressError as error:
+        raise SettingsError("sender_name", str(error)) from error
     sender_address = normalise_email(settings.sender_address) if settings.sender_address else None
-    if sender_address and ("@" not in sender_address or any(c.isspace() for c in sender_address)):
-        raise SettingsError("sender_address", f"{sender_address!r} is not an email address.")
+    if sender_address:
+        try:
+            sender_address = check_address(sender_address)
+        except AddressError as error:
+            raise SettingsError("sender_address", str(error)) from error
     consent = settings.consent_text.strip()
     if not consent:
         raise SettingsError("consent_text", "The consent text cannot be empty.")
@@ -318,7 +334,8 @@ def update_settings(session: Session, workspace: Workspace, settings: WorkspaceS
     workspace.name = name[:120]
     workspace.timezone = settings.timezone
     workspace.brand_colour = colour
-    workspace.sender_name = (settings.sender_name or "").strip()[:80] or None
+    # Empty: the emails show the business's name (see delivery.addresses.sender).
+    workspace.sender_name = sender_name
     workspace.sender_address = sender_address
     workspace.invitation_ttl_days = settings.invitation_ttl_days
     workspace.throttle_days = settings.throttle_days

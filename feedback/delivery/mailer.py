@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -9,9 +10,16 @@ from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from feedback.delivery.addresses import (
+    AddressError,
+    check_address,
+    clean_display_name,
+    has_control_characters,
+)
 
 
 class MailerConfigError(ValueError):
@@ -65,34 +73,80 @@ class SmtpMailer:
         return smtp
 
 
+class EmailBuildError(ValueError):
+    """The payload cannot become an email (no valid recipient, a broken payload).
+
+    Sending it again cannot help: the message is marked failed at once.
+    """
+
+
+# Header names an email payload may set besides the standard ones (RFC 5322 ftext).
+_HEADER_NAME = re.compile(r"[!-9;-~]{1,76}")
+_MESSAGE_ID = re.compile(r"<[^<>@\s]{1,200}@[^<>@\s]{1,200}>")
+_RESERVED_HEADERS = {"from", "to", "subject", "date", "message-id", "cc", "bcc", "sender"}
+
+
 def build_email(payload: dict[str, Any], mail_from: str) -> Message:
     """The message an outbox email payload describes: plain text, and HTML when given.
 
     Built with the email package's compat32 classes: they do not parse every
     header they are given, which makes a message about twice as cheap to build
-    as with `EmailMessage`; the worker builds one per send.
+    as with `EmailMessage`; the worker builds one per send. compat32 also
+    checks nothing, so every header is made safe here: control characters go,
+    the sender and recipient must be single valid addresses, and `Date:` and
+    `Message-ID:` are always present. Raises EmailBuildError when the payload
+    cannot make an email.
     """
-    text = MIMEText(payload["text"], "plain", "utf-8")
+    try:
+        to = check_address(str(payload["to"]), dotted_domain=False)
+        text_body = str(payload["text"])
+        subject = _one_line(str(payload.get("subject") or ""))
+    except (KeyError, AddressError) as error:
+        raise EmailBuildError("failed: no valid recipient or text") from error
+    text = MIMEText(text_body, "plain", "utf-8")
     message: Message
     if payload.get("html"):
         message = MIMEMultipart("alternative")
         message.attach(text)
-        message.attach(MIMEText(payload["html"], "html", "utf-8"))
+        message.attach(MIMEText(str(payload["html"]), "html", "utf-8"))
     else:
         message = text
-    message["From"] = _address(payload.get("from") or mail_from)
-    message["To"] = payload["to"]
-    subject = payload["subject"]
+    message["From"] = _from(payload.get("from"), mail_from)
+    message["To"] = to
     message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
-    message["Message-ID"] = payload["message_id"]
-    for name, value in (payload.get("headers") or {}).items():
-        message[name] = value
+    # The time of this attempt: RFC 5322 requires one, and spam filters score its absence.
+    message["Date"] = formatdate(usegmt=True)
+    message_id = str(payload.get("message_id") or "")
+    if not _MESSAGE_ID.fullmatch(message_id):
+        message_id = make_msgid(domain=to.rsplit("@", 1)[-1])
+    message["Message-ID"] = message_id
+    headers = payload.get("headers") or {}
+    if isinstance(headers, dict):
+        for name, value in headers.items():
+            name = str(name)
+            if _HEADER_NAME.fullmatch(name) and name.lower() not in _RESERVED_HEADERS:
+                message[name] = _one_line(str(value))
     return message
 
 
-def _address(value: str) -> str:
-    # compat32 leaves headers as given: a non-ASCII display name must be encoded here.
-    if value.isascii():
-        return value
-    name, address = parseaddr(value)
-    return formataddr((name, address), charset="utf-8")
+def _one_line(value: str) -> str:
+    # CR, LF and other controls in a header value would start a new header.
+    return clean_display_name(value) if has_control_characters(value) else value
+
+
+def _from(value: Any, mail_from: str) -> str:
+    """A safe From value: the payload's sender if it holds one valid address, else MAIL_FROM."""
+    for candidate in (value, mail_from):
+        if not candidate:
+            continue
+        name, address = parseaddr(_one_line(str(candidate)))
+        try:
+            address = check_address(address, dotted_domain=False)
+        except AddressError:
+            continue
+        name = clean_display_name(name)
+        if not name:
+            return address
+        # compat32 leaves headers as given: a non-ASCII display name must be encoded here.
+        return formataddr((name, address), charset="utf-8")
+    raise EmailBuildError("failed: no valid sender address (check MAIL_FROM)")

@@ -29,9 +29,11 @@ class OutboxMessage(WorkspaceOwned, db.Model):
         CheckConstraint(f"kind IN {OUTBOX_KINDS!r}", name="kind_known"),
         CheckConstraint(f"status IN {OUTBOX_STATUSES!r}", name="status_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
-        # The worker's queue spans workspaces, so this index is not led by
-        # workspace_id; everything else on the table is.
-        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        # The worker's queues span workspaces, so this index is not led by
+        # workspace_id; everything else on the table is. Emails and webhook
+        # calls are claimed by lanes of their own, so it is led by kind: a
+        # backlog of one kind is never scanned to find the other.
+        Index("ix_outbox_message_kind_due", "kind", "status", "next_attempt_at"),
         Index("ix_outbox_message_workspace_status", "workspace_id", "status"),
     )
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from feedback.db import workspace_scoped
@@ -100,17 +105,23 @@ def _outbox_row(workspace_id: int, email: Email, now: dt.datetime) -> dict[str, 
     }
 
 
-def _due(now: dt.datetime) -> Any:
+def _due(now: dt.datetime, kind: str | None) -> Any:
     pending = (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)
     # A claim whose lease ran out belongs to a worker that died mid-send.
     abandoned = (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now)
-    return or_(pending, abandoned)
+    due = or_(pending, abandoned)
+    return due if kind is None else due & (OutboxMessage.kind == kind)
 
 
 def claim_due(
-    session: Session, now: dt.datetime, *, limit: int = 50, lease: dt.timedelta = DEFAULT_LEASE
+    session: Session,
+    now: dt.datetime,
+    *,
+    limit: int = 50,
+    lease: dt.timedelta = DEFAULT_LEASE,
+    kind: str | None = None,
 ) -> list[int]:
-    """Claim up to `limit` due messages for this worker; returns their ids.
+    """Claim up to `limit` due messages (of `kind`, or any) for this worker; returns their ids.
 
     On PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent
     workers take different messages without waiting; on every database the
@@ -120,7 +131,7 @@ def claim_due(
     candidates = list(
         session.scalars(
             select(OutboxMessage.id)
-            .where(_due(now))
+            .where(_due(now, kind))
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -130,7 +141,7 @@ def claim_due(
         return []
     claimed = session.scalars(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(candidates), _due(now))
+        .where(OutboxMessage.id.in_(candidates), _due(now, kind))
         .values(
             status="sending",
             claimed_until=now + lease,
@@ -142,13 +153,106 @@ def claim_due(
     return sorted(claimed)
 
 
-def record_sent(session: Session, message_ids: Sequence[int], now: dt.datetime) -> None:
-    """These messages went out: sent now, no claim, no error; one statement for all."""
+# The parts of an email payload that carry links with raw tokens (survey,
+# consent, password-set and unsubscribe links): the bodies and the extra
+# headers (List-Unsubscribe). A webhook's body carries none, but it carries
+# the customer's comment, which nothing needs once it was delivered.
+LINK_BEARING = ("text", "html", "headers")
+
+
+class Sealer:
+    """Encrypts what must outlive a send but must not rest in clear: Fernet
+    (AES-128-CBC + HMAC-SHA256) with a key derived from SECRET_KEY.
+
+    Once an email is sent (or has given up), its bodies are kept only sealed:
+    the database alone, a backup or a dump, then holds no usable link. The
+    worker opens them again for the reminder, which repeats the original link,
+    and for an owner's Retry of a failed email.
+    """
+
+    def __init__(self, secret_key: str) -> None:
+        derived = hmac.new(secret_key.encode(), b"feedback outbox seal v1", hashlib.sha256)
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived.digest()))
+
+    def seal(self, parts: dict[str, Any]) -> str:
+        return self._fernet.encrypt(json.dumps(parts).encode()).decode("ascii")
+
+    def open(self, sealed: str) -> dict[str, Any]:
+        """The parts; SealBroken for another key's seal (SECRET_KEY changed) or a damaged one."""
+        try:
+            parts = json.loads(self._fernet.decrypt(sealed.encode("ascii")))
+        except (InvalidToken, ValueError, UnicodeError) as error:
+            raise SealBroken(
+                "the sealed email cannot be opened (was SECRET_KEY changed?)"
+            ) from error
+        if not isinstance(parts, dict):
+            raise SealBroken("the sealed email is damaged")
+        return parts
+
+
+class SealBroken(ValueError):
+    """A sealed payload that this key cannot open."""
+
+
+def sealed_payload(payload: dict[str, Any], kind: str, sealer: Sealer | None) -> dict[str, Any]:
+    """What stays of a payload once its message is sent or failed: no raw link in clear.
+
+    Emails keep recipient, subject, sender, Message-ID and meta in clear (the
+    delivery page and the reminder read them), their bodies sealed if a
+    sealer is given and dropped otherwise. Webhooks drop their body.
+    """
+    if payload.get("sealed") or payload.get("scrubbed"):
+        return payload
+    if kind == "webhook":
+        return {k: v for k, v in payload.items() if k != "body"} | {"scrubbed": True}
+    kept = {k: v for k, v in payload.items() if k not in LINK_BEARING}
+    parts = {k: payload[k] for k in LINK_BEARING if k in payload}
+    if sealer is None:
+        return kept | {"scrubbed": True}
+    return kept | {"sealed": sealer.seal(parts)}
+
+
+def opened_payload(payload: dict[str, Any], sealer: Sealer | None) -> dict[str, Any]:
+    """The payload with its sealed parts back in clear (as it was queued).
+
+    SealBroken if they were sealed with another key, or dropped.
+    """
+    if payload.get("scrubbed"):
+        raise SealBroken("the email's text was removed after it was sent")
+    if not payload.get("sealed"):
+        return payload
+    if sealer is None:
+        raise SealBroken("the email's text is sealed and no key was given")
+    rest = {k: v for k, v in payload.items() if k != "sealed"}
+    return rest | sealer.open(str(payload["sealed"]))
+
+
+def record_sent(
+    session: Session,
+    message_ids: Sequence[int],
+    now: dt.datetime,
+    *,
+    payloads: dict[int, dict[str, Any]] | None = None,
+) -> None:
+    """These messages went out: sent now, no claim, no error; one statement for all.
+
+    `payloads` (by message id) replace the stored ones, e.g. with the link-bearing
+    parts sealed (`sealed_payload`).
+    """
     table = OutboxMessage.__table__  # Core: the ORM's bulk-update machinery costs more here
-    session.execute(
+    sent = {"status": "sent", "sent_at": now, "claimed_until": None, "last_error": None}
+    if not payloads:
+        session.execute(update(table).where(table.c.id.in_(message_ids)).values(**sent))
+        return
+    # One executemany: each row gets its own payload.
+    session.connection().execute(
         update(table)
-        .where(table.c.id.in_(message_ids))
-        .values(status="sent", sent_at=now, claimed_until=None, last_error=None)
+        .where(table.c.id == bindparam("message_id"))
+        .values(payload=bindparam("new_payload"), **sent),
+        [
+            {"message_id": message_id, "new_payload": payloads[message_id]}
+            for message_id in message_ids
+        ],
     )
 
 
@@ -170,12 +274,21 @@ def mark_failed(
     *,
     retry_base_seconds: int,
     max_attempts: int,
+    permanent: bool = False,
+    sealer: Sealer | None = None,
 ) -> None:
-    """Schedule another try with exponential backoff, or give up after `max_attempts`."""
+    """Schedule another try with exponential backoff, or give up after `max_attempts`
+    (at once when `permanent`: trying again cannot help).
+
+    A message that gives up keeps its links only sealed (`sealed_payload`).
+    """
     message.last_error = error[:2000]
     message.claimed_until = None
-    if message.attempts >= max_attempts:
+    if permanent or message.attempts >= max_attempts:
         message.status = "failed"
+        # A webhook's body holds no link, and a Retry needs it: only emails are sealed.
+        if message.kind == "email" and isinstance(message.payload, dict):
+            message.payload = sealed_payload(message.payload, message.kind, sealer)
         return
     message.status = "pending"
     delay = retry_base_seconds * 2 ** max(message.attempts - 1, 0)
@@ -220,15 +333,31 @@ def delivery_overview(session: Session, workspace_id: int, *, limit: int = 50) -
     )
 
 
+class NotRetryable(ValueError):
+    """A failed message that cannot be sent again; the message says why."""
+
+
 def retry_failed(session: Session, workspace_id: int, message_id: int, now: dt.datetime) -> bool:
-    """A failed message goes back in the queue with fresh attempts; False if no such failure."""
-    retried = session.execute(
-        update(OutboxMessage)
-        .where(
+    """A failed message goes back in the queue with fresh attempts; False if no such failure.
+
+    Its sealed text stays sealed until the worker sends it. NotRetryable for a
+    webhook call whose body was dropped, or an email whose text was (both
+    only happen to messages from before sealing, or that are not failed).
+    """
+    message = session.scalar(
+        select(OutboxMessage).where(
             OutboxMessage.workspace_id == workspace_id,
             OutboxMessage.id == message_id,
             OutboxMessage.status == "failed",
         )
+    )
+    if message is None:
+        return False
+    if isinstance(message.payload, dict) and message.payload.get("scrubbed"):
+        raise NotRetryable("Its content was removed after it gave up, so it cannot be sent again.")
+    retried = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id, OutboxMessage.status == "failed")
         .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None)
         .execution_options(synchronize_session=False)
     ).rowcount

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from feedback import access
@@ -25,7 +25,12 @@ def webhooks_page() -> Response | tuple[str, int]:
     if form.validate_on_submit():
         try:
             webhooks.register_webhook(
-                db.session, workspace.id, form.url.data, form.events.data, utcnow()
+                db.session,
+                workspace.id,
+                form.url.data,
+                form.events.data,
+                utcnow(),
+                allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"],
             )
         except webhooks.WebhookError as error:
             form.url.errors = [str(error)]
@@ -41,6 +46,9 @@ def webhooks_page() -> Response | tuple[str, int]:
         endpoints=webhooks.webhooks_of(db.session, workspace.id),
         remove_form=EmptyForm(),
         header=webhooks.SIGNATURE_HEADER,
+        allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"],
+        connect_timeout=webhooks.CONNECT_TIMEOUT,
+        total_timeout=webhooks.TOTAL_TIMEOUT,
     ), status
 
 
@@ -74,7 +82,12 @@ def delivery_page() -> str:
 def retry_message(message_id: int) -> Response:
     if not EmptyForm().validate_on_submit():
         abort(400)
-    if not services.retry_failed(db.session, current_workspace().id, message_id, utcnow()):
+    try:
+        retried = services.retry_failed(db.session, current_workspace().id, message_id, utcnow())
+    except services.NotRetryable as error:
+        flash(f"Not queued again: {error}")
+        return redirect(url_for("delivery.delivery_page"))
+    if not retried:
         abort(404)
     db.session.commit()
     flash("Queued again: the worker will try it once more.")

@@ -7,8 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
-import urllib.error
-import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -16,10 +15,15 @@ from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
 from feedback.db import workspace_scoped
+from feedback.delivery import netguard
 from feedback.delivery.models import OutboxMessage, WebhookEndpoint
 
 EVENTS = ("response.created", "response.negative", "testimonial.opted_in")
 SIGNATURE_HEADER = "X-Feedback-Signature"
+# Seconds a webhook call may take to connect, and in all: a receiver that
+# hangs or trickles holds one webhook thread this long, never an email.
+CONNECT_TIMEOUT = 3.0
+TOTAL_TIMEOUT = 10.0
 
 
 class WebhookError(ValueError):
@@ -27,12 +31,30 @@ class WebhookError(ValueError):
 
 
 def register_webhook(
-    session: Session, workspace_id: int, url: str, events: list[str], now: dt.datetime
+    session: Session,
+    workspace_id: int,
+    url: str,
+    events: list[str],
+    now: dt.datetime,
+    *,
+    allow_private: bool = False,
+    resolver: netguard.Resolver = netguard.system_resolver,
 ) -> WebhookEndpoint:
-    """A new endpoint with its own signing secret."""
+    """A new endpoint with its own signing secret.
+
+    Refused (WebhookError) when the URL points inside the network: see
+    `netguard`; `allow_private` is the installation's LAN opt-in.
+    """
     url = url.strip()
     if not url.startswith(("https://", "http://")) or len(url) > 500 or " " in url:
         raise WebhookError("Use a full http(s):// URL of at most 500 characters.")
+    try:
+        netguard.check_for_registration(url, allow_private=allow_private, resolver=resolver)
+    except netguard.InvalidDestination as error:
+        raise WebhookError(f"Refused: {error}.") from error
+    except netguard.DestinationRefused as error:
+        reason = str(error)
+        raise WebhookError(f"{reason[:1].upper()}{reason[1:]}.") from error
     unknown = sorted(set(events) - set(EVENTS))
     if unknown or not events:
         raise WebhookError(f"Choose events among {', '.join(EVENTS)}.")
@@ -125,29 +147,93 @@ def signature(secret: str, timestamp: int, body: str) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def post_webhook(session: Session, message: OutboxMessage, now: dt.datetime) -> str | None:
-    """POST one webhook; None on a 2xx answer, else the error to retry with."""
-    endpoint = session.get(WebhookEndpoint, message.payload["endpoint_id"])
+@dataclass(frozen=True)
+class WebhookCall:
+    """One webhook POST, prepared from its outbox message (the only database read)."""
+
+    message_id: int
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+class WebhookNotDeliverable(ValueError):
+    """The outbox message cannot become a request: its payload is not a webhook call's."""
+
+
+def prepare_webhook(
+    session: Session,
+    workspace_id: int,
+    message_id: int,
+    payload: dict[str, Any],
+    now: dt.datetime,
+) -> WebhookCall | None:
+    """The request an outbox webhook message stands for; None if its endpoint was removed."""
+    try:
+        endpoint_id = int(payload["endpoint_id"])
+        body = str(payload["body"])
+        event = str(payload["event"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise WebhookNotDeliverable("failed (not a webhook message)") from error
+    endpoint = session.scalar(
+        workspace_scoped(
+            select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id), workspace_id
+        )
+    )
     if endpoint is None or not endpoint.active:
         return None  # removed since: nothing to deliver
-    body = message.payload["body"]
-    request = urllib.request.Request(
-        message.payload["url"],
-        data=body.encode(),
-        method="POST",
+    return WebhookCall(
+        message_id=message_id,
+        # The endpoint's URL as it is now: an owner's fix applies to waiting calls.
+        url=endpoint.url,
+        body=body.encode(),
         headers={
             "Content-Type": "application/json",
             "User-Agent": "feedback-webhooks/1",
             SIGNATURE_HEADER: signature(endpoint.secret, int(now.timestamp()), body),
-            "X-Feedback-Event": message.payload["event"],
-            "X-Feedback-Delivery": str(message.id),
+            "X-Feedback-Event": event.replace("\r", " ").replace("\n", " "),
+            "X-Feedback-Delivery": str(message_id),
         },
     )
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """How one call went: `error` None when delivered; `permanent` when retrying can't help."""
+
+    error: str | None
+    permanent: bool = False
+
+
+def send_webhook(
+    call: WebhookCall,
+    *,
+    allow_private: bool = False,
+    resolver: netguard.Resolver = netguard.system_resolver,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    total_timeout: float = TOTAL_TIMEOUT,
+) -> WebhookOutcome:
+    """POST one prepared call. Errors read "refused: ..." or "failed (...)": never what
+    the receiver said, which could be a private service's answer."""
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status = response.status
-    except urllib.error.HTTPError as error:
-        return f"HTTP {error.code}"
-    except (urllib.error.URLError, OSError) as error:
-        return f"unreachable: {error}"
-    return None if 200 <= status < 300 else f"HTTP {status}"
+        status = netguard.post(
+            call.url,
+            call.body,
+            call.headers,
+            allow_private=allow_private,
+            resolver=resolver,
+            connect_timeout=connect_timeout,
+            total_timeout=total_timeout,
+        )
+    except netguard.InvalidDestination as error:
+        return WebhookOutcome(f"refused: {error}", permanent=True)
+    except netguard.DestinationRefused as error:
+        # Not permanent: DNS may change, or the owner may fix the URL.
+        return WebhookOutcome(str(error))
+    except netguard.DeliveryFailed as error:
+        return WebhookOutcome(f"failed ({error.reason})")
+    if 200 <= status < 300:
+        return WebhookOutcome(None)
+    if 300 <= status < 400:
+        return WebhookOutcome(f"failed (HTTP {status}: redirects are not followed)")
+    return WebhookOutcome(f"failed (HTTP {status})")

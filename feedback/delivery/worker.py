@@ -1,23 +1,46 @@
-"""The loop that hands outbox emails to the SMTP server."""
+"""The loop that hands outbox emails to the SMTP server and POSTs webhook calls.
+
+Two rules shape it, because one workspace's settings must never stop delivery
+for the others:
+
+- Every message stands alone: whatever goes wrong while preparing or sending
+  one (a broken payload, a header that cannot be built, a URL that does not
+  parse) makes that message retry or fail with its error, and nothing else.
+- Emails and webhook calls travel in separate lanes (threads, each with its
+  own database session): a receiver that never answers holds a webhook
+  thread until its deadline, never an email.
+
+`run_worker` also outlives the database: an error from it is logged (its
+type only: statements and parameters may carry personal data), the session
+is thrown away, and the lane tries again after a pause that doubles up to
+`outage_backoff_max`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import queue
 import smtplib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from feedback.delivery import services, webhooks
-from feedback.delivery.mailer import SmtpMailer, build_email
+from feedback.delivery import netguard, services, webhooks
+from feedback.delivery.mailer import EmailBuildError, SmtpMailer, build_email
 from feedback.delivery.models import OutboxMessage
+from feedback.extensions import db
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +53,9 @@ class DeliveryReport:
         self.sent += other.sent
         self.retrying += other.retrying
         self.failed += other.failed
+
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.retrying or self.failed)
 
 
 @dataclass(frozen=True)
@@ -48,6 +74,66 @@ class DeliverySettings:
     # Told about delivered messages (their `meta`s), in the same transaction
     # that records the sends; e.g. marks the invitations they carried as sent.
     on_sent: Callable[[Session, list[dict[str, Any]], dt.datetime], None] | None = None
+    # Seals the bodies of sent and failed emails (their links) at rest; by
+    # default keyed from the app's SECRET_KEY (outside an app context, dropped).
+    sealer: services.Sealer | None = None
+    # Webhooks: where they may go (see netguard) and how long they may take.
+    webhook_allow_private: bool = False
+    webhook_resolver: netguard.Resolver = netguard.system_resolver
+    webhook_connect_timeout: float = webhooks.CONNECT_TIMEOUT
+    webhook_total_timeout: float = webhooks.TOTAL_TIMEOUT
+    webhook_concurrency: int = 8
+    # After a database error, a lane waits 1 s, then 2, 4... up to this.
+    outage_backoff_max: float = 30.0
+
+
+def _sealer(settings: DeliverySettings) -> services.Sealer | None:
+    if settings.sealer is not None:
+        return settings.sealer
+    if has_app_context():
+        return services.Sealer(current_app.config["SECRET_KEY"])
+    return None
+
+
+def _is_outage(error: BaseException) -> bool:
+    """A lost or refused database connection (as opposed to a bad statement)."""
+    return isinstance(error, OperationalError | InterfaceError)
+
+
+class _Outcomes:
+    """Records failures one by one, committing each at once."""
+
+    def __init__(
+        self, session: Session, settings: DeliverySettings, now: Callable[[], dt.datetime]
+    ) -> None:
+        self.session, self.settings, self.now = session, settings, now
+        self.sealer = _sealer(settings)
+        self.report = DeliveryReport()
+
+    def failed(self, message_id: int, error: str, *, permanent: bool = False) -> None:
+        message = self.session.get(OutboxMessage, message_id)
+        if message is None:
+            return
+        services.mark_failed(
+            message,
+            error,
+            self.now(),
+            retry_base_seconds=self.settings.retry_base_seconds,
+            max_attempts=self.settings.max_attempts,
+            permanent=permanent,
+            sealer=self.sealer,
+        )
+        if message.status == "failed":
+            self.report.failed += 1
+        else:
+            self.report.retrying += 1
+        self.session.commit()
+
+
+@dataclass(frozen=True)
+class _Email:
+    id: int
+    payload: dict[str, Any]
 
 
 def deliver_batch(
@@ -56,120 +142,183 @@ def deliver_batch(
     settings: DeliverySettings,
     now: Callable[[], dt.datetime],
 ) -> DeliveryReport:
-    """Claim one batch of due messages, deliver them, record the outcomes as they come.
+    """Claim one batch of due emails, deliver them, record the outcomes as they come.
 
     Sends are committed in small groups (`record_every`, or every 0.2 s) and
     failures at once, so a crash loses at most the knowledge that one group
     went out (it is then sent again): delivery is at least once, and messages
     are never dropped.
     """
-    report = DeliveryReport()
-    ids = services.claim_due(session, now(), limit=settings.batch, lease=settings.lease)
+    ids = services.claim_due(
+        session, now(), limit=settings.batch, lease=settings.lease, kind="email"
+    )
     session.commit()
+    outcomes = _Outcomes(session, settings, now)
     if not ids:
-        return report
+        return outcomes.report
     # Plain rows: ORM objects would be expired and reloaded after every commit.
-    messages = session.execute(
-        select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload)
+    rows = session.execute(
+        select(OutboxMessage.id, OutboxMessage.payload)
         .where(OutboxMessage.id.in_(ids))
         .order_by(OutboxMessage.id)
     ).all()
+    emails: list[_Email] = []
+    for message_id, payload in rows:
+        try:
+            if not isinstance(payload, dict):
+                raise services.SealBroken("not an email message")
+            emails.append(_Email(message_id, services.opened_payload(payload, outcomes.sealer)))
+        except services.SealBroken as error:
+            outcomes.failed(message_id, f"failed: {error}", permanent=True)
+        except Exception as error:  # anything else about this one payload
+            outcomes.failed(
+                message_id, f"failed: not an email message ({type(error).__name__})", permanent=True
+            )
 
-    def failed(message_id: int, error: str) -> None:
-        message = session.get(OutboxMessage, message_id)
-        assert message is not None
-        services.mark_failed(
-            message,
-            error,
-            now(),
-            retry_base_seconds=settings.retry_base_seconds,
-            max_attempts=settings.max_attempts,
-        )
-        if message.status == "failed":
-            report.failed += 1
-        else:
-            report.retrying += 1
-        session.commit()
-
-    for message_id, _, _ in [m for m in messages if m.kind == "webhook"]:
-        webhook = session.get(OutboxMessage, message_id)
-        assert webhook is not None
-        error = webhooks.post_webhook(session, webhook, now())
-        if error is None:
-            services.record_sent(session, [message_id], now())
-            report.sent += 1
-            session.commit()
-        else:
-            failed(message_id, error)
-    emails = [m for m in messages if m.kind == "email"]
-    sent: list[Any] = []
+    sent: list[_Email] = []
     recorded_at = time.monotonic()
 
     def record_sent() -> None:
         nonlocal recorded_at
         if sent:
-            services.relax_commit_durability(session)
-            services.record_sent(session, [m.id for m in sent], now())
-            if settings.on_sent is not None:
-                settings.on_sent(session, [m.payload.get("meta") or {} for m in sent], now())
-            report.sent += len(sent)
-            session.commit()
+            _record_sent(session, sent, settings, outcomes.sealer, now)
+            outcomes.report.sent += len(sent)
             sent.clear()
         recorded_at = time.monotonic()
 
-    for message, error in _send_emails(mailer, emails, settings):
+    for email, error, permanent in _send_emails(mailer, emails, settings):
         if error is not None:
             record_sent()
-            failed(message.id, error)
+            outcomes.failed(email.id, error, permanent=permanent)
             continue
-        sent.append(message)
+        sent.append(email)
         if len(sent) >= settings.record_every or time.monotonic() - recorded_at > 0.2:
             record_sent()
     record_sent()
-    return report
+    return outcomes.report
+
+
+def _record_sent(
+    session: Session,
+    emails: list[_Email],
+    settings: DeliverySettings,
+    sealer: services.Sealer | None,
+    now: Callable[[], dt.datetime],
+) -> None:
+    """Record a group as sent (bodies sealed) and tell `on_sent`, in one transaction.
+
+    Should `on_sent` fail for the group, each is recorded on its own, so one
+    message's bad `meta` costs only its own follow-through; a lost database
+    connection is left to the loop.
+    """
+
+    def record(group: list[_Email], *, tell: bool) -> None:
+        services.relax_commit_durability(session)
+        services.record_sent(
+            session,
+            [e.id for e in group],
+            now(),
+            payloads={e.id: services.sealed_payload(e.payload, "email", sealer) for e in group},
+        )
+        if tell and settings.on_sent is not None:
+            settings.on_sent(session, [e.payload.get("meta") or {} for e in group], now())
+        session.commit()
+
+    try:
+        record(emails, tell=True)
+        return
+    except Exception as error:
+        session.rollback()
+        if _is_outage(error):
+            raise
+    for email in emails:
+        try:
+            record([email], tell=True)
+        except Exception as error:
+            session.rollback()
+            if _is_outage(error):
+                raise
+            logger.error(
+                "outbox message %s: sent, but its follow-up failed (%s)",
+                email.id,
+                type(error).__name__,
+            )
+            record([email], tell=False)
 
 
 def _send_emails(
-    mailer: SmtpMailer, emails: list[Any], settings: DeliverySettings
-) -> Iterator[tuple[Any, str | None]]:
-    """Send over `settings.connections` SMTP connections at once; yield (message, error) each.
+    mailer: SmtpMailer, emails: list[_Email], settings: DeliverySettings
+) -> Iterator[tuple[_Email, str | None, bool]]:
+    """Send over `settings.connections` SMTP connections at once; yield
+    (email, error, permanent) for each.
 
     While one connection waits for the server's reply, another builds and
-    sends the next message. A connection that fails stops; what no connection
-    could send comes back with the last error, to be retried later.
+    sends the next message. A message that cannot be built fails alone; a
+    connection that breaks stops, and what no connection could send comes
+    back with the last error, to be retried later.
     """
-    todo: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    for message in emails:
-        todo.put(message)
-    done: queue.SimpleQueue[tuple[Any, str | None]] = queue.SimpleQueue()
+    todo: queue.SimpleQueue[_Email] = queue.SimpleQueue()
+    for email in emails:
+        todo.put(email)
+    done: queue.SimpleQueue[tuple[_Email | None, str | None, bool]] = queue.SimpleQueue()
+
+    def send_all(smtp: smtplib.SMTP) -> None:
+        while True:
+            try:
+                email = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                message = build_email(email.payload, settings.mail_from)
+            except EmailBuildError as error:
+                done.put((email, str(error), True))
+                continue
+            except Exception as error:  # anything else about this one payload
+                reason = f"failed: the email cannot be built ({type(error).__name__})"
+                done.put((email, reason, True))
+                continue
+            try:
+                smtp.send_message(message)
+            except (
+                smtplib.SMTPRecipientsRefused,
+                smtplib.SMTPSenderRefused,
+                smtplib.SMTPDataError,
+                smtplib.SMTPNotSupportedError,
+            ) as error:
+                # The server refused this message; the connection is still good.
+                done.put((email, f"refused: {error}", False))
+            except (OSError, smtplib.SMTPException) as error:
+                # This connection is gone; the message goes back in the queue.
+                done.put((email, f"SMTP error: {error}", False))
+                return
+            except Exception as error:  # e.g. an encoding problem in this one message
+                done.put((email, f"failed: {type(error).__name__}", False))
+                try:
+                    smtp.rset()  # the transaction may be half-open
+                except (OSError, smtplib.SMTPException):
+                    return
+            else:
+                done.put((email, None, False))
 
     def sender() -> None:
+        error_text: str | None = None
         try:
-            smtp = mailer.connect()
-        except (OSError, smtplib.SMTPException) as error:
-            done.put((None, f"SMTP server unreachable: {error}"))
-            return
-        try:
-            while True:
-                try:
-                    message = todo.get_nowait()
-                except queue.Empty:
-                    break
-                try:
-                    smtp.send_message(build_email(message.payload, settings.mail_from))
-                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as error:
-                    done.put((message, f"refused: {error}"))
-                except (OSError, smtplib.SMTPException) as error:
-                    # This connection is gone; the message goes back in the queue.
-                    done.put((message, f"SMTP error: {error}"))
-                    break
-                else:
-                    done.put((message, None))
+            try:
+                smtp = mailer.connect()
+            except Exception as error:
+                error_text = f"SMTP server unreachable: {error}"
+                return
+            try:
+                send_all(smtp)
+            finally:
+                with contextlib.suppress(Exception):
+                    smtp.quit()
+                with contextlib.suppress(Exception):
+                    smtp.close()
+        except Exception as error:  # never leave the loop below waiting
+            error_text = f"SMTP error: {type(error).__name__}"
         finally:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                smtp.quit()
-            smtp.close()
-            done.put((None, None))
+            done.put((None, error_text, False))
 
     threads = [
         threading.Thread(target=sender, daemon=True)
@@ -179,16 +328,102 @@ def _send_emails(
         thread.start()
     running, last_error = len(threads), "SMTP error"
     while running:
-        message, error = done.get()
-        if message is None:
+        email, error, permanent = done.get()
+        if email is None:
             running -= 1
             last_error = error or last_error
         else:
-            yield message, error
+            yield email, error, permanent
     for thread in threads:
         thread.join()
     while not todo.empty():
-        yield todo.get(), last_error
+        yield todo.get(), last_error, False
+
+
+def deliver_webhook_batch(
+    session: Session,
+    settings: DeliverySettings,
+    now: Callable[[], dt.datetime],
+) -> DeliveryReport:
+    """Claim one batch of due webhook calls and POST them, `webhook_concurrency` at once.
+
+    Each call has a short connect timeout and a total deadline
+    (`webhook_total_timeout`), and goes only where `netguard` allows.
+    """
+    ids = services.claim_due(
+        session, now(), limit=settings.batch, lease=settings.lease, kind="webhook"
+    )
+    session.commit()
+    outcomes = _Outcomes(session, settings, now)
+    if not ids:
+        return outcomes.report
+    rows = session.execute(
+        select(OutboxMessage.id, OutboxMessage.workspace_id, OutboxMessage.payload)
+        .where(OutboxMessage.id.in_(ids))
+        .order_by(OutboxMessage.id)
+    ).all()
+    calls: list[tuple[webhooks.WebhookCall, dict[str, Any]]] = []
+    for message_id, workspace_id, payload in rows:
+        try:
+            call = webhooks.prepare_webhook(
+                session,
+                workspace_id,
+                message_id,
+                payload if isinstance(payload, dict) else {},
+                now(),
+            )
+        except webhooks.WebhookNotDeliverable as error:
+            outcomes.failed(message_id, str(error), permanent=True)
+            continue
+        except Exception as error:  # e.g. an id the database can't hold: this message only
+            session.rollback()
+            if _is_outage(error):
+                raise
+            outcomes.failed(message_id, "failed (not a webhook message)", permanent=True)
+            continue
+        if call is None:  # its endpoint was removed: nothing to deliver
+            _record_webhook_sent(session, message_id, payload, now())
+            outcomes.report.sent += 1
+        else:
+            calls.append((call, payload))
+
+    def send(call: webhooks.WebhookCall) -> webhooks.WebhookOutcome:
+        try:
+            return webhooks.send_webhook(
+                call,
+                allow_private=settings.webhook_allow_private,
+                resolver=settings.webhook_resolver,
+                connect_timeout=settings.webhook_connect_timeout,
+                total_timeout=settings.webhook_total_timeout,
+            )
+        except Exception as error:  # a bug must not take the lane down
+            logger.error("webhook %s: unexpected %s", call.message_id, type(error).__name__)
+            return webhooks.WebhookOutcome("failed (connection failed)")
+
+    if not calls:
+        return outcomes.report
+    with ThreadPoolExecutor(
+        max_workers=min(settings.webhook_concurrency, len(calls)),
+        thread_name_prefix="webhook",
+    ) as pool:
+        futures = {pool.submit(send, call): (call, payload) for call, payload in calls}
+        for future in as_completed(futures):
+            call, payload = futures[future]
+            outcome = future.result()
+            if outcome.error is None:
+                _record_webhook_sent(session, call.message_id, payload, now())
+                outcomes.report.sent += 1
+            else:
+                outcomes.failed(call.message_id, outcome.error, permanent=outcome.permanent)
+    return outcomes.report
+
+
+def _record_webhook_sent(session: Session, message_id: int, payload: Any, now: dt.datetime) -> None:
+    scrubbed: dict[str, Any] = {}
+    if isinstance(payload, dict):
+        scrubbed = services.sealed_payload(payload, "webhook", None)
+    services.record_sent(session, [message_id], now, payloads={message_id: scrubbed})
+    session.commit()
 
 
 def deliver_due(
@@ -197,10 +432,102 @@ def deliver_due(
     settings: DeliverySettings,
     now: Callable[[], dt.datetime],
 ) -> DeliveryReport:
-    """Send batches until nothing is due."""
+    """Send batches until nothing is due: the emails, then the webhook calls (`--once`)."""
     total = DeliveryReport()
-    while True:
+    for deliver in (
+        lambda: deliver_batch(session, mailer, settings, now),
+        lambda: deliver_webhook_batch(session, settings, now),
+    ):
+        while report := deliver():
+            total.add(report)
+    return total
+
+
+Step = Callable[[Session], Any]
+
+
+def run_worker(
+    app: Flask,
+    mailer: SmtpMailer,
+    settings: DeliverySettings,
+    now: Callable[[], dt.datetime],
+    *,
+    interval: float = 2.0,
+    housekeeping: Step | None = None,
+    on_report: Callable[[str, DeliveryReport], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Deliver until `stop` is set: emails (then `housekeeping`) in this thread,
+    webhook calls in a thread of their own."""
+    stop = stop or threading.Event()
+
+    def deliver_emails(session: Session) -> DeliveryReport:
         report = deliver_batch(session, mailer, settings, now)
-        total.add(report)
-        if report.sent + report.retrying + report.failed == 0:
-            return total
+        if report and on_report is not None:
+            on_report("email", report)
+        return report
+
+    def deliver_webhooks(session: Session) -> DeliveryReport:
+        report = deliver_webhook_batch(session, settings, now)
+        if report and on_report is not None:
+            on_report("webhook", report)
+        return report
+
+    webhook_lane = threading.Thread(
+        target=_run_lane,
+        args=(app, "webhooks", [deliver_webhooks], interval, settings, stop),
+        name="outbox-webhooks",
+        daemon=True,
+    )
+    webhook_lane.start()
+    email_steps: list[Step] = [deliver_emails]
+    if housekeeping is not None:
+        email_steps.append(housekeeping)
+    try:
+        _run_lane(app, "emails", email_steps, interval, settings, stop)
+    finally:
+        stop.set()
+        webhook_lane.join()
+
+
+def _run_lane(
+    app: Flask,
+    lane: str,
+    steps: list[Step],
+    interval: float,
+    settings: DeliverySettings,
+    stop: threading.Event,
+) -> None:
+    """Run `steps` over and over; sleep `interval` when none had work; survive errors."""
+    with app.app_context():
+        pause = 0.0
+        while not stop.is_set():
+            busy = trouble = False
+            for step in steps:
+                try:
+                    busy = bool(step(db.session)) or busy
+                except SQLAlchemyError as error:
+                    # Only the type: the message holds the statement and its parameters.
+                    trouble = True
+                    pause = min(max(pause * 2, 1.0), settings.outage_backoff_max)
+                    logger.warning(
+                        "outbox %s: database error (%s); trying again in %.0f s",
+                        lane,
+                        type(error).__name__,
+                        pause,
+                    )
+                    with contextlib.suppress(Exception):
+                        db.session.remove()  # a new session and connection next time
+                    break
+                except Exception as error:
+                    # A bug in one step: log it and go on with the others (no
+                    # message is lost: a claimed one is claimed again after its lease).
+                    logger.error("outbox %s: unexpected %s", lane, type(error).__name__)
+                    with contextlib.suppress(Exception):
+                        db.session.rollback()
+            if trouble:
+                stop.wait(pause)
+                continue
+            pause = 0.0
+            if not busy:
+                stop.wait(interval)

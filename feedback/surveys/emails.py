@@ -14,8 +14,16 @@ from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
+from feedback.delivery.addresses import sender
 from feedback.delivery.models import OutboxMessage
-from feedback.delivery.services import Email, enqueue_email, enqueue_emails
+from feedback.delivery.services import (
+    Email,
+    SealBroken,
+    Sealer,
+    enqueue_email,
+    enqueue_emails,
+    opened_payload,
+)
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Invitation
 from feedback.surveys.services import IssuedInvitation, survey_url
@@ -146,18 +154,16 @@ def invitation_email(
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
-        sender=(
-            f"{workspace.sender_name} <{workspace.sender_address}>"
-            if workspace.sender_address
-            else None
-        ),
+        sender=sender(workspace.sender_name, workspace.sender_address, workspace.name),
         message_domain=urlsplit(base_url).hostname or "feedback.invalid",
         dedupe_key=f"invitation:{invitation_id}",
         meta={"invitation_id": invitation_id},
     )
 
 
-def queue_due_reminders(session: Session, now: dt.datetime, *, limit: int = 500) -> int:
+def queue_due_reminders(
+    session: Session, now: dt.datetime, *, limit: int = 500, sealer: Sealer | None = None
+) -> int:
     """Queue the one reminder each unanswered survey email gets; returns how many.
 
     Due `reminder_days` after the email was sent (0 turns reminders off), never
@@ -166,6 +172,7 @@ def queue_due_reminders(session: Session, now: dt.datetime, *, limit: int = 500)
     a new Message-ID. The invitation is claimed with a guarded UPDATE first, so
     several workers never remind twice.
     """
+    sealer = sealer or Sealer(current_app.config["SECRET_KEY"])
     original = OutboxMessage
     candidates = session.execute(
         select(Invitation, Workspace, original)
@@ -200,7 +207,11 @@ def queue_due_reminders(session: Session, now: dt.datetime, *, limit: int = 500)
         ).rowcount
         if claimed != 1:
             continue
-        payload = message.payload
+        try:
+            # A sent email's bodies rest sealed (delivery.services.Sealer).
+            payload = opened_payload(message.payload, sealer)
+        except SealBroken:
+            continue  # sealed under another SECRET_KEY: this one gets no reminder
         domain = payload["message_id"].rsplit("@", 1)[-1].rstrip(">")
         enqueue_email(
             session,

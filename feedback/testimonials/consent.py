@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 from feedback.accounts.models import User, Workspace
 from feedback.accounts.services import members_of
 from feedback.db import workspace_scoped
+from feedback.delivery.addresses import sender
 from feedback.delivery.services import Email, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Response
@@ -191,9 +192,7 @@ def _render(name: str, context: dict[str, Any]) -> str:
 
 
 def _sender(workspace: Workspace | LinkWorkspace) -> str | None:
-    if workspace.sender_address:
-        return f"{workspace.sender_name} <{workspace.sender_address}>"
-    return None
+    return sender(workspace.sender_name, workspace.sender_address, workspace.name)
 
 
 def _domain(base_url: str) -> str:

@@ -18,6 +18,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) of each
         self.lock = threading.Lock()
         self.refused: set[str] = set()  # recipients answered with 550
 
@@ -33,6 +34,9 @@ class Inbox:
         message = message_from_bytes(envelope.content)  # type: ignore[attr-defined]
         with self.lock:
             self.messages.append(message)
+            self.envelopes.append(
+                (envelope.mail_from, list(envelope.rcpt_tos))  # type: ignore[attr-defined]
+            )
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> list[str]:

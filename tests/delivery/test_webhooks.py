@@ -21,7 +21,17 @@ from tests.delivery.test_worker import Clock
 from tests.factories import NOW, PASSWORD, make_owner, make_response, make_workspace
 from tests.pages import csrf_token_from
 
-SETTINGS = DeliverySettings(mail_from="x@example.com", retry_base_seconds=60, max_attempts=3)
+# The receivers here listen on 127.0.0.1: the LAN opt-in is on for them.
+SETTINGS = DeliverySettings(
+    mail_from="x@example.com",
+    retry_base_seconds=60,
+    max_attempts=3,
+    webhook_allow_private=True,
+)
+
+
+def register(db_session, workspace_id, url, events, now=NOW):
+    return webhooks.register_webhook(db_session, workspace_id, url, events, now, allow_private=True)
 
 
 class Receiver:
@@ -30,6 +40,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.status = 200
+        self.location: str | None = None  # sent with the status, e.g. for a 302
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -37,6 +48,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((dict(self.headers), body))
                 self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
@@ -65,9 +78,7 @@ def deliver(db_session, clock=None):
 
 def test_a_negative_opted_in_response_is_signed_and_delivered_per_event(db_session, receiver):
     workspace = make_workspace(db_session)
-    endpoint = webhooks.register_webhook(
-        db_session, workspace.id, receiver.url, list(webhooks.EVENTS), NOW
-    )
+    endpoint = register(db_session, workspace.id, receiver.url, list(webhooks.EVENTS))
     db_session.commit()
     make_response(db_session, workspace, rating=1, comment="Awful, broken pot.", opt_in=True)
     assert deliver(db_session).sent == 3
@@ -84,7 +95,7 @@ def test_a_negative_opted_in_response_is_signed_and_delivered_per_event(db_sessi
 
 def test_only_chosen_events_are_sent_and_other_workspaces_hear_nothing(db_session, receiver):
     mine, theirs = make_workspace(db_session), make_workspace(db_session)
-    webhooks.register_webhook(db_session, mine.id, receiver.url, ["response.negative"], NOW)
+    register(db_session, mine.id, receiver.url, ["response.negative"])
     db_session.commit()
     make_response(db_session, mine, rating=5, comment="Lovely")
     make_response(db_session, theirs, rating=1, comment="Awful")
@@ -96,14 +107,14 @@ def test_only_chosen_events_are_sent_and_other_workspaces_hear_nothing(db_sessio
 
 def test_a_failing_endpoint_is_retried_with_backoff(db_session, receiver):
     workspace = make_workspace(db_session)
-    webhooks.register_webhook(db_session, workspace.id, receiver.url, ["response.created"], NOW)
+    register(db_session, workspace.id, receiver.url, ["response.created"])
     db_session.commit()
     make_response(db_session, workspace)
     receiver.status = 500
     clock = Clock(NOW)
     assert deliver(db_session, clock).retrying == 1
     message = db_session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "webhook"))
-    assert message.last_error == "HTTP 500" and message.status == "pending"
+    assert message.last_error == "failed (HTTP 500)" and message.status == "pending"
     receiver.status = 204
     clock.advance(seconds=61)
     assert deliver(db_session, clock).sent == 1
