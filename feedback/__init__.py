@@ -39,6 +39,7 @@ def create_app(config: Config | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _tune_sqlite)
+            event.listen(db.engine, "begin", _begin_sqlite)
 
     from feedback import errors, models, web  # noqa: F401  (models: complete metadata)
     from feedback.accounts.auth import load_user
@@ -101,3 +102,17 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # SQLAlchemy's documented pysqlite recipe (dialects/sqlite.html, "Serializable
+    # isolation / Savepoints / Transactional DDL"): the driver itself sends no
+    # BEGIN (it would send one only before an INSERT/UPDATE/DELETE, so a SAVEPOINT
+    # as the first statement opened a transaction of its own and its RELEASE
+    # committed: each import batch committed by itself); `_begin_sqlite` sends
+    # BEGIN whenever SQLAlchemy begins, so every transaction is real, SAVEPOINTs
+    # nest inside it and DDL is transactional.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_sqlite(connection: Any) -> None:
+    # Plain (deferred) BEGIN: the write lock is taken by the first write, or
+    # earlier by `db.lock_for_writing`.
+    connection.exec_driver_sql("BEGIN")

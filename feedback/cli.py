@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -19,8 +20,8 @@ from feedback.extensions import db
 from feedback.followups.services import queue_follow_up_digests
 from feedback.insights.services import rebuild_rollups
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
+from feedback.surveys import import_runner, imports, touchpoints
 from feedback.surveys import services as surveys
-from feedback.surveys import touchpoints
 from feedback.surveys.emails import queue_due_reminders, queue_invitation_email
 
 
@@ -131,29 +132,45 @@ def import_touchpoints(csv_file: Any, slug: str, no_send: bool) -> None:
     """Record touchpoints from a CSV (email, name, stage, touchpoint, event_id, occurred_at).
 
     Bad rows are listed with the reason and do not stop the good ones; rows
-    whose event_id was imported before are skipped, so a re-import sends nothing twice.
+    whose event_id was imported before are skipped, so a re-import sends nothing
+    twice. The same import job as an upload, run here to the end: each batch of
+    rows is committed as it is recorded.
     """
     workspace = _workspace(slug)
     try:
         rows = touchpoints.read_csv(csv_file.read())
     except touchpoints.CsvImportError as error:
         raise click.ClickException(str(error)) from error
-    report = touchpoints.import_touchpoints(
+    job = imports.create_import_job(
         db.session,
         workspace,
         rows,
-        now=utcnow(),
-        base_url=current_app.config["BASE_URL"],
-        secret_key=current_app.config["SECRET_KEY"],
+        file_name=os.path.basename(csv_file.name),
         send=not no_send,
+        now=utcnow(),
     )
     db.session.commit()
-    for line, reason in report.rejected:
-        click.echo(f"line {line}: rejected: {reason}")
-    click.echo(
-        f"{len(report.created)} recorded, {len(report.duplicates)} already imported, "
-        f"{len(report.rejected)} rejected."
+    job_id = job.id
+    job = import_runner.run_import_job(
+        db.session, job_id, import_runner.ImportSettings.of(current_app)
     )
+    assert job is not None
+    for run in imports.rejected_lines(db.session, job):
+        for line in range(run.first, run.last + 1):
+            click.echo(f"line {line}: rejected: {run.reason}")
+    click.echo(
+        f"{job.recorded} recorded, {job.duplicates} already imported, {job.rejected} rejected."
+    )
+    if job.throttled or job.unsubscribed:
+        click.echo(
+            f"Of those recorded, {job.throttled} were not sent a survey (asked recently) "
+            f"and {job.unsubscribed} were not (unsubscribed)."
+        )
+    if job.state == "failed":
+        raise click.ClickException(
+            f"An error ({job.last_error}) stopped the import: {job.not_recorded} rows from line "
+            f"{job.first_not_recorded_line} on were not recorded. Run it again to import them."
+        )
 
 
 # Responses made by `demo`: through the services without --workspace, bulk with it.
@@ -285,7 +302,8 @@ def worker(once: bool, interval: float, connections: int) -> None:
     """Send the outbox: emails go to SMTP_URL, failures retry with exponential backoff.
 
     Each round first queues the reminders that are due and, once a minute,
-    the owners' digests of new unhappy answers (at most one an hour each).
+    the owners' digests of new unhappy answers (at most one an hour each), and
+    records pending CSV imports for up to --interval seconds.
     """
     config = current_app.config
     try:
@@ -311,12 +329,16 @@ def worker(once: bool, interval: float, connections: int) -> None:
             db.session.commit()
             if digests:
                 click.echo(f"queued {digests} follow-up digests")
+        imports_left = import_runner.run_pending_imports(
+            db.session, import_runner.ImportSettings.of(current_app), seconds=interval
+        )
         report = deliver_due(db.session, mailer, settings, utcnow)
         if report.sent or report.retrying or report.failed or once:
             click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
         if once:
             return
-        time.sleep(interval)
+        if not imports_left:  # an unfinished import carries on at once
+            time.sleep(interval)
 
 
 @feedback_cli.command("rescore")
