@@ -132,6 +132,8 @@ def test_owners_upload_a_csv_and_see_the_report(client, db_session, auth):
     assert "Line 9: email is not a valid email address" in report.text
     assert "hyperlink" not in report.text
     assert "Lines 7\u20138" not in report.text  # different reasons are not taken together
+    listed = client.get("/touchpoints/import").text
+    assert f'href="{result.headers["Location"]}">t.csv</a>' in listed and "finished" in listed
     assert (
         db_session.scalar(
             select(func.count(Invitation.id)).where(Invitation.workspace_id == workspace.id)
