@@ -293,3 +293,17 @@ def test_a_55000_row_upload_is_recorded_in_the_background_and_once_only(
     assert "<strong>4</strong> rejected" in again
     assert count(db_session, Invitation) == 54_995
     assert count(db_session, OutboxMessage) == 54_995
+
+
+def test_the_import_command_says_which_lines_an_error_left_unrecorded(
+    runner, db_session, poisoned_contacts, tmp_path
+):
+    make_workspace(db_session, "Acme Plants")
+    path = tmp_path / "touchpoints.csv"
+    path.write_bytes(csv_of(2500, poison_at=1500))
+    args = ["feedback", "import-touchpoints", str(path), "--workspace", "acme-plants"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert "1000 recorded, 0 already imported, 0 rejected." in result.output
+    assert "1500 rows from line 1002 on were not recorded" in result.output
+    assert count(db_session, Invitation) == 1000
