@@ -42,6 +42,7 @@ def create_app(config: Config | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _tune_sqlite)
+            event.listen(db.engine, "savepoint", _savepoint_inside_a_transaction)
 
     from feedback import errors, models, web  # noqa: F401  (models: complete metadata)
     from feedback.accounts.auth import load_user
@@ -106,3 +107,24 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _savepoint_inside_a_transaction(connection: Any, _name: str) -> None:
+    # pysqlite sends BEGIN by itself only before an INSERT/UPDATE/DELETE. A
+    # SAVEPOINT sent first (as `record_touchpoints` does) opened a transaction
+    # of its own in SQLite, and its RELEASE committed it: each import batch
+    # committed on its own, and a rollback of the whole no longer undid it. So
+    # BEGIN is sent here first, as SQLAlchemy's pysqlite recipe does: the
+    # SAVEPOINT then nests in the session's transaction as on PostgreSQL.
+    #
+    # Not the notes' full recipe (driver BEGIN off, BEGIN at every SQLAlchemy
+    # begin): that also puts every read in a transaction, and a SQLite
+    # transaction that read before writing fails at once ("database is
+    # locked", no waiting) when another connection wrote in between. Reads come
+    # first in nearly every request (the login, the workspace), so two
+    # concurrent submits, two workers, or a test's session writing after a
+    # request failed that way: 30 tests of tests/surveys, api, insights and
+    # delivery. Reads stay outside transactions here, as before.
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")

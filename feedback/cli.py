@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -20,9 +21,12 @@ from feedback.extensions import db
 from feedback.followups.services import queue_follow_up_digests
 from feedback.insights.services import rebuild_rollups
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
+from feedback.surveys import import_runner, imports, touchpoints
 from feedback.surveys import services as surveys
-from feedback.surveys import touchpoints
 from feedback.surveys.emails import queue_due_reminders, queue_invitation_email
+
+# How long one worker round spends recording CSV imports before sending email again.
+IMPORT_SLICE_SECONDS = 1.0
 
 
 @click.group("feedback")
@@ -132,29 +136,45 @@ def import_touchpoints(csv_file: Any, slug: str, no_send: bool) -> None:
     """Record touchpoints from a CSV (email, name, stage, touchpoint, event_id, occurred_at).
 
     Bad rows are listed with the reason and do not stop the good ones; rows
-    whose event_id was imported before are skipped, so a re-import sends nothing twice.
+    whose event_id was imported before are skipped, so a re-import sends nothing
+    twice. The same import job as an upload, run here to the end: each batch of
+    rows is committed as it is recorded.
     """
     workspace = _workspace(slug)
     try:
         rows = touchpoints.read_csv(csv_file.read())
     except touchpoints.CsvImportError as error:
         raise click.ClickException(str(error)) from error
-    report = touchpoints.import_touchpoints(
+    job = imports.create_import_job(
         db.session,
         workspace,
         rows,
-        now=utcnow(),
-        base_url=current_app.config["BASE_URL"],
-        secret_key=current_app.config["SECRET_KEY"],
+        file_name=os.path.basename(csv_file.name),
         send=not no_send,
+        now=utcnow(),
     )
     db.session.commit()
-    for line, reason in report.rejected:
-        click.echo(f"line {line}: rejected: {reason}")
-    click.echo(
-        f"{len(report.created)} recorded, {len(report.duplicates)} already imported, "
-        f"{len(report.rejected)} rejected."
+    job_id = job.id
+    job = import_runner.run_import_job(
+        db.session, job_id, import_runner.ImportSettings.of(current_app)
     )
+    assert job is not None
+    for run in imports.rejected_lines(db.session, job):
+        for line in range(run.first, run.last + 1):
+            click.echo(f"line {line}: rejected: {run.reason}")
+    click.echo(
+        f"{job.recorded} recorded, {job.duplicates} already imported, {job.rejected} rejected."
+    )
+    if job.throttled or job.unsubscribed:
+        click.echo(
+            f"Of those recorded, {job.throttled} were not sent a survey (asked recently) "
+            f"and {job.unsubscribed} were not (unsubscribed)."
+        )
+    if job.state == "failed":
+        raise click.ClickException(
+            f"An error ({job.last_error}) stopped the import: {job.not_recorded} rows from line "
+            f"{job.first_not_recorded_line} on were not recorded. Run it again to import them."
+        )
 
 
 # Responses made by `demo`: through the services without --workspace, bulk with it.
@@ -287,8 +307,10 @@ def worker(once: bool, interval: float, connections: int) -> None:
     lane of its own), failures retry with exponential backoff.
 
     Each round first queues the reminders that are due and, once a minute,
-    the owners' digests of new unhappy answers (at most one an hour each).
-    The loop outlives a database outage: it logs, waits and carries on.
+    the owners' digests of new unhappy answers (at most one an hour each), and
+    records pending CSV imports a batch or two at a time (emails wait at most a
+    second or so for them). The loop outlives a database outage: it logs, waits
+    and carries on.
     """
     config = current_app.config
     try:
@@ -319,7 +341,11 @@ def worker(once: bool, interval: float, connections: int) -> None:
             session.commit()
             if digests:
                 click.echo(f"queued {digests} follow-up digests")
-        return reminders + digests
+        # Bounded, so emails in the same lane never wait long behind an import.
+        imports_left = import_runner.run_pending_imports(
+            session, import_runner.ImportSettings.of(current_app), seconds=IMPORT_SLICE_SECONDS
+        )
+        return reminders + digests + imports_left
 
     if once:
         housekeeping(db.session)

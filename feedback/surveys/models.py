@@ -204,3 +204,83 @@ class Response(WorkspaceOwned, db.Model):
 
     def __repr__(self) -> str:
         return f"<Response {self.id}>"
+
+
+IMPORT_JOB_STATES = ("pending", "finished", "failed")
+IMPORT_REASON_MAX = 300
+
+
+class ImportJob(WorkspaceOwned, db.Model):
+    """A touchpoint CSV upload, recorded a batch at a time (see `surveys.imports`).
+
+    The counts are the import's report and stay after the job ends; the rows
+    themselves (personal data) are deleted as each batch records them.
+    """
+
+    __tablename__ = "import_job"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "id"),
+        CheckConstraint(f"state IN {IMPORT_JOB_STATES!r}", name="state_known"),
+        Index("ix_import_job_workspace_created", "workspace_id", "created_at"),
+        Index("ix_import_job_state", "state"),
+    )
+
+    id: Mapped[intpk]
+    file_name: Mapped[str120]
+    send: Mapped[bool]
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    total_rows: Mapped[int]
+    # Rows handled so far: recorded + duplicates + rejected + not_recorded.
+    recorded: Mapped[int] = mapped_column(default=0)  # invitations created (any status)
+    throttled: Mapped[int] = mapped_column(default=0)  # of those recorded: asked too recently
+    unsubscribed: Mapped[int] = mapped_column(default=0)  # of those recorded: opted out
+    duplicates: Mapped[int] = mapped_column(default=0)  # event_id imported before
+    rejected: Mapped[int] = mapped_column(default=0)
+    not_recorded: Mapped[int] = mapped_column(default=0)  # left when the job failed
+    first_not_recorded_line: Mapped[int | None]
+    failed_attempts: Mapped[int] = mapped_column(default=0)  # of the current batch, in a row
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[created_at]
+    updated_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+
+    @property
+    def done_rows(self) -> int:
+        return self.recorded + self.duplicates + self.rejected + self.not_recorded
+
+
+class ImportRow(WorkspaceOwned, db.Model):
+    """One CSV line of a job not recorded yet; deleted in the batch that records it."""
+
+    __tablename__ = "import_row"
+    __table_args__ = (
+        same_workspace_fk("job_id", "import_job"),
+        UniqueConstraint("job_id", "line"),
+    )
+
+    id: Mapped[intpk]
+    job_id: Mapped[int]
+    line: Mapped[int]  # in the file; line 1 is the header
+    # The cells as uploaded (unbounded: a long or odd value is rejected with
+    # its reason when the batch reads it, as any other bad row).
+    email: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(Text)
+    touchpoint: Mapped[str] = mapped_column(Text)
+    event_id: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[str] = mapped_column(Text)
+
+
+class ImportRejection(WorkspaceOwned, db.Model):
+    """A line of an import that was not recorded, and why (no cell values: no personal data)."""
+
+    __tablename__ = "import_rejection"
+    __table_args__ = (
+        same_workspace_fk("job_id", "import_job"),
+        UniqueConstraint("job_id", "line"),
+    )
+
+    id: Mapped[intpk]
+    job_id: Mapped[int]
+    line: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(IMPORT_REASON_MAX))

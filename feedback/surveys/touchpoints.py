@@ -426,9 +426,31 @@ def import_touchpoints(
     Rows with an event_id already imported are reported as duplicates and send
     nothing, so importing the same file twice is harmless.
     """
+    return import_lines(
+        session,
+        workspace,
+        enumerate(rows, start=2),
+        now=now,
+        base_url=base_url,
+        secret_key=secret_key,
+        send=send,
+    )
+
+
+def import_lines(
+    session: Session,
+    workspace: Workspace,
+    lines: Iterable[tuple[int, dict[str, str]]],
+    *,
+    now: dt.datetime,
+    base_url: str,
+    secret_key: str,
+    send: bool = True,
+) -> ImportReport:
+    """`import_touchpoints` for rows numbered by their line in the file (1 is the header)."""
     report = ImportReport()
     parsed: list[tuple[int, TouchpointEvent]] = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in lines:
         try:
             parsed.append((line, _event_of_row(row, send)))
         except services.InvalidInvitation as error:
@@ -451,7 +473,10 @@ def import_touchpoints(
                 report.rejected.append((line, f"unknown stage {event.stage!r}"))
             elif isinstance(outcome, UnknownTouchpoint):
                 report.rejected.append((line, f"unknown touchpoint {event.touchpoint!r}"))
-            elif isinstance(outcome, services.InvalidInvitation | EventIdConflict):
+            elif isinstance(outcome, services.InvalidInvitation):
+                # Not the cell itself: the report outlives the rows' personal data.
+                report.rejected.append((line, "email is not a valid email address"))
+            elif isinstance(outcome, EventIdConflict):
                 report.rejected.append((line, str(outcome)))
             elif outcome.created:
                 report.created.append((line, outcome.invitation.status))

@@ -29,7 +29,7 @@ from feedback.db import utcnow
 from feedback.extensions import csrf, db, limiter
 from feedback.insights.services import is_unhappy
 from feedback.journey.services import NotInWorkspace, stage_of, stages_in_order
-from feedback.surveys import emails, models, services, touchpoints
+from feedback.surveys import emails, import_runner, imports, models, services, touchpoints
 from feedback.surveys.forms import ImportForm, SurveyForm
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX
 from feedback.surveys.services import LinkWorkspace, SurveyLink
@@ -249,36 +249,56 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
 
 @bp.route("/touchpoints/import", methods=["GET", "POST"])
 @access.owner
-def import_touchpoints() -> tuple[str, int]:
-    """Upload a touchpoint CSV; shows what was recorded and why rows were rejected."""
+def import_touchpoints() -> Response | tuple[str, int]:
+    """Upload a touchpoint CSV: stored as an import job, recorded in the background."""
     workspace = current_workspace()
     form = ImportForm()
-    report = None
     if form.validate_on_submit():
         try:
             rows = touchpoints.read_csv(form.csv_file.data.read())
         except touchpoints.CsvImportError as error:
             form.csv_file.errors = [str(error)]
         else:
-            report = touchpoints.import_touchpoints(
+            job = imports.create_import_job(
                 db.session,
                 workspace,
                 rows,
-                now=utcnow(),
-                base_url=current_app.config["BASE_URL"],
-                secret_key=current_app.config["SECRET_KEY"],
+                file_name=form.csv_file.data.filename or "",
                 send=form.send.data,
+                now=utcnow(),
             )
             db.session.commit()
+            if job.state == "pending":
+                import_runner.start_in_background(current_app._get_current_object(), job.id)  # type: ignore[attr-defined]
+            return redirect(url_for("surveys.import_job", job_id=job.id), 303)
     status = 422 if form.errors else 200
     return render_template(
         "surveys/import.html",
         workspace=workspace,
         form=form,
-        report=report,
+        jobs=imports.recent_jobs(db.session, workspace.id),
         columns=touchpoints.CSV_COLUMNS,
         stages=[s for s in stages_in_order(db.session, workspace.id) if s.active],
     ), status
+
+
+@bp.get("/touchpoints/import/<int:job_id>")
+@access.owner
+def import_job(job_id: int) -> str:
+    """An import's progress while it runs (the page refreshes itself), then its report."""
+    workspace = current_workspace()
+    job = imports.job_in_workspace(db.session, workspace.id, job_id)
+    if job is None:
+        abort(404)
+    if import_runner.is_stalled(job):
+        # Its thread went with a stopped web process: carry on from here.
+        import_runner.start_in_background(current_app._get_current_object(), job.id)  # type: ignore[attr-defined]
+    return render_template(
+        "surveys/import_job.html",
+        workspace=workspace,
+        job=job,
+        rejected=imports.rejected_lines(db.session, job) if job.state != "pending" else [],
+    )
 
 
 @bp.get("/touchpoints/import/sample.csv")

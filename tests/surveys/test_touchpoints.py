@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback.delivery.models import OutboxMessage
-from feedback.surveys import touchpoints
+from feedback.surveys import import_runner, touchpoints
 from feedback.surveys.models import Invitation
 from tests.factories import NOW, PASSWORD, make_owner, make_workspace
 from tests.pages import csrf_token_from
@@ -120,10 +120,20 @@ def test_owners_upload_a_csv_and_see_the_report(client, db_session, auth):
         data={"csrf_token": token, "send": "y", "csv_file": (io.BytesIO(CSV.encode()), "t.csv")},
         content_type="multipart/form-data",
     )
-    assert result.status_code == 200
-    assert "<strong>2</strong> recorded" in result.text
-    assert "Line 5: unknown stage &#39;nowhere&#39;" in result.text
-    assert "Line 9: &#39;=hyperlink(&#34;x&#34;)&#39; is not a valid email address." in result.text
+    assert result.status_code == 303
+    import_runner.wait_for_background_imports()
+    report = client.get(result.headers["Location"])
+    assert report.status_code == 200
+    assert 'data-import-state="finished"' in report.text
+    assert "<strong>2</strong> recorded" in report.text
+    assert "<strong>6</strong> rejected" in report.text
+    assert "Line 5: unknown stage &#39;nowhere&#39;" in report.text
+    # The report outlives the rows: it names no address, not even a malformed one.
+    assert "Line 9: email is not a valid email address" in report.text
+    assert "hyperlink" not in report.text
+    assert "Lines 7\u20138" not in report.text  # different reasons are not taken together
+    listed = client.get("/touchpoints/import").text
+    assert f'href="{result.headers["Location"]}">t.csv</a>' in listed and "finished" in listed
     assert (
         db_session.scalar(
             select(func.count(Invitation.id)).where(Invitation.workspace_id == workspace.id)
