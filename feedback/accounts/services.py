@@ -696,9 +696,15 @@ def add_member(session: Session, workspace: Workspace, email: str, role: str) ->
 
 def _lock_team(session: Session, workspace_id: int) -> None:
     """Serialise changes to one workspace's team, so two owners leaving or removing each
-    other at once cannot both pass the "at least one owner" check."""
+    other at once cannot both pass the "at least one owner" check.
+
+    FOR NO KEY UPDATE on PostgreSQL: it does not wait for (or hold up) the key-share
+    locks that every insert of the workspace's rows takes through its foreign key.
+    """
     lock_for_writing(session)
-    session.execute(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update())
+    session.execute(
+        select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True)
+    )
 
 
 def _membership_to_change(
