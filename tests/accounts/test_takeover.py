@@ -8,6 +8,8 @@ password, log in as that person, switch to their workspace and read its data.
 from __future__ import annotations
 
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import Flask
@@ -17,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from feedback.accounts import services
 from feedback.accounts.models import Membership, User
+from feedback.db import utcnow
 from feedback.delivery.models import OutboxMessage
+from feedback.extensions import db
 from tests.factories import PASSWORD, make_owner, make_response
 from tests.pages import csrf_token_from
 
@@ -153,3 +157,57 @@ def test_someone_added_to_a_team_leaves_it_from_their_account_page(app, db_sessi
     assert db_session.scalars(
         select(Membership.user_id).where(Membership.workspace_id == acme.id)
     ).all() == [mallory.id]
+
+
+def test_leaving_ones_last_workspace_logs_one_out(db_session, auth, client):
+    _, acme = make_owner(db_session, "Acme Plants")
+    sam, _ = services.add_member(db_session, acme, "sam@example.com", "member")
+    services.set_password(db_session, sam, ATTACKER_PASSWORD, ATTACKER_PASSWORD)
+    db_session.commit()
+    page = client.get("/login")
+    client.post(
+        "/login",
+        data={
+            "email": "sam@example.com",
+            "password": ATTACKER_PASSWORD,
+            "csrf_token": csrf_token_from(page),
+        },
+    )
+    page = client.get("/account")
+    left = client.post(
+        f"/account/workspaces/{acme.id}/leave", data={"csrf_token": csrf_token_from(page)}
+    )
+    assert left.status_code == 303 and left.headers["Location"] == "/login"
+    assert "your last workspace, and are logged out" in client.get("/login").text
+    assert client.get("/account").status_code == 302
+    db_session.expire_all()
+    assert services.sessions_of(db_session, sam, utcnow()) == []
+
+
+def test_two_owners_leaving_at_once_leave_one_owner(app, db_session):
+    """The second leave waits for the first, then sees it and is refused."""
+    first, acme = make_owner(db_session, "Acme Plants")
+    second, _ = services.add_member(db_session, acme, "partner@example.com", "owner")
+    db_session.commit()
+    engine = db.engine
+    with Session(engine) as one, Session(engine) as two:
+        services.leave_workspace(one, acme.id, one.get(User, first.id))  # not committed yet
+        with ThreadPoolExecutor(1) as pool:
+
+            def leave_too() -> str:
+                with app.app_context():
+                    try:
+                        services.leave_workspace(two, acme.id, two.get(User, second.id))
+                    except services.AccountError as refused:
+                        two.rollback()
+                        return str(refused)
+                    two.commit()
+                    return "left"
+
+            waiting = pool.submit(leave_too)
+            time.sleep(0.5)
+            assert not waiting.done(), waiting.exception()  # held until the first is decided
+            one.commit()
+            assert "only owner" in waiting.result(timeout=30)
+    db_session.expire_all()
+    assert services.role_in(db_session, acme.id, second.id) == "owner"
