@@ -92,7 +92,11 @@ def create_workspace(session: Session, name: str, timezone: str = "UTC") -> Work
 
 
 def user_by_email(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(User.email == normalise_email(email)))
+    email = normalise_email(email)
+    # No address holds control characters, and PostgreSQL refuses a NUL in a query.
+    if any(ord(c) < 32 or ord(c) == 127 for c in email):
+        return None
+    return session.scalar(select(User).where(User.email == email))
 
 
 def create_owner(

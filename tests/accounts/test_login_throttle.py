@@ -201,3 +201,13 @@ def test_thirty_wrong_passwords_from_thirty_addresses_to_two_workers(
     db_session.expire_all()
     [row] = db_session.scalars(select(LoginThrottle)).all()
     assert row.locked_until > utcnow() + 14 * MINUTE
+
+
+def test_control_characters_in_an_address_get_the_usual_answers(client, db_session):
+    user, _ = make_owner(db_session)
+    token = csrf_token_from(client.get("/login"))
+    for email in (f"{user.email}\x00", "a\x00b@example.com", "\x1b[2J@example.com"):
+        refused = post_login(client, email, PASSWORD, token)
+        assert refused.status_code == 422 and "do not match an account" in refused.text
+        asked = client.post("/password/forgot", data={"email": email, "csrf_token": token})
+        assert asked.status_code == 200 and "is on its way" in asked.text
