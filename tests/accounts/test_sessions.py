@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
@@ -207,3 +209,39 @@ def test_only_a_hash_of_the_session_token_is_stored(app, client, db_session):
     # forged token, a huge one: all get the login page.
     for forged in (f"{user.id}.{user.password_fingerprint}", "x", "a" * 10_000, ""):
         assert load_user(forged) is None
+
+
+@pytest.mark.slow
+def test_a_copied_cookie_stops_working_on_every_gunicorn_worker_after_logout(
+    live_server, db_session
+):
+    """Two workers: the logout reaches whichever process answers the copy."""
+    user, _ = make_owner(db_session)
+    with requests.Session() as browser, requests.Session() as thief:
+        page = browser.get(f"{live_server}/login", timeout=30)
+        logged = browser.post(
+            f"{live_server}/login",
+            data={
+                "email": user.email,
+                "password": PASSWORD,
+                "remember": "y",
+                "csrf_token": csrf_token_from(page.text),
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert logged.status_code == 302
+        thief.cookies.update(browser.cookies)
+        assert all(
+            thief.get(f"{live_server}/dashboard", allow_redirects=False, timeout=30).status_code
+            == 200
+            for _ in range(6)
+        )
+        page = browser.get(f"{live_server}/dashboard", timeout=30)
+        browser.post(
+            f"{live_server}/logout", data={"csrf_token": csrf_token_from(page.text)}, timeout=30
+        )
+        for _ in range(6):
+            refused = thief.get(f"{live_server}/dashboard", allow_redirects=False, timeout=30)
+            assert refused.status_code == 302
+            assert "/login" in refused.headers["Location"]
