@@ -791,33 +791,44 @@ class Place:
     workspace: Workspace
     role: str
     since: dt.datetime
-    only_owner: bool
+    # A member can always leave; an owner only while an owner who joined before them
+    # stays (see leave_workspace).
+    can_leave: bool
 
 
 def places_of(session: Session, user: User) -> list[Place]:
-    """The user's workspaces in the order they joined, and whether they are the only owner."""
-    owner = aliased(Membership)
-    owners = (
+    """The user's workspaces in the order they joined, and whether they may leave each."""
+    earlier = aliased(Membership)
+    earlier_owners = (
         select(func.count())
-        .where(owner.workspace_id == Workspace.id, owner.role == "owner")
-        .correlate(Workspace)
+        .where(
+            earlier.workspace_id == Membership.workspace_id,
+            earlier.role == "owner",
+            earlier.id < Membership.id,
+        )
+        .correlate(Membership)
         .scalar_subquery()
     )
     rows = session.execute(
-        select(Workspace, Membership.role, Membership.created_at, owners)
+        select(Workspace, Membership.role, Membership.created_at, earlier_owners)
         .join(Membership, Membership.workspace_id == Workspace.id)
         .where(Membership.user_id == user.id)
         .order_by(Membership.id)
     )
     return [
-        Place(workspace, role, since, role == "owner" and count == 1)
+        Place(workspace, role, since, role != "owner" or count > 0)
         for workspace, role, since, count in rows
     ]
 
 
 def leave_workspace(session: Session, workspace_id: int, user: User) -> Workspace:
     """Someone leaves a workspace they are in (e.g. one they were added to without
-    asking); its only owner stays until someone else is an owner. Returns the workspace.
+    asking). Returns the workspace.
+
+    An owner may leave only while an owner who joined before them stays; otherwise
+    another owner removes them. So nobody can make someone else the only owner of a
+    workspace by adding them as an owner and walking away: becoming the only owner
+    always takes that person's own doing.
 
     Follow-ups given to them there go back to nobody, as when an owner removes them.
     """
@@ -829,10 +840,17 @@ def leave_workspace(session: Session, workspace_id: int, user: User) -> Workspac
     )
     if membership is None:
         raise MemberNotFound(user.id)
-    if membership.role == "owner" and not _owners_besides(session, workspace_id, user.id):
+    if membership.role == "owner" and not session.scalar(
+        select(func.count()).where(
+            Membership.workspace_id == workspace_id,
+            Membership.role == "owner",
+            Membership.id < membership.id,
+        )
+    ):
         raise AccountError(
-            f"You are the only owner of {membership.workspace.name}: make someone else "
-            "an owner on its team page first."
+            f"No owner of {membership.workspace.name} who joined before you would stay: "
+            "ask another owner to remove you on its team page (if you are its only owner, "
+            "make someone else an owner first)."
         )
     workspace = membership.workspace
     _end_membership(session, membership)

@@ -143,11 +143,11 @@ def test_someone_added_to_a_team_leaves_it_from_their_account_page(app, db_sessi
     db_session.expire_all()
     assert services.role_in(db_session, acme.id, bea.id) is None
     assert services.role_in(db_session, acme.id, mallory.id) == "owner"
-    # The only owner of a workspace stays until someone else is an owner.
+    # The only owner of a workspace stays.
     refused = client.post(
         f"/account/workspaces/{bramble.id}/leave", data={"csrf_token": csrf_token_from(page)}
     )
-    assert refused.status_code == 409 and "only owner" in refused.text
+    assert refused.status_code == 409 and "ask another owner to remove you" in refused.text
     assert services.role_in(db_session, bramble.id, bea.id) == "owner"
     # A workspace one is not in is not found; its members stay.
     not_mine = client.post(
@@ -157,6 +157,19 @@ def test_someone_added_to_a_team_leaves_it_from_their_account_page(app, db_sessi
     assert db_session.scalars(
         select(Membership.user_id).where(Membership.workspace_id == acme.id)
     ).all() == [mallory.id]
+
+
+def test_an_owner_cannot_make_someone_the_only_owner_by_adding_them_and_leaving(db_session):
+    mallory, acme = make_owner(db_session, "Acme Plants", email="mallory@acme.example")
+    bea, _ = make_owner(db_session, "Bramble Books", email="bea@bramble.example")
+    services.add_member(db_session, acme, bea.email, "owner")
+    with pytest.raises(services.AccountError, match="ask another owner to remove you"):
+        services.leave_workspace(db_session, acme.id, mallory)
+    # Bea, added later, may go; and may take over only by her own doing.
+    assert [p.can_leave for p in services.places_of(db_session, bea)] == [False, True]
+    assert [p.can_leave for p in services.places_of(db_session, mallory)] == [False]
+    services.remove_member(db_session, acme.id, bea, mallory.id)
+    assert services.role_in(db_session, acme.id, bea.id) == "owner"
 
 
 def test_leaving_ones_last_workspace_logs_one_out(db_session, auth, client):
@@ -184,30 +197,32 @@ def test_leaving_ones_last_workspace_logs_one_out(db_session, auth, client):
     assert services.sessions_of(db_session, sam, utcnow()) == []
 
 
-def test_two_owners_leaving_at_once_leave_one_owner(app, db_session):
-    """The second leave waits for the first, then sees it and is refused."""
+def test_leaving_and_removing_at_once_leave_one_owner(app, db_session):
+    """The second change waits for the first, then sees it and is refused."""
     first, acme = make_owner(db_session, "Acme Plants")
     second, _ = services.add_member(db_session, acme, "partner@example.com", "owner")
     db_session.commit()
     engine = db.engine
     with Session(engine) as one, Session(engine) as two:
-        services.leave_workspace(one, acme.id, one.get(User, first.id))  # not committed yet
+        # The partner leaves in one tab (not committed yet) and removes the first owner
+        # in another.
+        services.leave_workspace(one, acme.id, one.get(User, second.id))
         with ThreadPoolExecutor(1) as pool:
 
-            def leave_too() -> str:
+            def remove_too() -> str:
                 with app.app_context():
                     try:
-                        services.leave_workspace(two, acme.id, two.get(User, second.id))
+                        services.remove_member(two, acme.id, two.get(User, second.id), first.id)
                     except services.AccountError as refused:
                         two.rollback()
                         return str(refused)
                     two.commit()
-                    return "left"
+                    return "removed"
 
-            waiting = pool.submit(leave_too)
+            waiting = pool.submit(remove_too)
             time.sleep(0.5)
             assert not waiting.done(), waiting.exception()  # held until the first is decided
             one.commit()
-            assert "only owner" in waiting.result(timeout=30)
+            assert "at least one owner" in waiting.result(timeout=30)
     db_session.expire_all()
-    assert services.role_in(db_session, acme.id, second.id) == "owner"
+    assert services.role_in(db_session, acme.id, first.id) == "owner"
