@@ -86,16 +86,76 @@ class User(UserMixin, db.Model):
 
     @property
     def password_fingerprint(self) -> str:
-        """Changes whenever the password does. Sessions and set-password links carry it,
-        so a new password ends every other session and retires every older link."""
+        """Changes whenever the password does. Set-password links carry it, so a new
+        password retires every older link (each link works once)."""
         return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
 
     def get_id(self) -> str:
-        # What Flask-Login keeps in the session and remember-me cookies.
-        return f"{self.id}.{self.password_fingerprint}"
+        """What Flask-Login keeps in the session and remember-me cookies: the random token
+        of this browser's `UserSession` (set by the login and by `auth.load_user`), not the
+        user's id, so deleting the row ends the session wherever a copy of a cookie is."""
+        token: str | None = getattr(self, "session_token", None)
+        if token is None:
+            raise RuntimeError("log in through accounts.services.start_session first")
+        return token
+
+    # UserMixin compares `get_id()`, which is now per browser: two objects are the same
+    # user when they are the same account.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, User):
+            return self is other or (self.id is not None and self.id == other.id)
+        return NotImplemented
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"
+
+
+class UserSession(db.Model):
+    """One logged-in browser. Only the SHA-256 of its random token is stored; the token
+    itself travels in the browser's (signed) session and remember-me cookies. Logging out
+    deletes the row, which ends the session for every copy of those cookies."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (CheckConstraint("length(token_hash) = 64", name="token_hash_is_sha256_hex"),)
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # "Keep me logged in": a longer idle limit (accounts.services.SESSION_IDLE).
+    remembered: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[created_at]
+    # Written at most every few minutes (SESSION_SEEN_EVERY), not on every request.
+    last_seen_at: Mapped[dt.datetime]
+    # The browser's User-Agent as it said at login, cut short: lets a person tell
+    # their sessions apart on the account page.
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User] = relationship()
+
+
+class LoginThrottle(db.Model):
+    """Failed password logins for one email address, where every process sees them.
+
+    Keyed by the SHA-256 of the normalised address, and kept for addresses with no
+    account too, so a lock looks the same whether or not the account exists.
+    """
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (
+        CheckConstraint("length(email_hash) = 64", name="email_hash_is_sha256_hex"),
+        CheckConstraint("failures >= 0", name="failures_not_negative"),
+    )
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Attempts counted since `window_start` (each is counted before its password is
+    # checked, so concurrent attempts cannot slip past the limit).
+    failures: Mapped[int]
+    window_start: Mapped[dt.datetime] = mapped_column(index=True)
+    locked_until: Mapped[dt.datetime | None]
 
 
 class Membership(db.Model):

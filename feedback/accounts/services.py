@@ -11,19 +11,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, case, delete, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from feedback.accounts.models import (
     DEFAULT_CONSENT_TEXT,
     ROLES,
     ApiKey,
+    LoginThrottle,
     Membership,
     User,
+    UserSession,
     Workspace,
 )
-from feedback.db import lock_for_writing, workspace_scoped
+from feedback.db import UTCDateTime, lock_for_writing, workspace_scoped
 from feedback.delivery.addresses import (
     AddressError,
     check_address,
@@ -95,7 +98,11 @@ def create_workspace(session: Session, name: str, timezone: str = "UTC") -> Work
 
 
 def user_by_email(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(User.email == normalise_email(email)))
+    email = normalise_email(email)
+    # No address holds control characters, and PostgreSQL refuses a NUL in a query.
+    if any(ord(c) < 32 or ord(c) == 127 for c in email):
+        return None
+    return session.scalar(select(User).where(User.email == email))
 
 
 def create_owner(
@@ -128,7 +135,7 @@ def make_owner_of(session: Session, workspace: Workspace, email: str, password: 
         session.add(user)
         session.flush()
     else:
-        user.password_hash = generate_password_hash(password)
+        _replace_password(session, user, password)
     membership = session.scalar(
         select(Membership).where(
             Membership.workspace_id == workspace.id, Membership.user_id == user.id
@@ -142,16 +149,210 @@ def make_owner_of(session: Session, workspace: Workspace, email: str, password: 
     return user
 
 
-def authenticate(session: Session, email: str, password: str, now: dt.datetime) -> User | None:
-    """The user with this email and password, or None."""
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The user with this email and password, or None. Reads only: the login view counts
+    the attempt first (`count_login_attempt`) and records a success (`start_session`)."""
     user = user_by_email(session, email)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
     if not check_password_hash(user.password_hash, password):
         return None
-    user.last_login_at = now
     return user
+
+
+# -- login throttling ---------------------------------------------------------------------
+# Per email address, in the database, so every worker and machine counts the same
+# attempts (Flask-Limiter's per-address limit stays in front, in its own storage).
+# 10 attempts in 15 minutes are checked; the next ones are refused for 15 minutes,
+# the right password included. Addresses without an account are counted the same
+# way, so the refusal tells nobody whether an account exists. A successful login or
+# a new password (the emailed reset works while locked) clears the count.
+LOGIN_ATTEMPTS_ALLOWED = 10
+LOGIN_ATTEMPT_WINDOW = dt.timedelta(minutes=15)
+LOGIN_LOCK = dt.timedelta(minutes=15)
+
+
+class LoginLocked(AccountError):
+    """Too many failed logins for this address lately; `until` says when it may try again."""
+
+    def __init__(self, until: dt.datetime) -> None:
+        super().__init__("Too many failed logins with this email.")
+        self.until = until
+
+
+def _email_key(email: str) -> str:
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
+def count_login_attempt(session: Session, email: str, now: dt.datetime) -> None:
+    """Count a password login for this address before its password is checked, or raise
+    LoginLocked. Commit before checking the password, so other processes see the count.
+
+    One atomic upsert: concurrent attempts on any number of processes each add one, so
+    no more than LOGIN_ATTEMPTS_ALLOWED passwords are ever checked per window.
+    """
+    lock_for_writing(session)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    row = LoginThrottle.__table__.c
+    locked = row.locked_until > _at(now)
+    window_over = row.window_start <= _at(now - LOGIN_ATTEMPT_WINDOW)
+    stmt = insert(LoginThrottle.__table__).values(
+        email_hash=_email_key(email), failures=1, window_start=now, locked_until=None
+    )
+    # Every expression reads the row as it was before this attempt. The attempt after
+    # LOGIN_ATTEMPTS_ALLOWED in one window starts the lock.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["email_hash"],
+        set_={
+            "failures": case((locked, row.failures), (window_over, 1), else_=row.failures + 1),
+            "window_start": case(
+                (locked, row.window_start), (window_over, _at(now)), else_=row.window_start
+            ),
+            "locked_until": case(
+                (locked, row.locked_until),
+                (~window_over & (row.failures >= LOGIN_ATTEMPTS_ALLOWED), _at(now + LOGIN_LOCK)),
+                else_=None,
+            ),
+        },
+    ).returning(row.locked_until)
+    locked_until = session.execute(stmt).scalar_one()
+    if locked_until is not None and locked_until > now:
+        raise LoginLocked(locked_until)
+
+
+def _at(moment: dt.datetime) -> ColumnElement[dt.datetime]:
+    """A timestamp as a bound value of the UTC column type (naive UTC on SQLite)."""
+    return literal(moment, UTCDateTime())
+
+
+def clear_login_attempts(session: Session, email: str) -> None:
+    """Forget the address's counted attempts (after a success or a new password)."""
+    session.execute(delete(LoginThrottle).where(LoginThrottle.email_hash == _email_key(email)))
+
+
+def forget_old_login_attempts(session: Session, now: dt.datetime) -> None:
+    """Drop counts whose window and lock are over (addresses tried once and never again)."""
+    session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.window_start <= now - LOGIN_ATTEMPT_WINDOW,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+        )
+    )
+
+
+# -- sessions -----------------------------------------------------------------------------
+# A session ends when its browser logs out, when its person logs out everywhere or
+# chooses a new password (every other session), after SESSION_IDLE without a request
+# (12 hours; 30 days with "keep me logged in") and at the latest SESSION_MAX_AGE
+# (30 days) after the login.
+SESSION_IDLE = {False: dt.timedelta(hours=12), True: dt.timedelta(days=30)}
+SESSION_MAX_AGE = dt.timedelta(days=30)
+# `last_seen_at` is written when it is this old, not on every request.
+SESSION_SEEN_EVERY = dt.timedelta(minutes=5)
+USER_AGENT_MAX = 200
+
+
+def _hash_session_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(
+    session: Session,
+    user: User,
+    now: dt.datetime,
+    *,
+    remembered: bool = False,
+    user_agent: str | None = None,
+) -> str:
+    """A new logged-in session for the user, after a login or a new password.
+
+    Returns its token (for the browser's cookies only; the database keeps its hash) and
+    sets it on `user` for Flask-Login. Also records the login and clears the address's
+    counted failed attempts.
+    """
+    lock_for_writing(session)
+    token = secrets.token_urlsafe(32)
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id, _expired(now)))
+    agent = "".join(c for c in (user_agent or "") if c.isprintable())[:USER_AGENT_MAX] or None
+    session.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=_hash_session_token(token),
+            remembered=remembered,
+            created_at=now,
+            last_seen_at=now,
+            user_agent=agent,
+        )
+    )
+    user.last_login_at = now
+    clear_login_attempts(session, user.email)
+    forget_old_login_attempts(session, now)
+    session.flush()
+    user.session_token = token  # type: ignore[attr-defined]
+    return token
+
+
+def _expired(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(
+        UserSession.created_at <= now - SESSION_MAX_AGE,
+        and_(UserSession.remembered, UserSession.last_seen_at <= now - SESSION_IDLE[True]),
+        and_(~UserSession.remembered, UserSession.last_seen_at <= now - SESSION_IDLE[False]),
+    )
+
+
+def session_for_token(session: Session, token: str, now: dt.datetime) -> UserSession | None:
+    """The live session with this token, or None (unknown, ended or expired)."""
+    if not token or len(token) > 100:
+        return None
+    return session.scalar(
+        select(UserSession)
+        .options(joinedload(UserSession.user))
+        .where(UserSession.token_hash == _hash_session_token(token), ~_expired(now))
+    )
+
+
+def needs_seen_update(user_session: UserSession, now: dt.datetime) -> bool:
+    return now - user_session.last_seen_at >= SESSION_SEEN_EVERY
+
+
+def note_session_seen(session: Session, user_session_id: int, now: dt.datetime) -> None:
+    """The session is still in use: its idle time starts again."""
+    session.execute(
+        update(UserSession).where(UserSession.id == user_session_id).values(last_seen_at=now)
+    )
+
+
+def end_session(session: Session, token: str) -> None:
+    """Log out one browser: the session stops working wherever its cookies are."""
+    session.execute(delete(UserSession).where(UserSession.token_hash == _hash_session_token(token)))
+
+
+def end_sessions_of(session: Session, user: User, *, keep_token: str | None = None) -> int:
+    """End every session of the user ("log out everywhere"), but `keep_token`'s; how many."""
+    stmt = delete(UserSession).where(UserSession.user_id == user.id)
+    if keep_token is not None:
+        stmt = stmt.where(UserSession.token_hash != _hash_session_token(keep_token))
+    return session.execute(stmt).rowcount or 0
+
+
+def sessions_of(session: Session, user: User, now: dt.datetime) -> list[UserSession]:
+    """The user's live sessions, most recently used first."""
+    return list(
+        session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user.id, ~_expired(now))
+            .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+        )
+    )
+
+
+def is_session_token(user_session: UserSession, token: str | None) -> bool:
+    """Whether this is the session of the browser holding `token`."""
+    return token is not None and secrets.compare_digest(
+        user_session.token_hash, _hash_session_token(token)
+    )
 
 
 def workspaces_of(session: Session, user: User) -> list[Workspace]:
@@ -382,20 +583,47 @@ def _check_new_password(password: str, confirm: str) -> None:
         raise AccountFieldError("confirm", "The two passwords are not the same.")
 
 
-def set_password(session: Session, user: User, password: str, confirm: str) -> None:
-    """A new password for the user, or AccountFieldError naming the field at fault."""
-    _check_new_password(password, confirm)
+def _replace_password(
+    session: Session, user: User, password: str, *, keep_session_token: str | None = None
+) -> None:
+    """The one place a password changes: every session but `keep_session_token`'s ends
+    (whoever knew the old password is out), and failed logins are forgotten."""
     user.password_hash = generate_password_hash(password)
+    end_sessions_of(session, user, keep_token=keep_session_token)
+    clear_login_attempts(session, user.email)
     session.flush()
 
 
+def set_password(
+    session: Session,
+    user: User,
+    password: str,
+    confirm: str,
+    *,
+    keep_session_token: str | None = None,
+) -> None:
+    """A new password for the user, or AccountFieldError naming the field at fault.
+
+    Every session of the user ends, but the one of `keep_session_token` (the browser
+    that made the change).
+    """
+    _check_new_password(password, confirm)
+    _replace_password(session, user, password, keep_session_token=keep_session_token)
+
+
 def change_password(
-    session: Session, user: User, current: str, password: str, confirm: str
+    session: Session,
+    user: User,
+    current: str,
+    password: str,
+    confirm: str,
+    *,
+    keep_session_token: str | None = None,
 ) -> None:
     """The user's own change of password: the current one first."""
     if not check_password_hash(user.password_hash, current):
         raise AccountFieldError("current_password", "That is not your current password.")
-    set_password(session, user, password, confirm)
+    set_password(session, user, password, confirm, keep_session_token=keep_session_token)
 
 
 def password_link_token(secret_key: str, user: User, purpose: str) -> str:
@@ -435,6 +663,13 @@ class Member:
     user: User
     role: str
     since: dt.datetime
+
+    @property
+    def last_login_here(self) -> dt.datetime | None:
+        """The person's last login, if it came after they joined this workspace: what they
+        did before (as someone else's colleague, say) is none of this team's business."""
+        last = self.user.last_login_at
+        return last if last is not None and last >= self.since else None
 
 
 def team_of(session: Session, workspace_id: int) -> list[Member]:
@@ -480,10 +715,23 @@ def add_member(session: Session, workspace: Workspace, email: str, role: str) ->
     return user, created
 
 
+def _lock_team(session: Session, workspace_id: int) -> None:
+    """Serialise changes to one workspace's team, so two owners leaving or removing each
+    other at once cannot both pass the "at least one owner" check.
+
+    FOR NO KEY UPDATE on PostgreSQL: it does not wait for (or hold up) the key-share
+    locks that every insert of the workspace's rows takes through its foreign key.
+    """
+    lock_for_writing(session)
+    session.execute(
+        select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True)
+    )
+
+
 def _membership_to_change(
     session: Session, workspace_id: int, acting: User, user_id: int
 ) -> Membership:
-    lock_for_writing(session)
+    _lock_team(session, workspace_id)
     membership = session.scalar(
         select(Membership)
         .where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
@@ -529,25 +777,177 @@ def remove_member(session: Session, workspace_id: int, acting: User, user_id: in
 
     Follow-ups given to them go back to nobody, so none waits on someone gone.
     """
-    from feedback.surveys.models import Response  # surveys builds on accounts
-
     membership = _membership_to_change(session, workspace_id, acting, user_id)
     if membership.role == "owner" and not _owners_besides(session, workspace_id, user_id):
         raise AccountError("A workspace needs at least one owner.")
     user = membership.user
+    _end_membership(session, membership)
+    return user
+
+
+def _end_membership(session: Session, membership: Membership) -> None:
+    from feedback.surveys.models import Response  # surveys builds on accounts
+
     session.execute(
         update(Response)
-        .where(Response.workspace_id == workspace_id, Response.assignee_id == user_id)
+        .where(
+            Response.workspace_id == membership.workspace_id,
+            Response.assignee_id == membership.user_id,
+        )
         .values(assignee_id=None)
         .execution_options(synchronize_session=False)
     )
     session.delete(membership)
     session.flush()
-    return user
+
+
+@dataclass(frozen=True)
+class Place:
+    """One of a person's workspaces, as their account page shows it."""
+
+    workspace: Workspace
+    role: str
+    since: dt.datetime
+    # A member can always leave; an owner only while an owner who joined before them
+    # stays (see leave_workspace).
+    can_leave: bool
+
+
+def places_of(session: Session, user: User) -> list[Place]:
+    """The user's workspaces in the order they joined, and whether they may leave each."""
+    earlier = aliased(Membership)
+    earlier_owners = (
+        select(func.count())
+        .where(
+            earlier.workspace_id == Membership.workspace_id,
+            earlier.role == "owner",
+            earlier.id < Membership.id,
+        )
+        .correlate(Membership)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Workspace, Membership.role, Membership.created_at, earlier_owners)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(Membership.user_id == user.id)
+        .order_by(Membership.id)
+    )
+    return [
+        Place(workspace, role, since, role != "owner" or count > 0)
+        for workspace, role, since, count in rows
+    ]
+
+
+def leave_workspace(session: Session, workspace_id: int, user: User) -> Workspace:
+    """Someone leaves a workspace they are in (e.g. one they were added to without
+    asking). Returns the workspace.
+
+    An owner may leave only while an owner who joined before them stays; otherwise
+    another owner removes them. So nobody can make someone else the only owner of a
+    workspace by adding them as an owner and walking away: becoming the only owner
+    always takes that person's own doing.
+
+    Follow-ups given to them there go back to nobody, as when an owner removes them.
+    """
+    _lock_team(session, workspace_id)
+    membership = session.scalar(
+        select(Membership)
+        .where(Membership.workspace_id == workspace_id, Membership.user_id == user.id)
+        .with_for_update()
+    )
+    if membership is None:
+        raise MemberNotFound(user.id)
+    if membership.role == "owner" and not session.scalar(
+        select(func.count()).where(
+            Membership.workspace_id == workspace_id,
+            Membership.role == "owner",
+            Membership.id < membership.id,
+        )
+    ):
+        raise AccountError(
+            f"No owner of {membership.workspace.name} who joined before you would stay: "
+            "ask another owner to remove you on its team page (if you are its only owner, "
+            "make someone else an owner first)."
+        )
+    workspace = membership.workspace
+    _end_membership(session, membership)
+    return workspace
 
 
 def password_link(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/password/set/{token}"
+
+
+def send_team_invitation(
+    session: Session,
+    workspace: Workspace,
+    user: User,
+    *,
+    new_user: bool,
+    invited_by: str,
+    secret_key: str,
+    base_url: str,
+    now: dt.datetime,
+) -> None:
+    """Tell someone just added to the team, by email and only by email.
+
+    Someone new gets a link to choose their password; someone who already has an
+    account is only told they were added (with how to leave): joining a team gives
+    nobody any say over the account itself.
+    """
+    if new_user:
+        token = password_link_token(secret_key, user, "invite")
+        purpose, link = "invite", password_link(base_url, token)
+    else:
+        purpose, link = "added", f"{base_url.rstrip('/')}/login"
+    enqueue_password_email(
+        session,
+        user,
+        workspace,
+        purpose,
+        link=link,
+        now=now,
+        invited_by=invited_by,
+        base_url=base_url,
+    )
+
+
+def invite_again(
+    session: Session,
+    workspace: Workspace,
+    user_id: int,
+    *,
+    invited_by: str,
+    secret_key: str,
+    base_url: str,
+    now: dt.datetime,
+) -> User:
+    """Email a team member who has not logged in since joining once more: a fresh link
+    to choose a password if the account has never been used, else the notice again.
+
+    The link goes to the account's own mailbox only. Raises MemberNotFound for someone
+    not in the workspace, AccountError for someone who has logged in since joining.
+    """
+    member = next((m for m in team_of(session, workspace.id) if m.user.id == user_id), None)
+    if member is None:
+        raise MemberNotFound(user_id)
+    user = member.user
+    if member.last_login_here is not None:
+        raise AccountError(
+            f"{user.email} has logged in since joining: a forgotten password is reset "
+            "from the login page."
+        )
+    send_team_invitation(
+        session,
+        workspace,
+        user,
+        new_user=user.last_login_at is None,
+        invited_by=invited_by,
+        secret_key=secret_key,
+        base_url=base_url,
+        now=now,
+    )
+    return user
 
 
 def enqueue_password_email(
@@ -559,6 +959,7 @@ def enqueue_password_email(
     link: str,
     now: dt.datetime,
     invited_by: str | None = None,
+    base_url: str | None = None,
 ) -> None:
     """Through the outbox: a new team member's invitation ("invite": choose a password),
     an existing user's notice ("added": log in as usual) or a reset link ("reset")."""
@@ -567,6 +968,7 @@ def enqueue_password_email(
         "user": user,
         "purpose": purpose,
         "link": link,
+        "account_link": f"{base_url.rstrip('/')}/account" if base_url else None,
         "invited_by": invited_by,
         "invite_days": INVITE_LINK_DAYS,
         "reset_hours": RESET_LINK_HOURS,

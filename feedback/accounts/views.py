@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import fields
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -24,7 +27,12 @@ from werkzeug.wrappers import Response
 
 from feedback import access
 from feedback.accounts import services
-from feedback.accounts.auth import WORKSPACE_CHOICE, current_workspace
+from feedback.accounts.auth import (
+    WORKSPACE_CHOICE,
+    current_workspace,
+    note_session_in_use,
+    session_token,
+)
 from feedback.accounts.forms import (
     ApiKeyForm,
     EmptyForm,
@@ -37,7 +45,7 @@ from feedback.accounts.forms import (
     SettingsForm,
     SwitchWorkspaceForm,
 )
-from feedback.accounts.models import User, Workspace
+from feedback.accounts.models import User
 from feedback.db import utcnow
 from feedback.extensions import db, limiter
 
@@ -61,26 +69,71 @@ def index() -> Response:
     return redirect(url_for("accounts.login"))
 
 
+# Load the user, and note that their session is in use, before any view runs.
+bp.before_app_request(note_session_in_use)
+
+
+def _log_in(user: User, *, remember: bool = False) -> None:
+    """Start a server-side session for `user` in this browser (ending the one it had)."""
+    now = utcnow()
+    old_token = session_token()
+    if old_token is not None:
+        services.end_session(db.session, old_token)
+    services.start_session(
+        db.session, user, now, remembered=remember, user_agent=request.user_agent.string
+    )
+    db.session.commit()
+    # The remember-me cookie lasts as long as the longest session may.
+    login_user(user, remember=remember, duration=services.SESSION_MAX_AGE)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @access.public
 @limiter.limit("10 per minute", methods=["POST"])
 def login() -> Response | str | tuple[str, int]:
     form = LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(db.session, form.email.data, form.password.data, utcnow())
-        if user is not None:
+        now = utcnow()
+        try:
+            # Counted (and committed, so every process sees it) before the password is
+            # checked: concurrent guesses cannot slip past the limit.
+            services.count_login_attempt(db.session, form.email.data, now)
+        except services.LoginLocked as locked:
             db.session.commit()
-            login_user(user, remember=form.remember.data)
+            return _locked_out(form, locked.until - now)
+        db.session.commit()
+        user = services.authenticate(db.session, form.email.data, form.password.data)
+        if user is not None:
+            db.session.commit()  # the read ends before the session's writes begin
+            _log_in(user, remember=bool(form.remember.data))
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors = ["That email and password do not match an account."]
     status = 422 if form.is_submitted() else 200
     return render_template("accounts/login.html", form=form), status
 
 
+def _locked_out(form: LoginForm, wait: dt.timedelta) -> tuple[str, int, dict[str, str]]:
+    """The same answer whether or not the address has an account."""
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    minutes = math.ceil(seconds / 60)
+    form.password.errors = [
+        f"Too many failed logins with this email. Please try again in {minutes} "
+        f"minute{'s' if minutes != 1 else ''}, or choose a new password through "
+        "“Forgot your password?”."
+    ]
+    page = render_template("accounts/login.html", form=form)
+    return page, 429, {"Retry-After": str(seconds)}
+
+
 @bp.post("/logout")
 @access.public
 def logout() -> Response:
     if EmptyForm().validate_on_submit():
+        token = session_token()
+        if token is not None:
+            # Server-side: a copy of this browser's cookies stops working too.
+            services.end_session(db.session, token)
+            db.session.commit()
         logout_user()
         browser_session.pop(WORKSPACE_CHOICE, None)
         flash("You are logged out.")
@@ -186,13 +239,17 @@ def change_password() -> Response | tuple[str, int]:
     if form.validate_on_submit():
         try:
             services.change_password(
-                db.session, user, form.current_password.data, form.password.data, form.confirm.data
+                db.session,
+                user,
+                form.current_password.data,
+                form.password.data,
+                form.confirm.data,
+                keep_session_token=session_token(),
             )
         except services.AccountFieldError as error:
             _show_field_error(form, error)
         else:
             db.session.commit()
-            login_user(user)  # this session carries the new password's fingerprint
             flash("Your password is changed, and you are logged out everywhere else.")
             return redirect(url_for("accounts.change_password"), code=303)
     status = 422 if form.errors else 200
@@ -214,12 +271,13 @@ def set_password(token: str) -> Response | tuple[str, int]:
     form = SetPasswordForm()
     if form.validate_on_submit():
         try:
+            # Every session of the account ends; this browser gets a new one.
             services.set_password(db.session, user, form.password.data, form.confirm.data)
         except services.AccountFieldError as error:
             _show_field_error(form, error)
         else:
             db.session.commit()
-            login_user(user)
+            _log_in(user)
             flash("Your password is set. Welcome!")
             return redirect(url_for("insights.dashboard"), code=303)
     status = 422 if form.errors else 200
@@ -255,7 +313,7 @@ def _my_role() -> str | None:
 
 def _team_page(
     form: MemberForm | None = None,
-    invited: dict[str, str] | None = None,
+    invited: str | None = None,
     problem: str | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
@@ -292,53 +350,39 @@ def add_member() -> tuple[str, int]:
     except services.AccountFieldError as error:
         _show_field_error(form, error)
         return _team_page(form, status=422)
-    shown_link = _send_invitation(user, workspace, new_user=created)
-    db.session.commit()
-    return _team_page(invited={"email": user.email, "link": shown_link})
-
-
-def _send_invitation(user: User, workspace: Workspace, *, new_user: bool) -> str:
-    """Email a new user a link to choose a password, someone with an account the login page.
-
-    Returns the password link to show the owner once ("" when there is none).
-    """
-    base_url = current_app.config["BASE_URL"]
-    if new_user:
-        token = services.password_link_token(current_app.config["SECRET_KEY"], user, "invite")
-        link = services.password_link(base_url, token)
-    else:
-        link = f"{base_url.rstrip('/')}/login"
-    services.enqueue_password_email(
-        db.session,
-        user,
-        workspace,
-        "invite" if new_user else "added",
-        link=link,
-        now=utcnow(),
-        invited_by=current_user.email,
+    services.send_team_invitation(
+        db.session, workspace, user, new_user=created, **_invitation_details()
     )
-    return link if new_user else ""
+    db.session.commit()
+    return _team_page(invited=user.email)
+
+
+def _invitation_details() -> dict[str, Any]:
+    return {
+        "invited_by": current_user.email,
+        "secret_key": current_app.config["SECRET_KEY"],
+        "base_url": current_app.config["BASE_URL"],
+        "now": utcnow(),
+    }
 
 
 @bp.post("/settings/team/<int:user_id>/invite")
 @access.owner
 def invite_again(user_id: int) -> Response | tuple[str, int]:
-    """A fresh invitation for someone who has not logged in yet (the first may have expired)."""
+    """Email someone who has not logged in since joining again (the first link may have
+    expired); a password link goes to their mailbox only, never onto this page."""
     workspace = current_workspace()
     if not EmptyForm().validate_on_submit():
         abort(400)
-    if services.role_in(db.session, workspace.id, user_id) is None:
+    try:
+        user = services.invite_again(db.session, workspace, user_id, **_invitation_details())
+    except services.MemberNotFound:
         abort(404)
-    user = db.session.get(User, user_id)
-    assert user is not None
-    if user.last_login_at is not None:
-        flash(
-            f"{user.email} has logged in before: they can reset their password from the login page."
-        )
+    except services.AccountError as error:
+        flash(str(error))
         return redirect(url_for("accounts.team"), code=303)
-    shown_link = _send_invitation(user, workspace, new_user=True)
     db.session.commit()
-    return _team_page(invited={"email": user.email, "link": shown_link})
+    return _team_page(invited=user.email)
 
 
 def _change_team(change: Callable[[], str]) -> Response | tuple[str, int]:
@@ -380,3 +424,73 @@ def remove_member(user_id: int) -> Response | tuple[str, int]:
         return f"{user.email} is no longer in the team."
 
     return _change_team(change)
+
+
+# -- your account --------------------------------------------------------------------------
+
+
+@bp.get("/account")
+@access.member
+def account() -> tuple[str, int]:
+    """Your workspaces (leave one) and your sessions (log out everywhere)."""
+    return _account_page()
+
+
+def _account_page(problem: str | None = None, status: int = 200) -> tuple[str, int]:
+    user = current_user._get_current_object()
+    token = session_token()
+    sessions = services.sessions_of(db.session, user, utcnow())
+    return render_template(
+        "accounts/account.html",
+        workspace=current_workspace(),
+        places=services.places_of(db.session, user),
+        sessions=[(s, services.is_session_token(s, token)) for s in sessions],
+        session_idle_hours=int(services.SESSION_IDLE[False].total_seconds() // 3600),
+        remembered_idle_days=services.SESSION_IDLE[True].days,
+        session_max_days=services.SESSION_MAX_AGE.days,
+        form=EmptyForm(formdata=None),
+        problem=problem,
+    ), status
+
+
+@bp.post("/account/workspaces/<int:workspace_id>/leave")
+@access.member
+def leave_workspace(workspace_id: int) -> Response | tuple[str, int]:
+    """Leave a workspace (one you were added to, say); its only owner cannot."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    user = current_user._get_current_object()
+    try:
+        left = services.leave_workspace(db.session, workspace_id, user)
+    except services.MemberNotFound:
+        abort(404)
+    except services.AccountError as error:
+        db.session.rollback()
+        return _account_page(problem=str(error), status=409)
+    name = left.name
+    db.session.commit()
+    if browser_session.get(WORKSPACE_CHOICE) == workspace_id:
+        browser_session.pop(WORKSPACE_CHOICE)
+    if not services.workspaces_of(db.session, user):
+        # Nothing left to open: this login ends here.
+        services.end_session(db.session, session_token() or "")
+        db.session.commit()
+        logout_user()
+        flash(f"You have left {name}, your last workspace, and are logged out.")
+        return redirect(url_for("accounts.login"), code=303)
+    flash(f"You have left {name}.")
+    return redirect(url_for("accounts.account"), code=303)
+
+
+@bp.post("/account/logout-everywhere")
+@access.member
+def logout_everywhere() -> Response:
+    """End every session of yours, on every device, this one included."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    services.end_sessions_of(db.session, current_user._get_current_object())
+    db.session.commit()
+    logout_user()
+    browser_session.pop(WORKSPACE_CHOICE, None)
+    flash("You are logged out everywhere, on this device too.")
+    return redirect(url_for("accounts.login"), code=303)

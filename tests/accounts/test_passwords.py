@@ -51,7 +51,7 @@ def test_changing_needs_the_current_password(db_session):
         services.change_password(db_session, user, "wrong one!", NEW_PASSWORD, NEW_PASSWORD)
     assert refused.value.field == "current_password"
     services.change_password(db_session, user, PASSWORD, NEW_PASSWORD, NEW_PASSWORD)
-    assert services.authenticate(db_session, user.email, NEW_PASSWORD, utcnow()) is user
+    assert services.authenticate(db_session, user.email, NEW_PASSWORD) is user
 
 
 def test_a_password_link_works_once_and_not_for_long(db_session):
@@ -103,7 +103,7 @@ def test_owners_change_their_password_and_other_sessions_end(app, client, db_ses
     assert client.get("/dashboard").status_code == 200
     assert other_device.get("/dashboard").status_code == 302  # back to the login page
     db_session.expire_all()
-    assert services.authenticate(db_session, user.email, NEW_PASSWORD, utcnow()) is not None
+    assert services.authenticate(db_session, user.email, NEW_PASSWORD) is not None
 
 
 def test_a_forgotten_password_is_reset_through_an_emailed_link(client, db_session):

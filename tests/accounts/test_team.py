@@ -11,7 +11,7 @@ from feedback.accounts import services
 from feedback.accounts.models import Membership
 from feedback.delivery.models import OutboxMessage
 from feedback.followups.services import assign_follow_up
-from tests.factories import PASSWORD, make_owner, make_response
+from tests.factories import NOW, PASSWORD, make_owner, make_response
 from tests.pages import csrf_token_from
 
 NEW_PASSWORD = "plants are friends 42"
@@ -36,25 +36,36 @@ def roles(db_session, workspace) -> dict[str, str]:
     return {m.user.email: m.role for m in services.team_of(db_session, workspace.id)}
 
 
+def password_link_in(payload: dict) -> str:
+    match = re.search(r"http://localhost(/password/set/\S+)", payload["text"])
+    assert match, payload["text"]
+    return match.group(1)
+
+
+def emails(db_session) -> list[dict]:
+    db_session.expire_all()
+    return [m.payload for m in db_session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+
+
 def test_a_new_member_gets_an_email_and_chooses_a_password(app, client, db_session, owner):
     user, workspace = owner
     added = add(client, "  Sam@Example.com ")
     assert added.status_code == 200
     assert "sam@example.com is in the team." in added.text
-    link = re.search(
-        r'id="invite-link"[^>]*value="http://localhost(/password/set/[^"]+)"', added.text
-    )
-    assert link, added.text
-    [email] = db_session.scalars(select(OutboxMessage)).all()
-    assert email.payload["to"] == "sam@example.com"
-    assert link.group(1) in email.payload["text"] and user.email in email.payload["text"]
+    # The link goes to Sam's mailbox only, never onto the owner's screen.
+    assert "/password/set/" not in added.text and "invite-link" not in added.text
+    [email] = emails(db_session)
+    assert email["to"] == "sam@example.com"
+    link = password_link_in(email)
+    assert user.email in email["text"]
+    assert "/password/set/" not in client.get("/settings/team").text
     assert roles(db_session, workspace) == {user.email: "owner", "sam@example.com": "member"}
 
     sam = app.test_client()
-    form = sam.get(link.group(1))
+    form = sam.get(link)
     assert form.status_code == 200
     chosen = sam.post(
-        link.group(1),
+        link,
         data={
             "password": NEW_PASSWORD,
             "confirm": NEW_PASSWORD,
@@ -80,13 +91,19 @@ def test_someone_with_an_account_is_added_without_a_new_password(client, db_sess
     _, workspace = owner
     other, _ = make_owner(db_session, "Other Shop", email="pat@example.com")
     added = add(client, "pat@example.com", "owner")
-    assert "already have an account" in added.text and "invite-link" not in added.text
-    [email] = db_session.scalars(select(OutboxMessage)).all()
-    assert (
-        "Log in as usual" in email.payload["text"] and "/password/set/" not in email.payload["text"]
-    )
+    # The page reads the same whether or not the address already had a login.
+    new_person = add(client, "quinn@example.com", "owner")
+    callout = re.compile(r'<p class="callout" role="status">.*?</p>', re.S)
+    assert callout.findall(added.text) == [
+        c.replace("quinn@", "pat@") for c in callout.findall(new_person.text)
+    ]
+    assert "/password/set/" not in added.text
+    pat_email, _quinn_email = emails(db_session)
+    assert pat_email["to"] == "pat@example.com"
+    assert "Log in as usual" in pat_email["text"] and "/password/set/" not in pat_email["text"]
+    assert "http://localhost/account" in pat_email["text"]  # where to leave
     assert roles(db_session, workspace)["pat@example.com"] == "owner"
-    assert services.authenticate(db_session, "pat@example.com", PASSWORD, email.created_at) == other
+    assert services.authenticate(db_session, "pat@example.com", PASSWORD) == other
 
 
 @pytest.mark.parametrize(
@@ -201,30 +218,30 @@ def test_team_pages_need_a_login_and_a_csrf_token(client, db_session, owner):
 def test_an_invitation_is_sent_again_until_the_person_logs_in(app, client, db_session, owner):
     user, _workspace = owner
     first = add(client, "sam@example.com")
-    first_link = re.search(r'id="invite-link"[^>]*value="http://localhost([^"]+)"', first.text)
-    assert first_link
+    first_link = password_link_in(emails(db_session)[0])
     sam = services.user_by_email(db_session, "sam@example.com")
     page = client.get("/settings/team")
     assert "Send the invitation again" in page.text
     token = csrf_token_from(page)
     again = client.post(f"/settings/team/{sam.id}/invite", data={"csrf_token": token})
     assert again.status_code == 200 and "sam@example.com is in the team." in again.text
-    second_link = re.search(r'id="invite-link"[^>]*value="http://localhost([^"]+)"', again.text)
-    assert second_link
-    db_session.expire_all()
-    assert len(db_session.scalars(select(OutboxMessage)).all()) == 2
+    for shown in (first.text, again.text):
+        assert "/password/set/" not in shown
+    sent = emails(db_session)
+    assert [m["to"] for m in sent] == ["sam@example.com"] * 2
+    second_link = password_link_in(sent[1])
     # Once one of the links is used, the other stops working too.
     theirs = app.test_client()
-    form = theirs.get(second_link.group(1))
+    form = theirs.get(second_link)
     theirs.post(
-        second_link.group(1),
+        second_link,
         data={
             "password": NEW_PASSWORD,
             "confirm": NEW_PASSWORD,
             "csrf_token": csrf_token_from(form),
         },
     )
-    assert theirs.get(first_link.group(1)).status_code == 410
+    assert theirs.get(first_link).status_code == 410
     theirs.post("/logout", data={"csrf_token": csrf_token_from(theirs.get("/dashboard"))})
     page = theirs.get("/login")
     theirs.post(
@@ -237,13 +254,32 @@ def test_an_invitation_is_sent_again_until_the_person_logs_in(app, client, db_se
     )
     logged_in_before = client.post(f"/settings/team/{sam.id}/invite", data={"csrf_token": token})
     assert logged_in_before.status_code == 303
-    assert "has logged in before" in client.get("/settings/team").text
+    assert "has logged in since joining" in client.get("/settings/team").text
+    assert len(emails(db_session)) == 2
     assert (
         client.post(
             f"/settings/team/{user.id + 999}/invite", data={"csrf_token": token}
         ).status_code
         == 404
     )
+
+
+def test_someone_with_a_login_is_only_told_again_and_their_login_before_joining_stays_private(
+    client, db_session, owner
+):
+    pat, _ = make_owner(db_session, "Other Shop", email="pat@example.com")
+    pat.last_login_at = NOW
+    db_session.commit()
+    add(client, "pat@example.com")
+    page = client.get("/settings/team")
+    assert "not since joining" in page.text and "Send the invitation again" in page.text
+    again = client.post(
+        f"/settings/team/{pat.id}/invite", data={"csrf_token": csrf_token_from(page)}
+    )
+    assert again.status_code == 200 and "/password/set/" not in again.text
+    sent = emails(db_session)
+    assert [m["to"] for m in sent] == ["pat@example.com"] * 2
+    assert all("/password/set/" not in m["text"] for m in sent)
 
 
 def test_follow_ups_of_someone_removed_go_back_to_nobody(db_session):

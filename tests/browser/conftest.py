@@ -104,5 +104,6 @@ def owner_with_every_page(session: Any) -> tuple[Any, list[str]]:
         "/settings/delivery",
         "/settings/testimonials",
         "/touchpoints/import",
+        "/account",
         "/account/password",
     ]
