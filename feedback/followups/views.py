@@ -26,6 +26,7 @@ from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.followups import services
 from feedback.followups.forms import AssignForm, NoteForm, ResolveForm
+from feedback.inputs import db_int
 
 bp = Blueprint("followups", __name__)
 
@@ -56,7 +57,7 @@ def queue() -> str:
         show=show,
         stage=stage,
         user_id=current_user.id,
-        page=request.args.get("page", default=1, type=int),
+        page=request.args.get("page", default=1, type=db_int),
     )
     return render_template(
         "followups/queue.html",

@@ -1,0 +1,124 @@
+"""Bounds on what a request may carry, each checked in one place before it reaches a query.
+
+Whatever a client sends, it gets a 4xx, never a 500: an id no column can
+hold is a 404 (no row has it), a moment outside the window the databases and
+Python's datetime arithmetic share is refused, a JSON body nested deeper than
+any real request is a 400 before the parser recurses, and a NUL character
+(which PostgreSQL cannot store or compare in text) never reaches the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from typing import Any
+
+from flask import Flask, abort, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.routing import IntegerConverter, Map
+
+# Every id column is a 32-bit signed INTEGER (PostgreSQL refuses a larger
+# number with "integer out of range"; SQLite's limit is 64 bits).
+DB_INT_MAX = 2**31 - 1
+
+# The moments a request may name (occurred_at, since, until, cursors): the
+# dashboard's calendar window (insights.services.EARLIEST_DAY..LATEST_DAY),
+# wide enough for any real event and far from datetime's year 1 and 9999,
+# where converting a zone to UTC overflows.
+EARLIEST_MOMENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST_MOMENT = dt.datetime(2101, 1, 1, tzinfo=dt.UTC)  # exclusive
+MOMENT_RANGE_MESSAGE = "must be from 2000-01-01 to 2100-12-31 (UTC)"
+
+# The API's deepest body is {"events": [{"contact": {...}}]}, four levels.
+JSON_MAX_DEPTH = 32
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` matching only numbers an id column can hold; a larger one is a 404."""
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = None,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits, min, DB_INT_MAX if max is None else max, signed)
+
+
+def db_int(value: str) -> int:
+    """A query parameter as an id or count a column can hold; ValueError otherwise.
+
+    Meant as `request.args.get(name, type=db_int)`, which then answers the
+    default for anything else, as it does for text that is not a number.
+    """
+    number = int(value)
+    if not -DB_INT_MAX <= number <= DB_INT_MAX:
+        raise ValueError(f"{value!r} is out of range")
+    return number
+
+
+class MomentOutOfRange(ValueError):
+    """A well-formed moment outside EARLIEST_MOMENT..LATEST_MOMENT."""
+
+
+def moment_in_range(moment: dt.datetime) -> dt.datetime:
+    """The moment (aware) in UTC; MomentOutOfRange outside the window every part can hold."""
+    try:
+        utc = moment.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 or 9999-12-31T23:59-14:00
+        raise MomentOutOfRange(MOMENT_RANGE_MESSAGE) from None
+    if not EARLIEST_MOMENT <= utc < LATEST_MOMENT:
+        raise MomentOutOfRange(MOMENT_RANGE_MESSAGE)
+    return utc
+
+
+# A JSON string (escapes included) or one bracket; strings are skipped whole so
+# brackets inside them do not count.
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_too_deep(text: str | bytes, limit: int = JSON_MAX_DEPTH) -> bool:
+    """Whether the JSON text nests more than `limit` arrays and objects (malformed text too)."""
+    if isinstance(text, bytes | bytearray):
+        text = text.decode("utf-8", "replace")
+    # At most one level per bracket: the common small body needs no scan.
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    brackets = (token for token in _JSON_TOKENS.findall(text) if len(token) == 1)
+    return max(itertools.accumulate(_DEPTH_STEP[b] for b in brackets), default=0) > limit
+
+
+class JSONTooDeep(ValueError):
+    """A JSON body nested deeper than JSON_MAX_DEPTH; a ValueError, so Flask answers 400."""
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing deep nesting before the parser recurses (RecursionError, a 500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if json_too_deep(s):
+            raise JSONTooDeep(f"JSON nested more than {JSON_MAX_DEPTH} levels deep")
+        return super().loads(s, **kwargs)
+
+
+def refuse_nul_in_address() -> None:
+    """400 for a NUL character in the path or query string, before any view looks it up.
+
+    No address of this service has one, and PostgreSQL refuses it in any text
+    comparison; a form's text fields strip it instead (feedback.text.clean_text).
+    """
+    if "\x00" in request.path or any(
+        "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+    ):
+        abort(400, "The address contains a NUL character.")
+
+
+def register(app: Flask) -> None:
+    """Install the bounds; before any route is added (rules compile their converters then)."""
+    app.url_map.converters["int"] = DatabaseIdConverter
+    app.json = BoundedJSONProvider(app)
+    app.before_request(refuse_nul_in_address)
