@@ -4,7 +4,8 @@ Whatever a client sends, it gets a 4xx, never a 500: an id no column can
 hold is a 404 (no row has it), a moment outside the window the databases and
 Python's datetime arithmetic share is refused, a JSON body nested deeper than
 any real request is a 400 before the parser recurses, and a NUL character
-(which PostgreSQL cannot store or compare in text) never reaches the database.
+(which PostgreSQL cannot store or compare in text) in the address never
+reaches the database.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from flask import Flask, abort, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import IntegerConverter, Map, PathConverter, UnicodeConverter
 
 # Every id column is a 32-bit signed INTEGER (PostgreSQL refuses a larger
 # number with "integer out of range"; SQLite's limit is 64 bits).
@@ -105,20 +106,42 @@ class BoundedJSONProvider(DefaultJSONProvider):
         return super().loads(s, **kwargs)
 
 
-def refuse_nul_in_address() -> None:
-    """400 for a NUL character in the path or query string, before any view looks it up.
+class _NulAsReplacementCharacter:
+    """A path segment with NUL in it gets U+FFFD there, as werkzeug does for undecodable bytes.
 
-    No address of this service has one, and PostgreSQL refuses it in any text
-    comparison; a form's text fields strip it instead (feedback.text.clean_text).
+    No key, slug or token holds either, so the view's own "not found" answers
+    (the customer pages' friendly 404s among them), while PostgreSQL, which
+    cannot compare text with a NUL, never sees one.
     """
-    if "\x00" in request.path or any(
-        "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
-    ):
-        abort(400, "The address contains a NUL character.")
+
+    def to_python(self, value: str) -> Any:
+        return super().to_python(value).replace("\x00", "\ufffd")  # type: ignore[misc]
+
+
+class TextConverter(_NulAsReplacementCharacter, UnicodeConverter):
+    """`<name>` and `<string:name>`."""
+
+
+class TextPathConverter(_NulAsReplacementCharacter, PathConverter):
+    """`<path:name>`."""
+
+
+def refuse_nul_in_query() -> None:
+    """400 for a NUL character in the query string, before any view reads it.
+
+    No link of this service carries one, nobody can type one into a search
+    box, and PostgreSQL refuses it in any text comparison. (Form fields
+    strip it instead: feedback.text.clean_text.)
+    """
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        abort(400, "The query string contains a NUL character.")
 
 
 def register(app: Flask) -> None:
     """Install the bounds; before any route is added (rules compile their converters then)."""
-    app.url_map.converters["int"] = DatabaseIdConverter
+    converters = app.url_map.converters
+    converters["int"] = DatabaseIdConverter
+    converters["default"] = converters["string"] = TextConverter
+    converters["path"] = TextPathConverter
     app.json = BoundedJSONProvider(app)
-    app.before_request(refuse_nul_in_address)
+    app.before_request(refuse_nul_in_query)

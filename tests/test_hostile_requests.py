@@ -231,7 +231,7 @@ def world(app: Flask, client: FlaskClient, db_session: Session, auth: AuthAction
         "stage_key": ["purchase", "retention"],
         "key": ["purchase", "retention"],
         "fmt": ["png", "svg"],
-        "filename": ["style.css"],
+        "filename": ["owner.css", "reuse.js"],
     }
     return World(client, auth, user.email, api_key, csrf_token_from(client.get("/settings")), known)
 

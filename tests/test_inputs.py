@@ -49,10 +49,32 @@ def test_the_largest_id_a_column_holds_still_reaches_the_view(client, db_session
 
 @pytest.mark.parametrize(
     "path",
-    ["/stages/pur%00chase", "/t/shop%00", "/f/shop/purchase%00", "/testimonials?tag=%00"],
+    [
+        "/stages/pur%00chase",
+        "/stages/purchase%00",
+        "/t/{slug}%00",
+        "/t/{slug}%00.json",
+        "/f/{slug}/purchase%00",
+        "/settings/links/purchase%00/qr.svg",
+        "/static/owner.css%00",
+    ],
 )
-def test_a_nul_in_the_address_is_a_400(client, owner, path):
-    assert client.get(path).status_code == 400
+def test_a_nul_in_a_path_segment_finds_nothing(client, owner, path):
+    # The stage and the workspace exist: the NUL alone makes these 404s.
+    assert client.get(path.format(slug=owner.slug).replace("%00", "")).status_code == 200
+    assert client.get(path.format(slug=owner.slug)).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/s/%00", "/consent/ab%00cd"])
+def test_a_nul_in_a_customer_link_gets_its_friendly_404(client, path):
+    page = client.get(path)
+    assert page.status_code == 404
+    assert "could not find" in page.text
+
+
+@pytest.mark.parametrize("query", ["tag=%00", "q=a%00b", "%00=1", "stage=purchase&stage=%00"])
+def test_a_nul_in_the_query_string_is_a_400(client, owner, query):
+    assert client.get(f"/testimonials?{query}").status_code == 400
 
 
 @pytest.mark.parametrize(
