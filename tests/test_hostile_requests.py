@@ -18,14 +18,20 @@ from urllib.parse import quote, urlencode
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_wtf import FlaskForm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.routing import AnyConverter, IntegerConverter, PathConverter, Rule
+from wtforms.fields.core import UnboundField
 
+from feedback.accounts.models import ApiKey
 from feedback.accounts.services import create_api_key
 from feedback.db import utcnow
+from feedback.delivery.models import OutboxMessage
+from feedback.journey.models import Stage, Touchpoint
+from feedback.surveys.models import Response
 from feedback.testimonials.consent import issue_consent_link
 from feedback.testimonials.models import Testimonial
 from tests.conftest import AuthActions
@@ -63,43 +69,22 @@ KNOWN_PARAMETERS = (
     "next",
 )
 
-# Form fields of the app's forms, sent with hostile values beside a valid CSRF token.
-FORM_FIELDS = (
-    "email",
-    "password",
-    "new_password",
-    "name",
-    "comment",
-    "rating",
-    "display_name",
-    "display_role",
-    "testimonial_opt_in",
-    "key",
-    "stage",
-    "touchpoint",
-    "channel",
-    "url",
-    "excerpt",
-    "tags",
-    "tag",
-    "material_connection",
-    "role",
-    "workspace_id",
-    "note",
-    "assignee_id",
-    "direction",
-    "question",
-    "scale",
-    "submission_key",
-    "timezone",
-    "sender_name",
-    "sender_email",
-    "brand_color",
-    "consent_text",
-    "throttle_days",
-    "testimonial_max_age_days",
-    "events",
-)
+# Beside the fields of every form the app defines (read at run time), names
+# of fields a view might read from request.form directly.
+EXTRA_FORM_FIELDS = ("submission_key", "events", "workspace_id", "next", "channel")
+
+
+def form_field_names() -> list[str]:
+    """The field names of every FlaskForm subclass loaded, so new forms are covered too."""
+    names = set(EXTRA_FORM_FIELDS)
+    pending: list[type] = [FlaskForm]
+    while pending:
+        form_class = pending.pop()
+        pending.extend(form_class.__subclasses__())
+        for klass in form_class.__mro__:
+            names.update(k for k, v in vars(klass).items() if isinstance(v, UnboundField))
+    return sorted(names)
+
 
 HOSTILE_INTS = (
     "0",
@@ -165,13 +150,27 @@ query_strings = st.one_of(
     ),
     st.sampled_from(RAW_QUERIES),
 )
+# The API's body fields (its own schemathesis tests generate valid-shaped bodies).
+API_FIELDS = (
+    "events",
+    "contact",
+    "email",
+    "name",
+    "external_id",
+    "stage",
+    "touchpoint",
+    "event_id",
+    "occurred_at",
+    "send",
+    "status",
+    "excerpt",
+    "tags",
+    "material_connection",
+)
 json_bodies = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | hostile_value,
     lambda children: (
-        st.lists(children, max_size=3)
-        | st.dictionaries(
-            st.sampled_from(("events", "contact", "event_id", *FORM_FIELDS)), children
-        )
+        st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(API_FIELDS), children)
     ),
     max_leaves=8,
 )
@@ -205,7 +204,9 @@ def world(app: Flask, client: FlaskClient, db_session: Session, auth: AuthAction
     now = utcnow()
     # Answers of every sort: a happy one, an unhappy one (a follow-up), a quotable one.
     make_response(db_session, workspace, now=now - dt.timedelta(days=2))
-    make_response(db_session, workspace, rating=1, comment="Late, broken and rude.", now=now)
+    unhappy = make_response(
+        db_session, workspace, rating=1, comment="Late, broken and rude.", now=now
+    )
     quoted = make_response(
         db_session,
         workspace,
@@ -221,8 +222,12 @@ def world(app: Flask, client: FlaskClient, db_session: Session, auth: AuthAction
     ).one()
     consent_token = issue_consent_link(db_session, testimonial, now)
     survey = make_invitation(db_session, workspace, stage="advocacy", touchpoint="renewal", now=now)
-    api_key = create_api_key(db_session, workspace, "walk", NOW).secret
+    issued_key = create_api_key(db_session, workspace, "walk", NOW)
     db_session.commit()
+
+    def ids(column: Any) -> list[str]:
+        return [str(i) for i in db_session.scalars(select(column).order_by(column.desc()))]
+
     auth.login(user.email, PASSWORD)
     known = {
         "token": [survey.token, consent_token],
@@ -232,8 +237,23 @@ def world(app: Flask, client: FlaskClient, db_session: Session, auth: AuthAction
         "key": ["purchase", "retention"],
         "fmt": ["png", "svg"],
         "filename": ["owner.css", "reuse.js"],
+        # Real ids, so hostile query and form values reach the code behind a found row.
+        "response_id": [str(unhappy.id), *ids(Response.id)],
+        "testimonial_id": ids(Testimonial.id),
+        "stage_id": ids(Stage.id)[:3],
+        "touchpoint_id": ids(Touchpoint.id)[:3],
+        "user_id": [str(user.id)],
+        "key_id": ids(ApiKey.id),
+        "message_id": ids(OutboxMessage.id)[:3],
     }
-    return World(client, auth, user.email, api_key, csrf_token_from(client.get("/settings")), known)
+    return World(
+        client,
+        auth,
+        user.email,
+        issued_key.secret,
+        csrf_token_from(client.get("/settings")),
+        known,
+    )
 
 
 _ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
@@ -244,8 +264,9 @@ def path_values(rule: Rule, world: World) -> st.SearchStrategy[str]:
     parts: list[st.SearchStrategy[str]] = []
     for name, converter in rule._converters.items():
         if isinstance(converter, IntegerConverter):
-            real = st.integers(min_value=1, max_value=12).map(str)
-            value = st.one_of(real, st.sampled_from(HOSTILE_INTS), st.integers().map(str))
+            # Real ids half the time (any small one for an id the fixture does not know).
+            real = st.sampled_from(world.known.get(name) or ["1", "2", "3"])
+            value = st.one_of(real, real, st.sampled_from(HOSTILE_INTS), st.integers().map(str))
         elif isinstance(converter, AnyConverter):
             value = st.one_of(st.sampled_from(sorted(converter.items)), hostile_value)
         else:
@@ -284,7 +305,12 @@ def walk(rule: Rule, method: str, world: World) -> list[str]:
     if method in ("POST", "PATCH") and rule.rule.startswith("/api/"):
         bodies: st.SearchStrategy[Any] = json_bodies
     elif method == "POST":
-        bodies = st.dictionaries(st.sampled_from(FORM_FIELDS), hostile_value, max_size=4)
+        names = form_field_names()
+        # Every field at once (each form finds its own, all hostile), or a few.
+        bodies = st.one_of(
+            st.fixed_dictionaries({name: hostile_value for name in names}),
+            st.dictionaries(st.sampled_from(names), hostile_value, max_size=4),
+        )
     else:
         bodies = st.none()
 
@@ -304,6 +330,38 @@ def walk(rule: Rule, method: str, world: World) -> list[str]:
     return failures
 
 
+# Values that crossed a boundary somewhere once: sent in every query parameter
+# and form field at once, with real path values, to every rule.
+EDGE_VALUES = (
+    "2147483648",
+    "99999999999999999999",
+    "-1",
+    "\x00",
+    "x" * 5000,
+    "9999-12-31T23:59:59-14:00",
+    "<b>",
+    "",
+)
+
+
+def sweep(rule: Rule, method: str, world: World) -> list[str]:
+    """Each edge value in every parameter and field of one rule with real path values."""
+    path = _ARGUMENT.sub(
+        lambda match: quote((world.known.get(match.group(1)) or ["1"])[0], safe=""), rule.rule
+    )
+    failures = []
+    for value in EDGE_VALUES:
+        # A NUL in the query is refused before any view; in a form it goes deeper.
+        query = "" if "\x00" in value else urlencode(dict.fromkeys(KNOWN_PARAMETERS, value))
+        body: Any = dict.fromkeys(form_field_names(), value)
+        if rule.rule.startswith("/api/"):
+            body = {**dict.fromkeys(API_FIELDS, value), "contact": {"email": value}}
+        status = call(world, method, path, query, body)
+        if status >= 500:
+            failures.append(f"{method} {path}?{query[:200]} {value[:40]!r} -> {status}")
+    return failures
+
+
 def test_no_route_answers_a_hostile_request_with_a_5xx(app, world):
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a crash is a 500 answer, as in production
     failures: list[str] = []
@@ -313,6 +371,7 @@ def test_no_route_answers_a_hostile_request_with_a_5xx(app, world):
             if (method, rule.rule) in SKIPPED:
                 continue
             world.login()
+            failures += sweep(rule, method, world)
             failures += walk(rule, method, world)
             walked += 1
     assert walked >= 80

@@ -6,7 +6,9 @@ import datetime as dt
 import json
 
 import pytest
+from sqlalchemy import select
 
+from feedback.accounts.models import ApiKey
 from feedback.inputs import (
     DB_INT_MAX,
     JSON_MAX_DEPTH,
@@ -17,6 +19,7 @@ from feedback.inputs import (
     moment_in_range,
 )
 from tests.factories import PASSWORD, make_owner, make_response
+from tests.pages import csrf_token_from
 
 
 @pytest.fixture
@@ -138,3 +141,21 @@ def test_moments_in_the_window_come_back_in_utc(moment):
 def test_moments_outside_the_window_are_refused(moment):
     with pytest.raises(MomentOutOfRange):
         moment_in_range(moment)
+
+
+def test_nul_characters_are_removed_from_submitted_forms(client, db_session, owner):
+    page = client.get("/settings/api-keys")
+    created = client.post(
+        "/settings/api-keys", data={"csrf_token": csrf_token_from(page), "name": "Zap\x00ier"}
+    )
+    assert created.status_code == 200
+    assert db_session.scalars(select(ApiKey.name)).all() == ["Zapier"]
+
+
+def test_a_nul_in_an_email_field_gets_the_usual_answer(client):
+    def forgot(email: str) -> int:
+        page = client.get("/password/forgot")
+        data = {"csrf_token": csrf_token_from(page), "email": email}
+        return client.post("/password/forgot", data=data).status_code
+
+    assert forgot("ann\x00@example.com") == forgot("ann@example.com") < 500
