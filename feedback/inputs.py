@@ -4,8 +4,8 @@ Whatever a client sends, it gets a 4xx, never a 500: an id no column can
 hold is a 404 (no row has it), a moment outside the window the databases and
 Python's datetime arithmetic share is refused, a JSON body nested deeper than
 any real request is a 400 before the parser recurses, and a NUL character
-(which PostgreSQL cannot store or compare in text) in the address never
-reaches the database.
+(which PostgreSQL cannot store or compare in text) never reaches the
+database from the address or a form.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def refuse_nul_in_query() -> None:
 
     No link of this service carries one, nobody can type one into a search
     box, and PostgreSQL refuses it in any text comparison. (Form fields
-    strip it instead: feedback.text.clean_text.)
+    lose it instead: `NulFreeFormRequest`.)
     """
     if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
         abort(400, "The query string contains a NUL character.")
