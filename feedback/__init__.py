@@ -10,7 +10,7 @@ from flask import Flask, request
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from feedback import access
+from feedback import access, inputs
 from feedback.config import Config
 from feedback.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -30,6 +30,8 @@ def create_app(config: Config | None = None) -> Flask:
     if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(app.instance_path, exist_ok=True)
 
+    # Before any route is added: the rules take the `int` converter from here.
+    inputs.register(app)
     db.init_app(app)
     # Before CSRFProtect's hook, which is the first to read the body.
     app.before_request(_allow_large_uploads)

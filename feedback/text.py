@@ -25,6 +25,22 @@ def clean_text(value: str | None, *, multiline: bool) -> str | None:
     return text or None
 
 
+# Every control character, tab and newline included: none belongs in an id.
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def refuse_control_characters(value: str | None) -> str | None:
+    """An identifier (event id, external id) as given; ValueError if it holds a control character.
+
+    Unlike free text (cleaned by `clean_text`), an id is matched exactly
+    later, so changing it would make it another id; and PostgreSQL cannot
+    store a NUL.
+    """
+    if value is not None and _ANY_CONTROL.search(value):
+        raise ValueError("must not contain control characters (such as NUL, tab or newline)")
+    return value
+
+
 def slug_of(name: str, *, limit: int) -> str:
     """Lowercase ASCII words joined by hyphens, at most `limit` characters: 'Café Öl' -> 'cafe-ol'.
 

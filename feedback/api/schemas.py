@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from feedback.inputs import moment_in_range
 from feedback.insights.services import EARLIEST_DAY, LATEST_DAY
 from feedback.surveys.models import INVITATION_STATUSES, SENTIMENT_LABELS
 from feedback.surveys.services import InvalidInvitation, valid_email
@@ -30,6 +31,7 @@ from feedback.testimonials.models import (
     TESTIMONIAL_STATUSES,
     USE_CHANNELS,
 )
+from feedback.text import refuse_control_characters
 
 BULK_MAX_EVENTS = 1000
 RESPONSES_MAX_LIMIT = 500
@@ -58,8 +60,17 @@ def _iso_text(value: object) -> object:
     raise ValueError("must be an ISO 8601 date or time, like 2026-06-15 or 2026-06-15T09:30:00Z")
 
 
-Moment = Annotated[dt.datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
+# In UTC and within the window every part can hold (a year-9999 time in a
+# western zone overflows on its way to UTC).
+Moment = Annotated[
+    dt.datetime,
+    BeforeValidator(_iso_text),
+    AfterValidator(_as_utc),
+    AfterValidator(moment_in_range),
+]
 Day = Annotated[dt.date, BeforeValidator(_iso_text)]
+# Matched exactly later, so refused rather than cleaned when they hold a control character.
+Identifier = Annotated[str, AfterValidator(refuse_control_characters)]
 Key = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 
 
@@ -73,7 +84,7 @@ class ContactIn(BaseModel):
 
     email: str = Field(max_length=254, description="Matched case-insensitively.")
     name: str | None = Field(default=None, max_length=120)
-    external_id: str | None = Field(
+    external_id: Identifier | None = Field(
         default=None, max_length=120, description="Your system's id for the customer."
     )
 
@@ -92,7 +103,7 @@ class TouchpointIn(BaseModel):
     contact: ContactIn
     stage: Key = Field(description="A stage key, e.g. `purchase`.")
     touchpoint: Key = Field(description="A touchpoint key of that stage, e.g. `checkout`.")
-    event_id: str | None = Field(
+    event_id: Identifier | None = Field(
         default=None,
         min_length=1,
         max_length=200,

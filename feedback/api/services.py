@@ -33,6 +33,7 @@ from feedback.api.schemas import (
 )
 from feedback.db import workspace_scoped
 from feedback.followups.services import follow_up_counts
+from feedback.inputs import DB_INT_MAX, moment_in_range
 from feedback.insights.services import EARLIEST_DAY, Period, journey_summary
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES
@@ -230,12 +231,18 @@ def encode_cursor(moment: dt.datetime, item_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    """The (time, id) a cursor names; 422 for anything `encode_cursor` cannot have made.
+
+    A cursor comes back from the client, so it is checked like any input: a
+    forged one with a huge id or a year-9999 time must not reach the query.
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         moment, item_id = json.loads(raw)
         parsed = dt.datetime.fromisoformat(moment)
-        if not isinstance(item_id, int) or parsed.tzinfo is None:
+        if type(item_id) is not int or not 1 <= item_id <= DB_INT_MAX or parsed.tzinfo is None:
             raise ValueError
+        parsed = moment_in_range(parsed)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise ApiError(
             422,

@@ -32,6 +32,7 @@ from feedback.api.schemas import (
 )
 from feedback.db import utcnow
 from feedback.extensions import api_spec, db, limiter
+from feedback.inputs import JSON_MAX_DEPTH, json_too_deep
 from feedback.insights.services import local_day
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -105,6 +106,12 @@ def authenticate() -> None:
             422, "A query parameter has no name.", fields={"query": "a parameter has no name"}
         )
     if request.method in ("POST", "PATCH") and request.get_json(silent=True) is None:
+        if request.is_json and json_too_deep(request.get_data()):
+            raise ApiError(
+                400,
+                f"The JSON body is nested more than {JSON_MAX_DEPTH} levels deep.",
+                code="too_deep",
+            )
         raise ApiError(
             400, "The body must be JSON, sent with Content-Type: application/json.", code="not_json"
         )

@@ -27,6 +27,7 @@ from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.followups import services
 from feedback.followups.forms import AssignForm, NoteForm, ResolveForm
+from feedback.inputs import DB_INT_MAX, db_int
 
 bp = Blueprint("followups", __name__)
 
@@ -57,7 +58,7 @@ def queue() -> str:
         show=show,
         stage=stage,
         user_id=current_user.id,
-        page=request.args.get("page", default=1, type=int),
+        page=request.args.get("page", default=1, type=db_int),
     )
     return render_template(
         "followups/queue.html",
@@ -116,7 +117,8 @@ def _back(response_id: int) -> Response:
 def _user_id(value: str) -> int | None:
     if value == "":
         return None
-    if not re.fullmatch(r"[0-9]{1,12}", value):
+    # Digits only, and an id a column can hold (PostgreSQL refuses a larger one).
+    if not re.fullmatch(r"[0-9]{1,10}", value) or int(value) > DB_INT_MAX:
         raise services.UnknownAssignee("Choose someone from the list.")
     return int(value)
 

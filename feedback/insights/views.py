@@ -16,6 +16,7 @@ from feedback.accounts.auth import current_workspace
 from feedback.db import utcnow, workspace_scoped
 from feedback.extensions import db
 from feedback.followups.services import follow_up_counts
+from feedback.inputs import db_int
 from feedback.insights import charts, exports, queries, services
 from feedback.insights.forms import ResponseFilterForm
 from feedback.insights.services import EARLIEST_DAY, LATEST_DAY, Period, local_day
@@ -64,7 +65,7 @@ def dashboard_query(today: dt.date) -> DashboardQuery:
     channel = args.get("channel") or None
     if channel not in (None, *CHANNELS):
         channel = None
-    touchpoint_id = args.get("touchpoint", type=int)
+    touchpoint_id = args.get("touchpoint", type=db_int)
     problem = None
     if args.get("from") or args.get("to"):
         try:
@@ -80,7 +81,7 @@ def dashboard_query(today: dt.date) -> DashboardQuery:
             problem = f"That period could not be used ({error}); showing the last 30 days."
         else:
             return DashboardQuery(Period(first, last), None, channel, touchpoint_id)
-    days = args.get("days", default=DEFAULT_DAYS, type=int)
+    days = args.get("days", default=DEFAULT_DAYS, type=db_int)
     if days not in PERIODS:
         days = DEFAULT_DAYS
     return DashboardQuery(Period.ending(today, days), days, channel, touchpoint_id, problem)
@@ -232,7 +233,7 @@ def responses() -> tuple[str, int]:
     page = queries.responses_page(
         db.session,
         workspace.id,
-        page=request.args.get("page", default=1, type=int),
+        page=request.args.get("page", default=1, type=db_int),
         filters=filters,
         timezone=workspace.timezone,
     )

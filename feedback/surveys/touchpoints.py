@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
 from feedback.db import lock_for_writing, workspace_scoped
+from feedback.inputs import MomentOutOfRange, moment_in_range
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
 from feedback.surveys import services
 from feedback.surveys.emails import queue_invitation_emails
 from feedback.surveys.models import Contact, Invitation
-from feedback.text import clean_text
+from feedback.text import clean_text, refuse_control_characters
 
 CSV_COLUMNS = ("email", "name", "stage", "touchpoint", "event_id", "occurred_at")
 EVENT_ID_MAX = 200
@@ -386,9 +387,9 @@ class CsvImportError(ValueError):
 
 
 def parse_occurred_at(value: str) -> dt.datetime:
-    """ISO 8601; a time without a zone is taken as UTC."""
+    """ISO 8601; a time without a zone is taken as UTC; within `inputs.moment_in_range`."""
     moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment_in_range(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC))
 
 
 def read_csv(data: bytes) -> list[dict[str, str]]:
@@ -455,6 +456,8 @@ def import_lines(
             parsed.append((line, _event_of_row(row, send)))
         except services.InvalidInvitation as error:
             report.rejected.append((line, str(error)))
+        except MomentOutOfRange as error:
+            report.rejected.append((line, f"occurred_at {error}"))
         except ValueError as error:
             report.rejected.append((line, f"occurred_at is not an ISO 8601 date: {error}"))
     # Recorded a batch at a time: a file of many thousand rows stays quick.
@@ -505,4 +508,7 @@ def _event_id(value: str | None) -> str | None:
         return None
     if len(value) > EVENT_ID_MAX:
         raise services.InvalidInvitation(f"event_id is longer than {EVENT_ID_MAX} characters")
-    return value
+    try:
+        return refuse_control_characters(value)
+    except ValueError as error:
+        raise services.InvalidInvitation(f"event_id {error}") from None

@@ -22,6 +22,7 @@ from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
 from feedback.extensions import db
+from feedback.inputs import db_int
 from feedback.journey.services import stages_in_order
 from feedback.testimonials import card, services
 from feedback.testimonials.forms import (
@@ -55,7 +56,7 @@ def _where() -> dict[str, str | int | None]:
         "show": show if show in services.SHOWS else "pending",
         "order": order if order in ORDERS else "suggested",
         "tag": tag,
-        "page": max(1, request.args.get("page", default=1, type=int) or 1),
+        "page": max(1, request.args.get("page", default=1, type=db_int) or 1),
     }
 
 

@@ -204,7 +204,7 @@ def test_assigning_someone_outside_the_workspace_is_refused(client, db_session, 
     response = unhappy(db_session, workspace, now=utcnow())
     url = f"/follow-ups/{response.id}"
     token = csrf_token_from(client.get(url))
-    for value in (outsider.id, "999999", "me", "1 OR 1=1"):
+    for value in (outsider.id, "999999", "2147483648", "999999999999", "me", "1 OR 1=1"):
         refused = client.post(f"{url}/assign", data={"csrf_token": token, "assignee": value})
         assert refused.status_code == 422, value
         assert '<p class="error" id="assignee-error">Choose someone from the list' in refused.text
