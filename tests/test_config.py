@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from feedback import create_app
+from feedback import access, create_app
 from feedback.config import DEV_SECRET_KEY, Config, ConfigError
 
 
@@ -57,6 +57,7 @@ def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(tmp_path, 
     app = make_app(config)
 
     @app.get("/_whoami")
+    @access.public
     def whoami() -> str:
         from flask import request
 

@@ -132,9 +132,49 @@ def _fill_tables_the_demo_leaves_empty(now: dt.datetime) -> None:
         },
     }
     for name, values in extra.items():
-        table = tables[name]
-        if session.scalar(sa.select(sa.func.count()).select_from(table)) == 0:
-            session.execute(table.insert().values(workspace_id=workspace_id, **values))
+        _insert_if_empty(tables[name], {"workspace_id": workspace_id, **values})
+    job = tables["import_job"]
+    _insert_if_empty(
+        job,
+        {
+            "workspace_id": workspace_id,
+            "file_name": "touchpoints.csv",
+            "send": True,
+            "state": "pending",
+            "total_rows": 2,
+            "updated_at": now,
+            "created_at": now,
+        },
+    )
+    job_id = session.scalar(sa.select(sa.func.min(job.c.id)))
+    line = {"workspace_id": workspace_id, "job_id": job_id, "line": 2}
+    _insert_if_empty(
+        tables["import_row"],
+        line
+        | {
+            "email": "ann@example.com",
+            "name": "Ann",
+            "stage": "purchase",
+            "touchpoint": "checkout",
+            "event_id": "order-1",
+            "occurred_at": "",
+        },
+    )
+    _insert_if_empty(tables["import_rejection"], line | {"line": 3, "reason": "unknown stage"})
+    # Tables of no workspace.
+    _insert_if_empty(
+        tables["user_session"],
+        {"user_id": owner_id, "token_hash": "c" * 64, "created_at": now, "last_seen_at": now},
+    )
+    _insert_if_empty(
+        tables["login_throttle"], {"email_hash": "d" * 64, "failures": 1, "window_start": now}
+    )
+
+
+def _insert_if_empty(table: sa.Table, values: dict[str, Any]) -> None:
+    session = db.session
+    if session.scalar(sa.select(sa.func.count()).select_from(table)) == 0:
+        session.execute(table.insert().values(**values))
 
 
 def _read_rows(engine: sa.Engine, metadata: sa.MetaData) -> Rows:
