@@ -10,6 +10,7 @@ gunicorn process.)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -173,9 +174,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """The real app under gunicorn (2 sync workers) on the test database; yields its URL."""
+@contextlib.contextmanager
+def gunicorn(database_url: str, folder: Path) -> Iterator[tuple[str, Path]]:
+    """The real app under gunicorn (2 sync workers) on `database_url`: its URL and its log."""
     port = free_port()
     env = {
         **os.environ,
@@ -183,20 +184,14 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
         "SECRET_KEY": "gunicorn-test-secret-key-0123456789",
         "DATABASE_URL": database_url,
         "BASE_URL": f"http://127.0.0.1:{port}",
-        "FEEDBACK_INSTANCE_PATH": str(tmp_path / "instance"),
+        "FEEDBACK_INSTANCE_PATH": str(folder / "instance"),
     }
-    log_path = tmp_path / "gunicorn.log"
+    log_path = folder / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "wsgi:app",
+                *(sys.executable, "-m", "gunicorn", "--workers", "2"),
+                *("--bind", f"127.0.0.1:{port}", "wsgi:app"),
             ],
             cwd=ROOT,
             env=env,
@@ -215,10 +210,17 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"gunicorn did not start:\n{log_path.read_text()}")
                 time.sleep(0.2)
-        yield base
+        yield base, log_path
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """The real app under gunicorn (2 sync workers) on the test database; yields its URL."""
+    with gunicorn(database_url, tmp_path) as (base, _log):
+        yield base
 
 
 # A PostgreSQL server of the test's own (outage tests stop and start it).

@@ -8,13 +8,7 @@ is real too: another connection holds the write lock.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,53 +25,12 @@ from feedback.config import config_for_tests, normalise_database_url
 from feedback.db import utcnow
 from feedback.errors import database_unavailable
 from feedback.extensions import db
-from tests.conftest import ROOT, free_port, migrate_to_head
+from tests.conftest import free_port, gunicorn, migrate_to_head
 from tests.factories import NOW, PASSWORD, make_invitation, make_owner, make_workspace
 from tests.pages import csrf_token_from
 from tests.pg_cluster import PrivateCluster
 
 FRIENDLY = "try again in a minute"
-
-
-@contextlib.contextmanager
-def gunicorn(database_url: str, folder: Path) -> Iterator[tuple[str, Path]]:
-    """The app under gunicorn (2 sync workers) on `database_url`: its URL and its log."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "FEEDBACK_ENV": "production",
-        "SECRET_KEY": "gunicorn-test-secret-key-0123456789",
-        "DATABASE_URL": database_url,
-        "BASE_URL": f"http://127.0.0.1:{port}",
-        "FEEDBACK_INSTANCE_PATH": str(folder / "instance"),
-    }
-    log_path = folder / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "--workers", "2"),
-                *("--bind", f"127.0.0.1:{port}", "wsgi:app"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/login", timeout=5)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
-        yield base, log_path
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def _log_in(browser: requests.Session, base: str, email: str) -> None:
