@@ -352,8 +352,11 @@ def remade_payload(
         raise NotRetryable(NO_REMAKE)
     maker: Remaker = import_string(REMAKERS[reference["email"]])
     email = maker(session, workspace_id, reference, now, base_url=base_url, secret_key=secret_key)
+    remade = email.payload()
     # The old Message-ID never reached anyone: keep it, so the row stays recognisable.
-    return email.payload() | {"message_id": payload.get("message_id") or new_message_id("x")}
+    if isinstance(payload.get("message_id"), str):
+        remade["message_id"] = payload["message_id"]
+    return remade
 
 
 def retry_failed(
