@@ -15,7 +15,6 @@ from feedback.accounts import services as accounts
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.delivery.mailer import MailerConfigError, SmtpMailer
-from feedback.delivery.services import Sealer
 from feedback.delivery.worker import DeliveryReport, DeliverySettings, deliver_due, run_worker
 from feedback.extensions import db
 from feedback.followups.services import queue_follow_up_digests
@@ -323,7 +322,6 @@ def worker(once: bool, interval: float, connections: int) -> None:
         max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
         connections=connections,
         on_sent=surveys.record_emails_sent,
-        sealer=Sealer(config["SECRET_KEY"]),
         webhook_allow_private=config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"],
     )
     digests_due = 0.0

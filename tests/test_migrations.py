@@ -108,3 +108,102 @@ def test_workspaces_on_the_first_default_consent_text_move_to_the_new_one_as_ver
             ).one()
         assert tuple(back) == (OLD_DEFAULT.format(business="On Default"), 1)
         db.engine.dispose()
+
+
+def test_outbox_rows_from_before_lose_their_links_and_say_how_a_retry_remakes_them(
+    empty_database_url,
+):
+    """Sent (and given-up) emails of earlier releases kept their raw links in clear."""
+    app = create_app(config_for_tests(empty_database_url))
+    with app.app_context():
+        upgrade(revision="9e3893c3518c")
+        insert = sa.text(
+            "INSERT INTO workspace (name, slug, timezone, throttle_days, contact_cap_days, "
+            "reminder_days, follow_up_sla_hours, invitation_ttl_days, brand_colour, "
+            "has_webhooks, consent_text, consent_version, created_at) VALUES ('W', 'w', "
+            "'UTC', 30, 3, 3, 24, 30, '#2f6f4f', false, 'ok', 1, CURRENT_TIMESTAMP)"
+        )
+        link = "https://fb.example/s/RAW-SURVEY-TOKEN"
+        body = {"text": link, "html": f"<a href='{link}'>", "headers": {"List-Unsubscribe": link}}
+
+        def email(dedupe_key, status, **payload):
+            return {
+                "kind": "email",
+                "status": status,
+                "dedupe_key": dedupe_key,
+                "payload": {"to": "c@example.com", "subject": "S", "meta": {}, **payload},
+            }
+
+        rows = {
+            "sent": email("invitation:1", "sent", **body),
+            "sealed": email("invitation:2", "sent", sealed="gAAAA-ciphertext"),
+            "failed": email("invitation:3", "failed", **body),
+            "failed reminder": email("reminder:3", "failed", **body),
+            "failed password": email(None, "failed", **body),
+            "failed digest": email("follow-up-digest:1:x", "failed", text="queue"),
+            "pending consent": email("consent-confirmation:5", "pending", **body),
+            "webhook": {
+                "kind": "webhook",
+                "status": "sent",
+                "dedupe_key": None,
+                "payload": {"endpoint_id": 1, "body": {"comment": "personal"}},
+            },
+        }
+        outbox = sa.table(
+            "outbox_message",
+            *(sa.column(c) for c in ("workspace_id", "kind", "status", "dedupe_key")),
+            sa.column("payload", sa.JSON),
+            *(sa.column(c) for c in ("attempts", "next_attempt_at", "created_at")),
+        )
+        with db.engine.begin() as conn:
+            conn.execute(insert)
+            workspace_id = conn.scalar(sa.text("SELECT id FROM workspace"))
+            for row in rows.values():
+                conn.execute(
+                    outbox.insert().values(
+                        workspace_id=workspace_id,
+                        attempts=1,
+                        next_attempt_at=sa.func.current_timestamp(),
+                        created_at=sa.func.current_timestamp(),
+                        **row,
+                    )
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            # Every row but the one still waiting to go out (it needs its link).
+            stored = conn.execute(
+                sa.text(
+                    "SELECT CAST(payload AS TEXT) FROM outbox_message WHERE status <> 'pending'"
+                )
+            )
+            as_text = "\n".join(value for (value,) in stored)
+            payloads = {
+                name: payload
+                for name, (payload,) in zip(
+                    rows,
+                    conn.execute(
+                        sa.select(sa.column("payload", sa.JSON))
+                        .select_from(sa.table("outbox_message"))
+                        .order_by(sa.text("id"))
+                    ),
+                    strict=True,
+                )
+            }
+        db.engine.dispose()
+    assert "RAW-SURVEY-TOKEN" not in as_text
+    assert "RAW-SURVEY-TOKEN" in payloads["pending consent"]["text"]
+    assert "ciphertext" not in as_text and "personal" not in as_text
+    assert payloads["sent"] == {"to": "c@example.com", "subject": "S", "meta": {}}
+    assert payloads["failed"]["remake"] == {"email": "invitation", "invitation_id": 3}
+    assert payloads["failed reminder"]["remake"] == {"email": "reminder", "invitation_id": 3}
+    assert "remake" not in payloads["failed password"] and "text" not in payloads["failed password"]
+    assert (
+        payloads["failed digest"]["text"] == "queue" and payloads["failed digest"]["links"] is False
+    )
+    assert payloads["pending consent"]["remake"] == {
+        "email": "consent-confirmation",
+        "testimonial_id": 5,
+    }
+    assert payloads["pending consent"]["links"] is True and payloads["webhook"] == {
+        "endpoint_id": 1
+    }

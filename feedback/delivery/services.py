@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
+from werkzeug.utils import import_string
 
 from feedback.db import workspace_scoped
 from feedback.delivery.models import OUTBOX_STATUSES, OutboxMessage
@@ -42,9 +38,18 @@ class Email:
     # Travels with the message for whoever handles its outcome (e.g. the
     # invitation it delivers).
     meta: dict[str, Any] | None = None
+    # Whether the text, HTML or headers may carry a link with a secret in it
+    # (survey, consent, password-set, unsubscribe). Such parts are dropped
+    # once the email is sent or gives up; an email without any (`links=False`)
+    # keeps them when it gives up, so an owner's Retry sends it as it was.
+    links: bool = True
+    # What a link-bearing email was made from, never a token: e.g.
+    # {"email": "invitation", "invitation_id": 7}. A Retry after it gave up
+    # makes it again, with a fresh link (see REMAKERS).
+    remake: dict[str, Any] | None = None
 
     def payload(self) -> dict[str, Any]:
-        return {
+        payload = {
             "to": self.to,
             "subject": self.subject,
             "text": self.text,
@@ -53,7 +58,11 @@ class Email:
             "from": self.sender,
             "message_id": new_message_id(self.message_domain),
             "meta": self.meta or {},
+            "links": self.links,
         }
+        if self.remake is not None:
+            payload["remake"] = self.remake
+        return payload
 
 
 def enqueue_email(
@@ -69,10 +78,14 @@ def enqueue_email(
     message_domain: str = "feedback.invalid",
     dedupe_key: str | None = None,
     meta: dict[str, Any] | None = None,
+    links: bool = True,
+    remake: dict[str, Any] | None = None,
     now: dt.datetime,
 ) -> OutboxMessage:
     """An email to send, added to the caller's transaction (sent only if it commits)."""
-    email = Email(to, subject, text, html, headers, sender, message_domain, dedupe_key, meta)
+    email = Email(
+        to, subject, text, html, headers, sender, message_domain, dedupe_key, meta, links, remake
+    )
     message = OutboxMessage(**_outbox_row(workspace_id, email, now))
     session.add(message)
     return message
@@ -153,78 +166,30 @@ def claim_due(
     return sorted(claimed)
 
 
-# The parts of an email payload that carry links with raw tokens (survey,
+# The parts of an email payload that may carry links with raw tokens (survey,
 # consent, password-set and unsubscribe links): the bodies and the extra
-# headers (List-Unsubscribe). A webhook's body carries none, but it carries
-# the customer's comment, which nothing needs once it was delivered.
+# headers (List-Unsubscribe). The database keeps only a token's SHA-256, so
+# once an email is sent (or has given up) these parts are dropped, not kept
+# in any form: nothing at rest, in a backup or a dump, opens a link.
 LINK_BEARING = ("text", "html", "headers")
 
 
-class Sealer:
-    """Encrypts what must outlive a send but must not rest in clear: Fernet
-    (AES-128-CBC + HMAC-SHA256) with a key derived from SECRET_KEY.
+def stripped_payload(payload: dict[str, Any], kind: str, *, failed: bool) -> dict[str, Any]:
+    """What stays of a payload once its message is sent (`failed=False`) or has given up.
 
-    Once an email is sent (or has given up), its bodies are kept only sealed:
-    the database alone, a backup or a dump, then holds no usable link. The
-    worker opens them again for the reminder, which repeats the original link,
-    and for an owner's Retry of a failed email.
+    Emails keep recipient, subject, sender, Message-ID, meta and their remake
+    reference (the delivery page shows them; a Retry re-makes from the
+    reference). Their bodies go, except a failed email that declared it
+    carries no link (`links: False`): it keeps them so a Retry can send it
+    as it was. A delivered webhook call drops its body (the customer's
+    comment, which nothing needs once delivered); a failed one keeps it for
+    a Retry (it holds no link).
     """
-
-    def __init__(self, secret_key: str) -> None:
-        derived = hmac.new(secret_key.encode(), b"feedback outbox seal v1", hashlib.sha256)
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived.digest()))
-
-    def seal(self, parts: dict[str, Any]) -> str:
-        return self._fernet.encrypt(json.dumps(parts).encode()).decode("ascii")
-
-    def open(self, sealed: str) -> dict[str, Any]:
-        """The parts; SealBroken for another key's seal (SECRET_KEY changed) or a damaged one."""
-        try:
-            parts = json.loads(self._fernet.decrypt(sealed.encode("ascii")))
-        except (InvalidToken, ValueError, UnicodeError) as error:
-            raise SealBroken(
-                "the sealed email cannot be opened (was SECRET_KEY changed?)"
-            ) from error
-        if not isinstance(parts, dict):
-            raise SealBroken("the sealed email is damaged")
-        return parts
-
-
-class SealBroken(ValueError):
-    """A sealed payload that this key cannot open."""
-
-
-def sealed_payload(payload: dict[str, Any], kind: str, sealer: Sealer | None) -> dict[str, Any]:
-    """What stays of a payload once its message is sent or failed: no raw link in clear.
-
-    Emails keep recipient, subject, sender, Message-ID and meta in clear (the
-    delivery page and the reminder read them), their bodies sealed if a
-    sealer is given and dropped otherwise. Webhooks drop their body.
-    """
-    if payload.get("sealed") or payload.get("scrubbed"):
-        return payload
     if kind == "webhook":
-        return {k: v for k, v in payload.items() if k != "body"} | {"scrubbed": True}
-    kept = {k: v for k, v in payload.items() if k not in LINK_BEARING}
-    parts = {k: payload[k] for k in LINK_BEARING if k in payload}
-    if sealer is None:
-        return kept | {"scrubbed": True}
-    return kept | {"sealed": sealer.seal(parts)}
-
-
-def opened_payload(payload: dict[str, Any], sealer: Sealer | None) -> dict[str, Any]:
-    """The payload with its sealed parts back in clear (as it was queued).
-
-    SealBroken if they were sealed with another key, or dropped.
-    """
-    if payload.get("scrubbed"):
-        raise SealBroken("the email's text was removed after it was sent")
-    if not payload.get("sealed"):
+        return payload if failed else {k: v for k, v in payload.items() if k != "body"}
+    if failed and payload.get("links") is False:
         return payload
-    if sealer is None:
-        raise SealBroken("the email's text is sealed and no key was given")
-    rest = {k: v for k, v in payload.items() if k != "sealed"}
-    return rest | sealer.open(str(payload["sealed"]))
+    return {k: v for k, v in payload.items() if k not in LINK_BEARING}
 
 
 def record_sent(
@@ -236,8 +201,8 @@ def record_sent(
 ) -> None:
     """These messages went out: sent now, no claim, no error; one statement for all.
 
-    `payloads` (by message id) replace the stored ones, e.g. with the link-bearing
-    parts sealed (`sealed_payload`).
+    `payloads` (by message id) replace the stored ones, e.g. without their
+    link-bearing parts (`stripped_payload`).
     """
     table = OutboxMessage.__table__  # Core: the ORM's bulk-update machinery costs more here
     sent = {"status": "sent", "sent_at": now, "claimed_until": None, "last_error": None}
@@ -275,20 +240,18 @@ def mark_failed(
     retry_base_seconds: int,
     max_attempts: int,
     permanent: bool = False,
-    sealer: Sealer | None = None,
 ) -> None:
     """Schedule another try with exponential backoff, or give up after `max_attempts`
     (at once when `permanent`: trying again cannot help).
 
-    A message that gives up keeps its links only sealed (`sealed_payload`).
+    An email that gives up loses its link-bearing parts (`stripped_payload`).
     """
     message.last_error = error[:2000]
     message.claimed_until = None
     if permanent or message.attempts >= max_attempts:
         message.status = "failed"
-        # A webhook's body holds no link, and a Retry needs it: only emails are sealed.
-        if message.kind == "email" and isinstance(message.payload, dict):
-            message.payload = sealed_payload(message.payload, message.kind, sealer)
+        if isinstance(message.payload, dict):
+            message.payload = stripped_payload(message.payload, message.kind, failed=True)
         return
     message.status = "pending"
     delay = retry_base_seconds * 2 ** max(message.attempts - 1, 0)
@@ -337,12 +300,80 @@ class NotRetryable(ValueError):
     """A failed message that cannot be sent again; the message says why."""
 
 
-def retry_failed(session: Session, workspace_id: int, message_id: int, now: dt.datetime) -> bool:
+# A link-bearing email that gave up is made again for a Retry by the package
+# that owns it, with a fresh link: payload["remake"]["email"] names the maker
+# here. Dotted paths, imported when needed, so delivery (which the others
+# build on) imports none of them. A maker is called as
+# maker(session, workspace_id, reference, now, base_url=..., secret_key=...)
+# and returns the new Email, or raises NotRetryable saying why not.
+REMAKERS: dict[str, str] = {
+    "invitation": "feedback.surveys.emails:remake_invitation_email",
+    "reminder": "feedback.surveys.emails:remake_reminder_email",
+    "consent-confirmation": "feedback.testimonials.consent:remake_confirmation_email",
+    "consent-reconfirmation": "feedback.testimonials.consent:remake_reconfirmation_email",
+}
+
+# Emails that carried a link and have no maker: today only the password emails
+# (a new member's invitation, a reset), whose links expire within hours or days.
+NO_REMAKE = (
+    "This email held a password link that has expired; send the invitation again "
+    "from the team page, or the person can reset their password from the login page."
+)
+
+
+class Remaker(Protocol):
+    def __call__(
+        self,
+        session: Session,
+        workspace_id: int,
+        reference: dict[str, Any],
+        now: dt.datetime,
+        *,
+        base_url: str,
+        secret_key: str,
+    ) -> Email: ...
+
+
+def remade_payload(
+    session: Session,
+    workspace_id: int,
+    payload: dict[str, Any],
+    now: dt.datetime,
+    *,
+    base_url: str,
+    secret_key: str,
+) -> dict[str, Any]:
+    """A failed email's payload ready to send again: as it was if it kept its
+    bodies, made again with a fresh link if it names a maker; NotRetryable otherwise."""
+    if "text" in payload:
+        return payload
+    reference = payload.get("remake")
+    if not isinstance(reference, dict) or reference.get("email") not in REMAKERS:
+        raise NotRetryable(NO_REMAKE)
+    maker: Remaker = import_string(REMAKERS[reference["email"]])
+    email = maker(session, workspace_id, reference, now, base_url=base_url, secret_key=secret_key)
+    remade = email.payload()
+    # The old Message-ID never reached anyone: keep it, so the row stays recognisable.
+    if isinstance(payload.get("message_id"), str):
+        remade["message_id"] = payload["message_id"]
+    return remade
+
+
+def retry_failed(
+    session: Session,
+    workspace_id: int,
+    message_id: int,
+    now: dt.datetime,
+    *,
+    base_url: str,
+    secret_key: str,
+) -> bool:
     """A failed message goes back in the queue with fresh attempts; False if no such failure.
 
-    Its sealed text stays sealed until the worker sends it. NotRetryable for a
-    webhook call whose body was dropped, or an email whose text was (both
-    only happen to messages from before sealing, or that are not failed).
+    An email that gave up without its bodies (they held a link) is made again
+    first, with a fresh link, by the package it belongs to (`REMAKERS`).
+    NotRetryable, with the reason, for one that cannot be (a password email,
+    an answered survey, a withdrawn consent).
     """
     message = session.scalar(
         select(OutboxMessage).where(
@@ -353,12 +384,19 @@ def retry_failed(session: Session, workspace_id: int, message_id: int, now: dt.d
     )
     if message is None:
         return False
-    if isinstance(message.payload, dict) and message.payload.get("scrubbed"):
-        raise NotRetryable("Its content was removed after it gave up, so it cannot be sent again.")
+    values: dict[str, Any] = {}
+    if message.kind == "email":
+        if not isinstance(message.payload, dict):
+            raise NotRetryable("It is not an email this service can send.")
+        remade = remade_payload(
+            session, workspace_id, message.payload, now, base_url=base_url, secret_key=secret_key
+        )
+        if remade is not message.payload:
+            values["payload"] = remade
     retried = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message.id, OutboxMessage.status == "failed")
-        .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None)
+        .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None, **values)
         .execution_options(synchronize_session=False)
     ).rowcount
     return retried == 1

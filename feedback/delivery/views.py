@@ -83,7 +83,14 @@ def retry_message(message_id: int) -> Response:
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        retried = services.retry_failed(db.session, current_workspace().id, message_id, utcnow())
+        retried = services.retry_failed(
+            db.session,
+            current_workspace().id,
+            message_id,
+            utcnow(),
+            base_url=current_app.config["BASE_URL"],
+            secret_key=current_app.config["SECRET_KEY"],
+        )
     except services.NotRetryable as error:
         flash(f"Not queued again: {error}")
         return redirect(url_for("delivery.delivery_page"))

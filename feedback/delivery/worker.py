@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -74,9 +74,6 @@ class DeliverySettings:
     # Told about delivered messages (their `meta`s), in the same transaction
     # that records the sends; e.g. marks the invitations they carried as sent.
     on_sent: Callable[[Session, list[dict[str, Any]], dt.datetime], None] | None = None
-    # Seals the bodies of sent and failed emails (their links) at rest; by
-    # default keyed from the app's SECRET_KEY (outside an app context, dropped).
-    sealer: services.Sealer | None = None
     # Webhooks: where they may go (see netguard) and how long they may take.
     webhook_allow_private: bool = False
     webhook_resolver: netguard.Resolver = netguard.system_resolver
@@ -85,14 +82,6 @@ class DeliverySettings:
     webhook_concurrency: int = 8
     # After a database error, a lane waits 1 s, then 2, 4... up to this.
     outage_backoff_max: float = 30.0
-
-
-def _sealer(settings: DeliverySettings) -> services.Sealer | None:
-    if settings.sealer is not None:
-        return settings.sealer
-    if has_app_context():
-        return services.Sealer(current_app.config["SECRET_KEY"])
-    return None
 
 
 def _is_outage(error: BaseException) -> bool:
@@ -107,7 +96,6 @@ class _Outcomes:
         self, session: Session, settings: DeliverySettings, now: Callable[[], dt.datetime]
     ) -> None:
         self.session, self.settings, self.now = session, settings, now
-        self.sealer = _sealer(settings)
         self.report = DeliveryReport()
 
     def failed(self, message_id: int, error: str, *, permanent: bool = False) -> None:
@@ -121,7 +109,6 @@ class _Outcomes:
             retry_base_seconds=self.settings.retry_base_seconds,
             max_attempts=self.settings.max_attempts,
             permanent=permanent,
-            sealer=self.sealer,
         )
         if message.status == "failed":
             self.report.failed += 1
@@ -164,16 +151,10 @@ def deliver_batch(
     ).all()
     emails: list[_Email] = []
     for message_id, payload in rows:
-        try:
-            if not isinstance(payload, dict):
-                raise services.SealBroken("not an email message")
-            emails.append(_Email(message_id, services.opened_payload(payload, outcomes.sealer)))
-        except services.SealBroken as error:
-            outcomes.failed(message_id, f"failed: {error}", permanent=True)
-        except Exception as error:  # anything else about this one payload
-            outcomes.failed(
-                message_id, f"failed: not an email message ({type(error).__name__})", permanent=True
-            )
+        if isinstance(payload, dict):
+            emails.append(_Email(message_id, payload))
+        else:
+            outcomes.failed(message_id, "failed: not an email message", permanent=True)
 
     sent: list[_Email] = []
     recorded_at = time.monotonic()
@@ -181,7 +162,7 @@ def deliver_batch(
     def record_sent() -> None:
         nonlocal recorded_at
         if sent:
-            _record_sent(session, sent, settings, outcomes.sealer, now)
+            _record_sent(session, sent, settings, now)
             outcomes.report.sent += len(sent)
             sent.clear()
         recorded_at = time.monotonic()
@@ -202,10 +183,10 @@ def _record_sent(
     session: Session,
     emails: list[_Email],
     settings: DeliverySettings,
-    sealer: services.Sealer | None,
     now: Callable[[], dt.datetime],
 ) -> None:
-    """Record a group as sent (bodies sealed) and tell `on_sent`, in one transaction.
+    """Record a group as sent (link-bearing parts dropped) and tell `on_sent`, in one
+    transaction.
 
     Should `on_sent` fail for the group, each is recorded on its own, so one
     message's bad `meta` costs only its own follow-through; a lost database
@@ -218,7 +199,9 @@ def _record_sent(
             session,
             [e.id for e in group],
             now(),
-            payloads={e.id: services.sealed_payload(e.payload, "email", sealer) for e in group},
+            payloads={
+                e.id: services.stripped_payload(e.payload, "email", failed=False) for e in group
+            },
         )
         if tell and settings.on_sent is not None:
             settings.on_sent(session, [e.payload.get("meta") or {} for e in group], now())
@@ -419,10 +402,10 @@ def deliver_webhook_batch(
 
 
 def _record_webhook_sent(session: Session, message_id: int, payload: Any, now: dt.datetime) -> None:
-    scrubbed: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
     if isinstance(payload, dict):
-        scrubbed = services.sealed_payload(payload, "webhook", None)
-    services.record_sent(session, [message_id], now, payloads={message_id: scrubbed})
+        kept = services.stripped_payload(payload, "webhook", failed=False)
+    services.record_sent(session, [message_id], now, payloads={message_id: kept})
     session.commit()
 
 

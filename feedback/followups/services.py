@@ -314,6 +314,8 @@ def notify_assignee(
         text=text,
         message_domain=urlsplit(base_url).hostname or "feedback.invalid",
         meta={"follow_up_assigned": response.id},
+        # Links only to the follow-up page (login needed): kept if it gives up, for a Retry.
+        links=False,
         now=now,
     )
 
@@ -597,6 +599,8 @@ def _queue_digest(
             message_domain=urlsplit(base_url).hostname or "feedback.invalid",
             dedupe_key=f"follow-up-digest:{owner.id}:{stamp}",
             meta={"follow_up_digest": workspace.id},
+            # Links only to owner pages (login needed): kept if it gives up, for a Retry.
+            links=False,
             now=now,
         )
     return len(owners)

@@ -1,10 +1,16 @@
-"""The survey invitation email and the unsubscribe link it carries."""
+"""The survey invitation email, its reminder, and the unsubscribe link both carry.
+
+Their links hold raw tokens, so the outbox drops their text once they are
+sent or give up; an owner's Retry makes them again with a fresh link
+(`remake_invitation_email`, `remake_reminder_email`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -16,17 +22,10 @@ from sqlalchemy.orm import Session
 from feedback.accounts.models import Workspace
 from feedback.delivery.addresses import sender
 from feedback.delivery.models import OutboxMessage
-from feedback.delivery.services import (
-    Email,
-    SealBroken,
-    Sealer,
-    enqueue_email,
-    enqueue_emails,
-    opened_payload,
-)
+from feedback.delivery.services import Email, NotRetryable, enqueue_email, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Invitation
-from feedback.surveys.services import IssuedInvitation, survey_url
+from feedback.surveys.services import IssuedInvitation, hash_token, new_token, survey_url
 
 
 @functools.lru_cache(maxsize=4)
@@ -158,26 +157,65 @@ def invitation_email(
         message_domain=urlsplit(base_url).hostname or "feedback.invalid",
         dedupe_key=f"invitation:{invitation_id}",
         meta={"invitation_id": invitation_id},
+        remake={"email": "invitation", "invitation_id": invitation_id},
+    )
+
+
+def reminder_email(
+    workspace: Workspace,
+    stage: Stage,
+    contact: ContactLike,
+    invitation_id: int,
+    reminder_token: str,
+    *,
+    base_url: str,
+    secret_key: str,
+) -> Email:
+    """The one reminder of an unanswered survey, with a link of its own (`reminder_token`)."""
+    email = invitation_email(
+        workspace,
+        stage,
+        contact,
+        invitation_id,
+        reminder_token,
+        base_url=base_url,
+        secret_key=secret_key,
+    )
+    return replace(
+        email,
+        subject=f"Reminder: {email.subject}"[:200],
+        dedupe_key=f"reminder:{invitation_id}",
+        meta={"reminder_of": invitation_id},
+        remake={"email": "reminder", "invitation_id": invitation_id},
     )
 
 
 def queue_due_reminders(
-    session: Session, now: dt.datetime, *, limit: int = 500, sealer: Sealer | None = None
+    session: Session,
+    now: dt.datetime,
+    *,
+    limit: int = 500,
+    base_url: str | None = None,
+    secret_key: str | None = None,
 ) -> int:
     """Queue the one reminder each unanswered survey email gets; returns how many.
 
     Due `reminder_days` after the email was sent (0 turns reminders off), never
     once the link has expired, been answered, or the customer unsubscribed. The
-    reminder repeats the original email (the raw link exists nowhere else) with
-    a new Message-ID. The invitation is claimed with a guarded UPDATE first, so
-    several workers never remind twice.
+    reminder carries a link of its own (the first one's raw token is kept
+    nowhere): its hash goes in `reminder_token_hash`, set by the same guarded
+    UPDATE that claims the invitation, so several workers never remind twice.
+    `base_url` and `secret_key` default to the app's.
     """
-    sealer = sealer or Sealer(current_app.config["SECRET_KEY"])
+    base_url = base_url or current_app.config["BASE_URL"]
+    secret_key = secret_key or current_app.config["SECRET_KEY"]
     original = OutboxMessage
     candidates = session.execute(
-        select(Invitation, Workspace, original)
+        select(Invitation, Workspace, Contact, Stage)
         .join(Workspace, Workspace.id == Invitation.workspace_id)
         .join(Contact, Contact.id == Invitation.contact_id)
+        .join(Stage, Stage.id == Invitation.stage_id)
+        # Only invitations that went out as this service's email get a reminder.
         .join(
             original,
             (original.workspace_id == Invitation.workspace_id)
@@ -195,37 +233,103 @@ def queue_due_reminders(
         .limit(limit)
     ).all()
     queued = 0
-    for invitation, workspace, message in candidates:
+    for invitation, workspace, contact, stage in candidates:
         assert invitation.sent_at is not None
         if invitation.sent_at + dt.timedelta(days=workspace.reminder_days) > now:
             continue
+        token = new_token()
         claimed = session.execute(
             update(Invitation)
             .where(Invitation.id == invitation.id, Invitation.reminder_count == 0)
-            .values(reminder_count=1)
+            .values(reminder_count=1, reminder_token_hash=hash_token(token))
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
             continue
-        try:
-            # A sent email's bodies rest sealed (delivery.services.Sealer).
-            payload = opened_payload(message.payload, sealer)
-        except SealBroken:
-            continue  # sealed under another SECRET_KEY: this one gets no reminder
-        domain = payload["message_id"].rsplit("@", 1)[-1].rstrip(">")
-        enqueue_email(
-            session,
-            workspace.id,
-            to=payload["to"],
-            subject=f"Reminder: {payload['subject']}"[:200],
-            text=payload["text"],
-            html=payload.get("html"),
-            headers=payload.get("headers"),
-            sender=payload.get("from"),
-            message_domain=domain,
-            dedupe_key=f"reminder:{invitation.id}",
-            meta={"reminder_of": invitation.id},
-            now=now,
+        email = reminder_email(
+            workspace,
+            stage,
+            contact,
+            invitation.id,
+            token,
+            base_url=base_url,
+            secret_key=secret_key,
         )
+        enqueue_email(session, workspace.id, **vars(email), now=now)
         queued += 1
     return queued
+
+
+# --- Retry of an email that gave up (see delivery.services.REMAKERS) -------------------------
+
+
+def _unanswered_invitation(
+    session: Session, workspace_id: int, reference: dict[str, object], now: dt.datetime
+) -> tuple[Invitation, Workspace, Contact, Stage]:
+    """The invitation a failed email carried, if a new link to it is still wanted."""
+    invitation_id = reference.get("invitation_id")
+    row = None
+    if isinstance(invitation_id, int) and not isinstance(invitation_id, bool):
+        row = session.execute(
+            select(Invitation, Workspace, Contact, Stage)
+            .join(Workspace, Workspace.id == Invitation.workspace_id)
+            .join(Contact, Contact.id == Invitation.contact_id)
+            .join(Stage, Stage.id == Invitation.stage_id)
+            .where(Invitation.workspace_id == workspace_id, Invitation.id == invitation_id)
+        ).first()
+    if row is None:
+        raise NotRetryable("The survey this email carried no longer exists.")
+    invitation, workspace, contact, stage = row
+    if invitation.status == "answered":
+        raise NotRetryable("The customer has answered this survey already.")
+    if contact.unsubscribed_at is not None or invitation.status in ("unsubscribed", "throttled"):
+        raise NotRetryable("The customer has unsubscribed from surveys.")
+    if invitation.status == "expired" or invitation.expires_at <= now:
+        raise NotRetryable("The survey link has expired, so there is nothing to send.")
+    return invitation, workspace, contact, stage
+
+
+def remake_invitation_email(
+    session: Session,
+    workspace_id: int,
+    reference: dict[str, object],
+    now: dt.datetime,
+    *,
+    base_url: str,
+    secret_key: str,
+) -> Email:
+    """The survey email again, with a fresh link that replaces the first.
+
+    The first never reached the customer (its email gave up), so its hash is
+    overwritten: that link stops working, the new one answers the invitation.
+    """
+    invitation, workspace, contact, stage = _unanswered_invitation(
+        session, workspace_id, reference, now
+    )
+    token = new_token()
+    invitation.token_hash = hash_token(token)
+    session.flush()
+    return invitation_email(
+        workspace, stage, contact, invitation.id, token, base_url=base_url, secret_key=secret_key
+    )
+
+
+def remake_reminder_email(
+    session: Session,
+    workspace_id: int,
+    reference: dict[str, object],
+    now: dt.datetime,
+    *,
+    base_url: str,
+    secret_key: str,
+) -> Email:
+    """The reminder again, with a fresh reminder link that replaces its first one."""
+    invitation, workspace, contact, stage = _unanswered_invitation(
+        session, workspace_id, reference, now
+    )
+    token = new_token()
+    invitation.reminder_token_hash = hash_token(token)
+    session.flush()
+    return reminder_email(
+        workspace, stage, contact, invitation.id, token, base_url=base_url, secret_key=secret_key
+    )

@@ -64,7 +64,7 @@ class Invitation(WorkspaceOwned, db.Model):
     """A personal, single-use survey link for one stage, sent after a touchpoint.
 
     Only the SHA-256 of the token is stored; the link itself exists only in
-    what was handed to the customer.
+    what was handed to the customer (the outbox drops it once the email is sent).
     """
 
     __tablename__ = "invitation"
@@ -79,6 +79,8 @@ class Invitation(WorkspaceOwned, db.Model):
         CheckConstraint("reminder_count >= 0", name="reminder_count_not_negative"),
         Index("ix_invitation_workspace_contact_stage", "workspace_id", "contact_id", "stage_id"),
         Index("ix_invitation_workspace_status", "workspace_id", "status"),
+        # A reminder's link is a token of its own, as globally unique as the first.
+        Index("ix_invitation_reminder_token_hash", "reminder_token_hash", unique=True),
     )
 
     id: Mapped[intpk]
@@ -86,6 +88,9 @@ class Invitation(WorkspaceOwned, db.Model):
     stage_id: Mapped[int]
     touchpoint_id: Mapped[int]
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The reminder's link (minted when the reminder is queued): either link
+    # opens the invitation, and it is answered once.
+    reminder_token_hash: Mapped[str | None] = mapped_column(String(64))
     event_id: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(12), default="queued")
     occurred_at: Mapped[dt.datetime | None]

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -392,7 +392,14 @@ def _link_query() -> Select[Any]:
         .join(Stage.__table__, Stage.__table__.c.id == invitations.c.stage_id)
         .join(Touchpoint.__table__, Touchpoint.__table__.c.id == invitations.c.touchpoint_id)
         .join(Workspace.__table__, Workspace.__table__.c.id == invitations.c.workspace_id)
-        .where(invitations.c.token_hash == bindparam("token_hash"))
+        # Either link opens it: the first email's or the reminder's (each
+        # column has a unique index, so this stays two index lookups).
+        .where(
+            or_(
+                invitations.c.token_hash == bindparam("token_hash"),
+                invitations.c.reminder_token_hash == bindparam("token_hash"),
+            )
+        )
     )
 
 

@@ -3,7 +3,9 @@
 A consent link is the only key a customer has (no login), so its token is
 random (256 bits) and only its SHA-256 is stored, as for survey links. Every
 message that carries one gets its own row; all stay valid, so an old email
-still withdraws.
+still withdraws. The outbox drops these emails' text once they are sent or
+give up; an owner's Retry makes them again with a fresh link
+(`remake_confirmation_email`, `remake_reconfirmation_email`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from feedback.accounts.models import User, Workspace
 from feedback.accounts.services import members_of
 from feedback.db import workspace_scoped
 from feedback.delivery.addresses import sender
-from feedback.delivery.services import Email, enqueue_emails
+from feedback.delivery.services import Email, NotRetryable, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Response
 from feedback.surveys.services import LinkStage, LinkWorkspace, hash_token, new_token
 from feedback.testimonials.models import CHANNEL_LABELS, SHOWN_STATUSES, ConsentLink, Testimonial
-from feedback.testimonials.services import get_testimonial
+from feedback.testimonials.services import TestimonialNotFound, get_testimonial
 
 # Enough of the comment for an owner to recognise it in the notification.
 NOTICE_EXCERPT = 300
@@ -224,6 +226,7 @@ def confirmation_email(consent: Quoted, to: str, token: str, *, base_url: str) -
         message_domain=_domain(base_url),
         dedupe_key=f"consent-confirmation:{consent.testimonial.id}",
         meta={"testimonial_id": consent.testimonial.id},
+        remake={"email": "consent-confirmation", "testimonial_id": consent.testimonial.id},
     )
 
 
@@ -256,6 +259,8 @@ def owner_notices(consent: Quoted, owners: Sequence[User], *, base_url: str) -> 
             message_domain=_domain(base_url),
             dedupe_key=f"opt-in-notice:{consent.testimonial.id}:{owner.id}",
             meta={"testimonial_id": consent.testimonial.id},
+            # Its only link is the owners' review page: kept if it gives up, for a Retry.
+            links=False,
         )
         for owner in owners
     ]
@@ -308,6 +313,23 @@ def request_reconfirmation(
     open-link answer). `base_url` defaults to the app's BASE_URL.
     """
     testimonial = get_testimonial(session, workspace.id, testimonial_id)
+    base = base_url or current_app.config["BASE_URL"]
+    email = reconfirmation_email(session, workspace, testimonial, now, base_url=base)
+    enqueue_emails(session, workspace.id, [email], now)
+
+
+def reconfirmation_email(
+    session: Session,
+    workspace: Workspace,
+    testimonial: Testimonial,
+    now: dt.datetime,
+    *,
+    base_url: str,
+) -> Email:
+    """The email asking the customer to re-confirm or withdraw, with a fresh consent link.
+
+    ReconfirmationError for a withdrawn testimonial or one without an address.
+    """
     if testimonial.withdrawn_at is not None:
         raise ReconfirmationError(
             "The customer withdrew this consent, so there is nothing to re-confirm."
@@ -318,22 +340,81 @@ def request_reconfirmation(
         raise ReconfirmationError(
             "This answer came through an open link, so there is no email address to ask."
         )
-    base = base_url or current_app.config["BASE_URL"]
     token = issue_consent_link(session, testimonial, now)
     consent = Consent(workspace, testimonial, response, response.stage)
     # ?ask=1 makes the page offer "keep showing it" even before the quote is stale.
     context = {
-        **_consent_context(consent, consent_url(base, token) + "?ask=1"),
+        **_consent_context(consent, consent_url(base_url, token) + "?ask=1"),
         "contact": contact,
     }
-    email = Email(
+    return Email(
         to=contact.email,
         subject=f"{workspace.name}: may we still quote you?"[:200],
         text=_render("testimonials/consent_reconfirm_email.txt", context),
         html=_render("testimonials/consent_reconfirm_email.html", context),
         sender=_sender(workspace),
-        message_domain=_domain(base),
+        message_domain=_domain(base_url),
         # No dedupe key: an owner may ask again later, and each request is its own email.
         meta={"testimonial_id": testimonial.id, "reconfirmation": True},
+        remake={"email": "consent-reconfirmation", "testimonial_id": testimonial.id},
     )
-    enqueue_emails(session, workspace.id, [email], now)
+
+
+# --- Retry of an email that gave up (see delivery.services.REMAKERS) -------------------------
+
+
+def _remade_for(
+    session: Session, workspace_id: int, reference: dict[str, object]
+) -> tuple[Workspace, Testimonial]:
+    testimonial_id = reference.get("testimonial_id")
+    workspace = session.get(Workspace, workspace_id)
+    if not isinstance(testimonial_id, int) or isinstance(testimonial_id, bool) or not workspace:
+        raise NotRetryable("The testimonial this email spoke of no longer exists.")
+    try:
+        testimonial = get_testimonial(session, workspace_id, testimonial_id)
+    except TestimonialNotFound:
+        raise NotRetryable("The testimonial this email spoke of no longer exists.") from None
+    if testimonial.withdrawn_at is not None:
+        raise NotRetryable("The customer has withdrawn this consent since.")
+    return workspace, testimonial
+
+
+def remake_confirmation_email(
+    session: Session,
+    workspace_id: int,
+    reference: dict[str, object],
+    now: dt.datetime,
+    *,
+    base_url: str,
+    secret_key: str,
+) -> Email:
+    """The customer's copy of their consent again, with a fresh consent link.
+
+    The first link's row stays (consent links are one per message and all
+    valid), but its raw token went nowhere and is kept nowhere.
+    """
+    workspace, testimonial = _remade_for(session, workspace_id, reference)
+    response = testimonial.response
+    contact = session.get(Contact, response.contact_id) if response.contact_id else None
+    if contact is None or not contact.email:
+        raise NotRetryable("This answer has no email address to write to.")
+    token = issue_consent_link(session, testimonial, now)
+    quoted = Quoted(workspace, testimonial, response, response.stage)
+    return confirmation_email(quoted, contact.email, token, base_url=base_url)
+
+
+def remake_reconfirmation_email(
+    session: Session,
+    workspace_id: int,
+    reference: dict[str, object],
+    now: dt.datetime,
+    *,
+    base_url: str,
+    secret_key: str,
+) -> Email:
+    """The request to re-confirm again, with a fresh consent link."""
+    workspace, testimonial = _remade_for(session, workspace_id, reference)
+    try:
+        return reconfirmation_email(session, workspace, testimonial, now, base_url=base_url)
+    except ReconfirmationError as error:
+        raise NotRetryable(str(error)) from None

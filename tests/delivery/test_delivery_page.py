@@ -23,6 +23,7 @@ def fail_for_good(session, workspace_id, to):
         to=to,
         subject=f"<b>Survey</b> for {to}",
         text="text",
+        links=False,  # no link in it: kept when it gives up, so it can be retried as it was
         now=NOW,
     )
     session.commit()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
+import pytest
 from sqlalchemy import func, select
 
 from feedback.delivery.models import OutboxMessage
@@ -48,11 +50,43 @@ def test_an_unanswered_email_gets_one_reminder_after_the_reminder_days(app, db_s
         )
     )
     assert reminder.payload["subject"] == "Reminder: " + original.payload["subject"]
-    assert f"/s/{issued.token}" in reminder.payload["text"]
+    # A link of its own (the first one's raw token is kept nowhere), opening the same invitation.
+    token = reminder_token(reminder)
+    assert token != issued.token
+    assert services.find_link(db_session, token).id == issued.invitation.id
+    assert services.find_link(db_session, issued.token).id == issued.invitation.id
     assert reminder.payload["message_id"] != original.payload["message_id"]
     assert reminder.payload["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     db_session.refresh(issued.invitation)
     assert issued.invitation.reminder_count == 1
+
+
+def reminder_token(reminder) -> str:
+    return re.search(r"/s/([A-Za-z0-9_-]+)", reminder.payload["text"]).group(1)
+
+
+@pytest.mark.parametrize("answered_through", ["reminder", "first email"])
+def test_either_link_answers_the_invitation_and_only_once(app, db_session, answered_through):
+    workspace = make_workspace(db_session)
+    issued = emailed(app, db_session, workspace)
+    assert emails.queue_due_reminders(db_session, NOW + dt.timedelta(days=3)) == 1
+    db_session.commit()
+    links = [reminder_token(reminders(db_session)[0]), issued.token]
+    if answered_through == "first email":
+        links.reverse()
+    first, other = links
+    later = NOW + dt.timedelta(days=4)
+    response = services.submit_response(
+        db_session, services.find_link(db_session, first), Answer(rating=4), later
+    )
+    db_session.commit()
+    assert response.invitation_id == issued.invitation.id
+    with pytest.raises(services.AlreadyAnswered):
+        services.check_answerable(services.find_link(db_session, other), later)
+    with pytest.raises(services.AlreadyAnswered):
+        services.submit_response(
+            db_session, services.find_link(db_session, other), Answer(rating=1), later
+        )
 
 
 def test_no_reminder_after_an_answer_expiry_or_unsubscribe(app, db_session):
