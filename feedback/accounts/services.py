@@ -979,7 +979,16 @@ def enqueue_password_email(
         "added": f"You can now see {workspace.name}'s customer feedback",
         "reset": f"Set a new password for {workspace.name}'s customer feedback",
     }[purpose]
-    enqueue_email(session, workspace.id, to=user.email, subject=subject[:200], text=text, now=now)
+    enqueue_email(
+        session,
+        workspace.id,
+        to=user.email,
+        subject=subject[:200],
+        text=text,
+        now=now,
+        # "You were added" only points at the login page: a Retry may send it as it was.
+        links=purpose != "added",
+    )
 
 
 def request_password_reset(

@@ -5,7 +5,7 @@ The reminder email carries a link of its own instead of repeating the first
 goes here, globally unique like `token_hash`; NULL until a reminder is queued.
 
 Revision ID: 9e3893c3518c
-Revises: 05307e3055f5
+Revises: 04f7bff83d2a
 Create Date: 2026-12-07 19:26:25.993867
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9e3893c3518c'
-down_revision = '05307e3055f5'
+down_revision = '04f7bff83d2a'
 branch_labels = None
 depends_on = None
 
