@@ -105,6 +105,14 @@ def authenticate() -> None:
         raise ApiError(
             422, "A query parameter has no name.", fields={"query": "a parameter has no name"}
         )
+    nul_in = [key for key, value in request.args.items(multi=True) if "\x00" in key + value]
+    if nul_in:
+        # Refused here, after the key check, so a caller without a key still learns only 401.
+        raise ApiError(
+            422,
+            "A query parameter contains a NUL character.",
+            fields={k.replace("\x00", "") or "query": "contains a NUL character" for k in nul_in},
+        )
     if request.method in ("POST", "PATCH") and request.get_json(silent=True) is None:
         if request.is_json and json_too_deep(request.get_data()):
             raise ApiError(

@@ -152,6 +152,12 @@ def test_brackets_inside_strings_do_not_count_as_nesting(api):
     assert response.json["invitation"]["status"] == "queued"
 
 
-def test_a_nul_in_the_query_string_is_400_in_the_envelope(api):
+def test_a_nul_in_the_query_string_is_422_naming_the_parameter(api):
     response = api.get("/api/v1/responses", query_string={"stage": "pur\x00chase"})
-    assert_error(response, 400)
+    error = assert_error(response, 422, "stage")
+    assert error["fields"]["stage"] == "contains a NUL character"
+
+
+def test_a_nul_in_the_query_string_without_a_key_is_still_401(client):
+    response = client.get("/api/v1/responses", query_string={"stage": "pur\x00chase"})
+    assert response.status_code == 401
