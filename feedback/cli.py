@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 from flask import current_app
 from sqlalchemy import select
 
+from feedback import backup as backups
 from feedback import demo as demo_module
 from feedback.accounts import services as accounts
 from feedback.accounts.models import Workspace
@@ -397,3 +399,29 @@ def rebuild_rollups_command(slug: str | None) -> None:
         rows = rebuild_rollups(db.session, workspace.id, workspace.timezone)
         db.session.commit()
         click.echo(f"{workspace.slug}: {rows} rollup rows")
+
+
+@feedback_cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+def backup(path: Path, force: bool) -> None:
+    """Copy the database to PATH, consistently, while the service keeps running.
+
+    SQLite: a copy made with SQLite's online backup API (one file; restore it
+    by stopping the service and copying it back). PostgreSQL: runs
+    `pg_dump --format=custom` (restore with `pg_restore --clean --if-exists`),
+    or, if pg_dump is not installed here, prints the command to run. The copy
+    appears under PATH only once it is complete.
+    """
+    try:
+        result = backups.backup_database(
+            current_app.config["SQLALCHEMY_DATABASE_URI"], path, force=force
+        )
+    except backups.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    if not result.written:
+        click.echo("pg_dump is not installed here. Run this where it is (a version at least")
+        click.echo("the server's), with the password in PGPASSWORD or ~/.pgpass:")
+        click.echo(f"  {result.command}")
+        raise SystemExit(1)
+    click.echo(f"Backed up the database to {result.path} ({result.path.stat().st_size:,} bytes).")
