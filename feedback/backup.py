@@ -12,6 +12,7 @@ half-written file that looks like a backup.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import glob
 import os
 import shlex
@@ -199,3 +200,82 @@ def _fsync_folder(path: Path) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What `restore_sqlite` did: the database now holds the backup; the old one was kept."""
+
+    database: Path
+    replaced_kept_as: Path | None
+    revision: str
+
+
+def restore_sqlite(database_url: str, backup: Path, *, now: dt.datetime) -> RestoreResult:
+    """Put an SQLite backup in place of the database, keeping the current one beside it.
+
+    For a stopped service only: it refuses while the database's write-ahead log
+    exists (some process has it open, or one crashed and its last commits are
+    still in the log: start and stop the service once to fold them in). The
+    backup must be an intact database of this service (it has Alembic's
+    revision table); run `flask db upgrade` afterwards if it is older.
+    """
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        raise BackupError(
+            "On PostgreSQL restore with pg_restore (the service stopped): "
+            + shlex.join(
+                ["pg_restore", "--clean", "--if-exists", "--no-owner", "--dbname", libpq_url(url)]
+            )
+            + f" {shlex.quote(str(backup))}"
+        )
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise BackupError("Only an SQLite database in a file can be restored this way.")
+    database = Path(url.database)
+    backup = Path(backup)
+    if not backup.is_file():
+        raise BackupError(f"There is no backup file at {backup}.")
+    if database.exists() and backup.resolve() == database.resolve():
+        raise BackupError("The backup is the database itself.")
+    for suffix in ("-wal", "-shm"):
+        if Path(f"{database}{suffix}").exists():
+            raise BackupError(
+                f"{database}{suffix} exists: the database is open (stop the web and worker "
+                "services first), or a process using it crashed (start and stop the service "
+                "once, then restore)."
+            )
+    revision = backup_revision(backup)
+    temporary = _temporary_beside(database)
+    try:
+        shutil.copyfile(backup, temporary)
+        _fsync(temporary)
+        kept = None
+        if database.exists():
+            kept = database.with_name(f"{database.name}.replaced-{now:%Y%m%dT%H%M%S}")
+            os.link(database, kept)
+        os.replace(temporary, database)
+        _fsync_folder(database.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return RestoreResult(database, kept, revision)
+
+
+def backup_revision(backup: Path) -> str:
+    """The schema revision of an SQLite backup, after checking it is intact and ours."""
+    try:
+        # Read-only and immutable: opening the backup must not change it (no -wal beside it).
+        conn = sqlite3.connect(f"{backup.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise BackupError(f"{backup} is damaged (SQLite's quick_check: {verdict}).")
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        raise BackupError(
+            f"{backup} is not a backup of this service's database: {error}"
+        ) from error
+    if len(rows) != 1:
+        raise BackupError(f"{backup} has no single schema revision; it is not a backup of ours.")
+    return str(rows[0][0])

@@ -425,3 +425,27 @@ def backup(path: Path, force: bool) -> None:
         click.echo(f"  {result.command}")
         raise SystemExit(1)
     click.echo(f"Backed up the database to {result.path} ({result.path.stat().st_size:,} bytes).")
+
+
+@feedback_cli.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(path: Path, yes: bool) -> None:
+    """Put an SQLite backup made by `backup` in place of the database (service stopped).
+
+    The current database is kept beside it as FILE.replaced-TIMESTAMP. Refuses
+    while the database is open. On PostgreSQL it prints the pg_restore command.
+    """
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if not yes and url.startswith("sqlite"):
+        click.confirm(f"Replace the database with {path}?", abort=True)
+    try:
+        result = backups.restore_sqlite(url, path, now=utcnow())
+    except backups.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    if result.replaced_kept_as:
+        click.echo(f"The database it replaced is kept as {result.replaced_kept_as}.")
+    click.echo(f"Restored {path} (schema revision {result.revision}) to {result.database}.")
+    click.echo(
+        "Next: flask --app wsgi db upgrade (if the backup is older), then start the service."
+    )

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from feedback.backup import find_postgres_program, libpq_url, pg_dump_command
 from feedback.delivery.models import OutboxMessage
+from feedback.extensions import db
 from feedback.surveys.models import Response
 from feedback.testimonials.models import Testimonial
 
@@ -182,3 +183,76 @@ def test_printed_pg_dump_command_never_shows_the_password(tmp_path):
         f"pg_dump --format=custom --file {tmp_path / 'feedback.dump'} "
         "--dbname postgresql://feedback@db.internal:5432/feedback"
     )
+
+
+def only_on_sqlite(database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("restore puts an SQLite file in place; PostgreSQL restores with pg_restore")
+
+
+def close_the_service_connections() -> None:
+    db.session.remove()
+    db.engine.dispose()
+
+
+def test_restore_puts_the_backup_back_and_keeps_the_replaced_database(
+    runner, database_url, db_session, tmp_path
+):
+    only_on_sqlite(database_url)
+    fill(runner)
+    db_session.commit()
+    expected = ids_in(db_session.get_bind())
+    backup = tmp_path / "feedback.backup"
+    assert runner.invoke(args=["feedback", "backup", str(backup)]).exit_code == 0
+    db_session.execute(sa.delete(OutboxMessage))  # lost after the backup
+    db_session.commit()
+    close_the_service_connections()
+
+    result = runner.invoke(args=["feedback", "restore", "--yes", str(backup)])
+    assert result.exit_code == 0, result.output
+    assert "Restored" in result.output and "db upgrade" in result.output
+
+    database = Path(sa.make_url(database_url).database)
+    assert ids_in(db.engine) == expected
+    (replaced,) = database.parent.glob(f"{database.name}.replaced-*")
+    engine = sa.create_engine(f"sqlite:///{replaced}")
+    assert ids_in(engine)["outbox_message"] == []
+    engine.dispose()
+
+
+def test_restore_refuses_while_the_database_is_open(runner, database_url, db_session, tmp_path):
+    only_on_sqlite(database_url)
+    backup = tmp_path / "feedback.backup"
+    assert runner.invoke(args=["feedback", "backup", str(backup)]).exit_code == 0
+    db_session.execute(sa.select(1))  # the service is running: its connection holds the WAL
+
+    result = runner.invoke(args=["feedback", "restore", "--yes", str(backup)])
+    assert result.exit_code == 1
+    assert "stop the web and worker services first" in result.output
+
+
+def test_restore_refuses_a_file_that_is_not_a_backup_of_ours(runner, database_url, tmp_path):
+    only_on_sqlite(database_url)
+    close_the_service_connections()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database, but long enough to look like one? " * 200)
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    database = Path(sa.make_url(database_url).database)
+    before = database.read_bytes()
+
+    for path in (text, other):
+        result = runner.invoke(args=["feedback", "restore", "--yes", str(path)])
+        assert result.exit_code == 1
+        assert "not a backup of this service" in result.output
+    assert database.read_bytes() == before
+
+
+def test_restore_on_postgresql_prints_the_pg_restore_command(runner, database_url, tmp_path):
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL only")
+    backup = tmp_path / "feedback.backup"
+    backup.write_bytes(b"a dump")
+    result = runner.invoke(args=["feedback", "restore", "--yes", str(backup)])
+    assert result.exit_code == 1
+    assert "pg_restore --clean --if-exists --no-owner --dbname postgresql://" in result.output
