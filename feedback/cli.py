@@ -419,6 +419,8 @@ def backup(path: Path, force: bool) -> None:
         )
     except backups.BackupError as error:
         raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"Could not write the backup: {error}") from error
     if not result.written:
         click.echo("pg_dump is not installed here. Run this where it is (a version at least")
         click.echo("the server's), with the password in PGPASSWORD or ~/.pgpass:")
@@ -443,6 +445,8 @@ def restore(path: Path, yes: bool) -> None:
         result = backups.restore_sqlite(url, path, now=utcnow())
     except backups.BackupError as error:
         raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"Could not restore: {error}") from error
     if result.replaced_kept_as:
         click.echo(f"The database it replaced is kept as {result.replaced_kept_as}.")
     click.echo(f"Restored {path} (schema revision {result.revision}) to {result.database}.")

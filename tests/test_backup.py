@@ -256,3 +256,13 @@ def test_restore_on_postgresql_prints_the_pg_restore_command(runner, database_ur
     result = runner.invoke(args=["feedback", "restore", "--yes", str(backup)])
     assert result.exit_code == 1
     assert "pg_restore --clean --if-exists --no-owner --dbname postgresql://" in result.output
+
+
+def test_backup_into_a_folder_it_may_not_write_is_explained(runner, database_url, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.geteuid() == 0:  # root may write anywhere, except in /proc
+        locked = Path("/proc/self")
+    result = runner.invoke(args=["feedback", "backup", str(locked / "x.backup")])
+    assert result.exit_code == 1
+    assert "Could not write the backup" in result.output
