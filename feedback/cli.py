@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 from flask import current_app
 from sqlalchemy import select
 
+from feedback import backup as backups
 from feedback import demo as demo_module
 from feedback.accounts import services as accounts
 from feedback.accounts.models import Workspace
@@ -397,3 +399,57 @@ def rebuild_rollups_command(slug: str | None) -> None:
         rows = rebuild_rollups(db.session, workspace.id, workspace.timezone)
         db.session.commit()
         click.echo(f"{workspace.slug}: {rows} rollup rows")
+
+
+@feedback_cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+def backup(path: Path, force: bool) -> None:
+    """Copy the database to PATH, consistently, while the service keeps running.
+
+    SQLite: a copy made with SQLite's online backup API (one file; restore it
+    by stopping the service and copying it back). PostgreSQL: runs
+    `pg_dump --format=custom` (restore with `pg_restore --clean --if-exists`),
+    or, if pg_dump is not installed here, prints the command to run. The copy
+    appears under PATH only once it is complete.
+    """
+    try:
+        result = backups.backup_database(
+            current_app.config["SQLALCHEMY_DATABASE_URI"], path, force=force
+        )
+    except backups.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"Could not write the backup: {error}") from error
+    if not result.written:
+        click.echo("pg_dump is not installed here. Run this where it is (a version at least")
+        click.echo("the server's), with the password in PGPASSWORD or ~/.pgpass:")
+        click.echo(f"  {result.command}")
+        raise SystemExit(1)
+    click.echo(f"Backed up the database to {result.path} ({result.path.stat().st_size:,} bytes).")
+
+
+@feedback_cli.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(path: Path, yes: bool) -> None:
+    """Put an SQLite backup made by `backup` in place of the database (service stopped).
+
+    The current database is kept beside it as FILE.replaced-TIMESTAMP. Refuses
+    while the database is open. On PostgreSQL it prints the pg_restore command.
+    """
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if not yes and url.startswith("sqlite"):
+        click.confirm(f"Replace the database with {path}?", abort=True)
+    try:
+        result = backups.restore_sqlite(url, path, now=utcnow())
+    except backups.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"Could not restore: {error}") from error
+    if result.replaced_kept_as:
+        click.echo(f"The database it replaced is kept as {result.replaced_kept_as}.")
+    click.echo(f"Restored {path} (schema revision {result.revision}) to {result.database}.")
+    click.echo(
+        "Next: flask --app wsgi db upgrade (if the backup is older), then start the service."
+    )
