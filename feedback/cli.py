@@ -17,7 +17,13 @@ from feedback.accounts import services as accounts
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.delivery.mailer import MailerConfigError, SmtpMailer
-from feedback.delivery.worker import DeliveryReport, DeliverySettings, deliver_due, run_worker
+from feedback.delivery.worker import (
+    DeliveryReport,
+    DeliverySettings,
+    Heartbeat,
+    deliver_due,
+    run_worker,
+)
 from feedback.extensions import db
 from feedback.followups.services import queue_follow_up_digests
 from feedback.insights.services import rebuild_rollups
@@ -26,6 +32,8 @@ from feedback.surveys import import_runner, imports, touchpoints
 from feedback.surveys import services as surveys
 from feedback.surveys.emails import queue_due_reminders, queue_invitation_email
 
+# Where the worker sends outside production when SMTP_URL is not set.
+DEVELOPMENT_SMTP_URL = "smtp://127.0.0.1:25"
 # How long one worker round spends recording CSV imports before sending email again.
 IMPORT_SLICE_SECONDS = 1.0
 
@@ -314,8 +322,17 @@ def worker(once: bool, interval: float, connections: int) -> None:
     and carries on.
     """
     config = current_app.config
+    smtp_url = config["SMTP_URL"]
+    if smtp_url is None:
+        if config["FEEDBACK_ENV"] == "production":
+            raise click.ClickException(
+                "SMTP_URL is not set: set it to your mail server, e.g. "
+                "smtp://user:pass@smtp.example.com:587 (or smtps://...:465). "
+                "The worker will not guess where customers' emails should go."
+            )
+        smtp_url = DEVELOPMENT_SMTP_URL
     try:
-        mailer = SmtpMailer.from_url(config["SMTP_URL"])
+        mailer = SmtpMailer.from_url(smtp_url)
     except MailerConfigError as error:
         raise click.ClickException(str(error)) from error
     settings = DeliverySettings(
@@ -347,9 +364,13 @@ def worker(once: bool, interval: float, connections: int) -> None:
         )
         return reminders + digests + imports_left
 
+    heartbeat = Heartbeat(utcnow())
     if once:
+        heartbeat.write(db.session, utcnow(), force=True)
         housekeeping(db.session)
         report = deliver_due(db.session, mailer, settings, utcnow)
+        heartbeat.count(report, utcnow())
+        heartbeat.write(db.session, utcnow(), force=True)
         click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
         return
 
@@ -366,6 +387,7 @@ def worker(once: bool, interval: float, connections: int) -> None:
         interval=interval,
         housekeeping=housekeeping,
         on_report=echo,
+        heartbeat=heartbeat,
     )
 
 

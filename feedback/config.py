@@ -41,7 +41,9 @@ class Config:
     # gunicorn and set X-Forwarded-*; 0 trusts none of those headers.
     PROXY_COUNT: int = 0
     # smtp://user:pass@host:port (STARTTLS when offered) or smtps:// (TLS from the start).
-    SMTP_URL: str = "smtp://127.0.0.1:25"
+    # None when the environment does not set it: a production worker then
+    # refuses to start rather than hand customers' emails to a guessed server.
+    SMTP_URL: str | None = None
     MAIL_FROM: str = "feedback@localhost"
     OUTBOX_RETRY_BASE_SECONDS: int = 60
     OUTBOX_MAX_ATTEMPTS: int = 8
@@ -71,7 +73,7 @@ class Config:
             RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", cls.RATELIMIT_STORAGE_URI),
             SESSION_COOKIE_SECURE=base_url.startswith("https://"),
             PROXY_COUNT=_int(env, "PROXY_COUNT", 0),
-            SMTP_URL=env.get("SMTP_URL", cls.SMTP_URL),
+            SMTP_URL=env.get("SMTP_URL", "").strip() or None,
             MAIL_FROM=env.get("MAIL_FROM", cls.MAIL_FROM),
             OUTBOX_RETRY_BASE_SECONDS=_int(
                 env, "OUTBOX_RETRY_BASE_SECONDS", cls.OUTBOX_RETRY_BASE_SECONDS

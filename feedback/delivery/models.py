@@ -66,3 +66,34 @@ class WebhookEndpoint(WorkspaceOwned, db.Model):
     secret: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[created_at]
+
+
+class WorkerHeartbeat(db.Model):
+    """One row per running `flask feedback worker` process, rewritten as it works.
+
+    Not a workspace's data: the workers serve every workspace, and a delivery
+    page only asks whether any of them is alive. A row per process (not per
+    round) keeps the table as small as the number of workers; rows of workers
+    long gone are pruned by the live ones.
+    """
+
+    __tablename__ = "worker_heartbeat"
+    __table_args__ = (
+        CheckConstraint("messages_sent >= 0", name="messages_sent_not_negative"),
+        CheckConstraint("messages_failed >= 0", name="messages_failed_not_negative"),
+        Index("ix_worker_heartbeat_last_seen_at", "last_seen_at"),
+    )
+
+    id: Mapped[intpk]
+    # host:pid, unique while the process runs.
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    started_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    # What this process did since it started: emails and webhook calls sent,
+    # and those that gave up for good.
+    messages_sent: Mapped[int] = mapped_column(default=0)
+    messages_failed: Mapped[int] = mapped_column(default=0)
+    last_sent_at: Mapped[dt.datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<WorkerHeartbeat {self.name} {self.last_seen_at:%H:%M:%S}>"

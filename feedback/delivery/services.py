@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
 from feedback.db import workspace_scoped
-from feedback.delivery.models import OUTBOX_STATUSES, OutboxMessage
+from feedback.delivery.models import OUTBOX_STATUSES, OutboxMessage, WorkerHeartbeat
 
 DEFAULT_LEASE = dt.timedelta(minutes=5)
 
@@ -293,6 +293,102 @@ def delivery_overview(session: Session, workspace_id: int, *, limit: int = 50) -
         counts=counts,
         failed=newest(OutboxMessage.status == "failed"),
         retrying=newest(OutboxMessage.status == "pending", OutboxMessage.attempts > 0),
+    )
+
+
+# A worker that has not written its heartbeat for this long is taken for stopped:
+# a working one writes every few seconds (`HEARTBEAT_EVERY`), even when idle.
+WORKER_STALE_AFTER = dt.timedelta(minutes=2)
+HEARTBEAT_EVERY = dt.timedelta(seconds=5)
+# Rows of workers silent this long are deleted by the live ones.
+HEARTBEAT_KEPT = dt.timedelta(days=7)
+
+
+def record_heartbeat(
+    session: Session,
+    name: str,
+    now: dt.datetime,
+    *,
+    started_at: dt.datetime,
+    messages_sent: int,
+    messages_failed: int,
+    last_sent_at: dt.datetime | None,
+) -> None:
+    """Upsert this worker's row (its name is unique, and only it writes the row) and
+    prune the rows of workers long gone, in the caller's transaction."""
+    heartbeat = session.scalar(select(WorkerHeartbeat).where(WorkerHeartbeat.name == name))
+    if heartbeat is None:
+        heartbeat = WorkerHeartbeat(name=name, started_at=started_at)
+        session.add(heartbeat)
+    heartbeat.last_seen_at = now
+    heartbeat.messages_sent = messages_sent
+    heartbeat.messages_failed = messages_failed
+    heartbeat.last_sent_at = last_sent_at
+    session.execute(
+        delete(WorkerHeartbeat).where(WorkerHeartbeat.last_seen_at < now - HEARTBEAT_KEPT)
+    )
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """Whether any worker is sending, and how long this workspace's queue has waited."""
+
+    # The newest heartbeat of any worker; None when none was ever seen (or kept).
+    last_seen_at: dt.datetime | None
+    running: bool
+    # When the oldest message still waiting to go out was queued.
+    oldest_waiting_at: dt.datetime | None
+
+    def oldest_waited(self, now: dt.datetime) -> dt.timedelta | None:
+        return None if self.oldest_waiting_at is None else now - self.oldest_waiting_at
+
+
+def worker_status(session: Session, workspace_id: int, now: dt.datetime) -> WorkerStatus:
+    last_seen_at = session.scalar(select(func.max(WorkerHeartbeat.last_seen_at)))
+    oldest_waiting_at = session.scalar(
+        workspace_scoped(
+            select(func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.status.in_(("pending", "sending"))
+            ),
+            workspace_id,
+        )
+    )
+    # func.min/max bypass the column type on SQLite: make the value aware UTC.
+    last_seen_at, oldest_waiting_at = (
+        _as_utc(value) for value in (last_seen_at, oldest_waiting_at)
+    )
+    return WorkerStatus(
+        last_seen_at=last_seen_at,
+        running=last_seen_at is not None and now - last_seen_at <= WORKER_STALE_AFTER,
+        oldest_waiting_at=oldest_waiting_at,
+    )
+
+
+def _as_utc(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite hands back text for an aggregate
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def queue_test_email(
+    session: Session, workspace_id: int, to: str, workspace_name: str, now: dt.datetime
+) -> OutboxMessage:
+    """An email to the owner's own address through the normal outbox, to prove delivery."""
+    return enqueue_email(
+        session,
+        workspace_id,
+        to=to,
+        subject=f"Test email from {workspace_name}'s customer feedback"[:200],
+        text=(
+            "This is the test email you asked for on the delivery page.\n\n"
+            "It went through the same queue and worker as your survey emails, "
+            "so those can reach your customers too.\n"
+        ),
+        # Nothing secret in it: a Retry after it gave up sends it as it was.
+        links=False,
+        now=now,
     )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from feedback import access
@@ -11,7 +14,7 @@ from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
 from feedback.delivery import services, webhooks
 from feedback.delivery.forms import WebhookForm
-from feedback.extensions import db
+from feedback.extensions import db, limiter
 
 bp = Blueprint("delivery", __name__)
 
@@ -69,12 +72,58 @@ def remove_webhook(endpoint_id: int) -> Response:
 def delivery_page() -> str:
     """Survey emails and webhook calls by status; the ones that gave up, with why."""
     workspace = current_workspace()
+    now = utcnow()
+    status = services.worker_status(db.session, workspace.id, now)
+    waited = status.oldest_waited(now)
     return render_template(
         "delivery/delivery.html",
         workspace=workspace,
         overview=services.delivery_overview(db.session, workspace.id),
+        worker=status,
+        oldest_waited=None if waited is None else duration_text(waited),
+        stale_after=duration_text(services.WORKER_STALE_AFTER),
         retry_form=EmptyForm(),
+        test_form=EmptyForm(),
     )
+
+
+def duration_text(duration: dt.timedelta) -> str:
+    """Roughly, as a person says it: "40 s", "12 min", "3 h", "2 days"."""
+    seconds = max(int(duration.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def _per_user() -> str:
+    return f"user:{current_user.get_id()}"
+
+
+@bp.post("/settings/delivery/test-email")
+@access.owner
+# Each one is a real email to the owner's address: a handful is enough to test.
+@limiter.limit("5 per hour", key_func=_per_user)
+def send_test_email() -> Response:
+    """Queue an email to the logged-in owner's own address, through the normal outbox."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    workspace = current_workspace()
+    now = utcnow()
+    services.queue_test_email(db.session, workspace.id, current_user.email, workspace.name, now)
+    db.session.commit()
+    if services.worker_status(db.session, workspace.id, now).running:
+        # The address is on the page, not in the flash: flashes travel in the cookie.
+        flash("Test email queued to your address: it should arrive within a minute.")
+    else:
+        flash(
+            "Test email queued to your address, but no worker is running: "
+            "it waits until one starts (flask --app wsgi feedback worker)."
+        )
+    return redirect(url_for("delivery.delivery_page"))
 
 
 @bp.post("/settings/delivery/<int:message_id>/retry")

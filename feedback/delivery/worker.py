@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import queue
 import smtplib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -429,6 +431,51 @@ def deliver_due(
 Step = Callable[[Session], Any]
 
 
+def default_worker_name() -> str:
+    """host:pid, which tells the worker processes apart across machines."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+
+
+class Heartbeat:
+    """What this worker process has done, written to `worker_heartbeat` as it runs,
+    so the delivery page can tell whether any worker is sending."""
+
+    def __init__(self, started_at: dt.datetime, name: str | None = None) -> None:
+        self.name = name or default_worker_name()
+        self.started_at = started_at
+        self.messages = DeliveryReport()
+        self.last_sent_at: dt.datetime | None = None
+        self._written_at: float | None = None
+        self._lock = threading.Lock()  # both lanes count
+
+    def count(self, report: DeliveryReport, now: dt.datetime) -> None:
+        with self._lock:
+            self.messages.add(report)
+            if report.sent:
+                self.last_sent_at = now
+
+    def write(self, session: Session, now: dt.datetime, *, force: bool = False) -> None:
+        """Upsert and commit; at most every `HEARTBEAT_EVERY` unless forced (a commit
+        every round of a busy worker would cost more than it tells)."""
+        every = services.HEARTBEAT_EVERY.total_seconds()
+        recent = self._written_at is not None and time.monotonic() - self._written_at < every
+        if recent and not force:
+            return
+        with self._lock:
+            sent, failed, last_sent_at = self.messages.sent, self.messages.failed, self.last_sent_at
+        services.record_heartbeat(
+            session,
+            self.name,
+            now,
+            started_at=self.started_at,
+            messages_sent=sent,
+            messages_failed=failed,
+            last_sent_at=last_sent_at,
+        )
+        session.commit()
+        self._written_at = time.monotonic()
+
+
 def run_worker(
     app: Flask,
     mailer: SmtpMailer,
@@ -439,19 +486,28 @@ def run_worker(
     housekeeping: Step | None = None,
     on_report: Callable[[str, DeliveryReport], None] | None = None,
     stop: threading.Event | None = None,
+    heartbeat: Heartbeat | None = None,
 ) -> None:
     """Deliver until `stop` is set: emails (then `housekeeping`) in this thread,
-    webhook calls in a thread of their own."""
+    webhook calls in a thread of their own. Each round of the email lane starts
+    with the `heartbeat`."""
     stop = stop or threading.Event()
+    heartbeat = heartbeat or Heartbeat(now())
+
+    def beat(session: Session) -> int:
+        heartbeat.write(session, now())
+        return 0  # not work: an idle worker still sleeps between rounds
 
     def deliver_emails(session: Session) -> DeliveryReport:
         report = deliver_batch(session, mailer, settings, now)
+        heartbeat.count(report, now())
         if report and on_report is not None:
             on_report("email", report)
         return report
 
     def deliver_webhooks(session: Session) -> DeliveryReport:
         report = deliver_webhook_batch(session, settings, now)
+        heartbeat.count(report, now())
         if report and on_report is not None:
             on_report("webhook", report)
         return report
@@ -463,7 +519,7 @@ def run_worker(
         daemon=True,
     )
     webhook_lane.start()
-    email_steps: list[Step] = [deliver_emails]
+    email_steps: list[Step] = [beat, deliver_emails]
     if housekeeping is not None:
         email_steps.append(housekeeping)
     try:
