@@ -169,6 +169,16 @@ def _fill_tables_the_demo_leaves_empty(now: dt.datetime) -> None:
     _insert_if_empty(
         tables["login_throttle"], {"email_hash": "d" * 64, "failures": 1, "window_start": now}
     )
+    _insert_if_empty(
+        tables["worker_heartbeat"],
+        {
+            "name": "worker-host:1234",
+            "started_at": now,
+            "last_seen_at": now,
+            "messages_sent": 3,
+            "messages_failed": 0,
+        },
+    )
 
 
 def _insert_if_empty(table: sa.Table, values: dict[str, Any]) -> None:
