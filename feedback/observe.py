@@ -47,6 +47,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            # Which gunicorn worker (or delivery worker) wrote it.
+            "pid": record.process,
         }
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
