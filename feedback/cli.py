@@ -15,7 +15,7 @@ from feedback.accounts import services as accounts
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.delivery.mailer import MailerConfigError, SmtpMailer
-from feedback.delivery.worker import DeliveryReport, DeliverySettings, deliver_due, run_worker
+from feedback.delivery.worker import DeliverySettings, deliver_due, run_worker
 from feedback.extensions import db
 from feedback.followups.services import queue_follow_up_digests
 from feedback.insights.services import rebuild_rollups
@@ -351,11 +351,7 @@ def worker(once: bool, interval: float, connections: int) -> None:
         click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
         return
 
-    def echo(lane: str, report: DeliveryReport) -> None:
-        click.echo(
-            f"{lane}: sent {report.sent}, retrying {report.retrying}, failed {report.failed}"
-        )
-
+    # Each batch is logged as a JSON line by the worker itself (feedback.observe).
     run_worker(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         mailer,
@@ -363,7 +359,6 @@ def worker(once: bool, interval: float, connections: int) -> None:
         utcnow,
         interval=interval,
         housekeeping=housekeeping,
-        on_report=echo,
     )
 
 
