@@ -55,7 +55,8 @@ RESPONSES_SUBMITTED = Counter(
 )
 INVITATIONS_CREATED = Counter(
     "feedback_invitations_created_total",
-    "Survey invitations created through the touchpoint API.",
+    "Survey invitations created, by source: the touchpoint API or a CSV import.",
+    ["source"],
 )
 OUTBOX_DELIVERIES = Counter(
     "feedback_outbox_deliveries_total",

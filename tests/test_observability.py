@@ -23,10 +23,12 @@ from feedback.config import config_for_tests, normalise_database_url
 from feedback.db import utcnow
 from feedback.delivery.models import OutboxMessage
 from feedback.extensions import db
+from feedback.surveys import import_runner
 from tests.api.conftest import api_client_for, event
 from tests.conftest import POSTGRES_URL, ROOT, RequestIsolatingClient, free_port, gunicorn
 from tests.factories import PASSWORD, make_invitation, make_owner, make_workspace
 from tests.pages import csrf_token_from
+from tests.surveys.test_import_jobs import SETTINGS, csv_of, no_pause, start_job
 
 TOKEN = "metrics-token-for-tests-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -189,11 +191,11 @@ def test_a_submit_and_a_touchpoint_call_move_their_counters(monitored, db_sessio
     assert api.post("/api/v1/touchpoints", json=event()).status_code == 200
     after = scrape(monitored)
 
-    def moved(name: str) -> float:
-        return value(after, name) - value(before, name)
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
 
     assert moved("feedback_responses_submitted_total") == pytest.approx(1)
-    assert moved("feedback_invitations_created_total") == pytest.approx(1)
+    assert moved("feedback_invitations_created_total", source="api") == pytest.approx(1)
     # The touchpoint queued its email: the outbox gauge, read at scrape time, says so.
     assert value(after, "feedback_outbox_messages", kind="email", status="pending") == 1
     assert value(after, "feedback_outbox_oldest_pending_seconds", kind="email") >= 0
@@ -321,3 +323,21 @@ def test_metrics_add_up_across_two_gunicorn_workers_and_logs_are_json(
     assert {line["route"] for line in lines} >= {"/healthz", "/s/<token>", "/login", "/metrics"}
     for secret in (token, email, PASSWORD, TOKEN):
         assert secret not in log
+
+
+def test_invitations_from_a_bulk_call_and_a_csv_import_are_counted_by_source(monitored, db_session):
+    workspace = make_workspace(db_session)
+    api = api_client_for(monitored, db_session, workspace)
+    before = scrape(monitored)
+    bulk = api.post(
+        "/api/v1/touchpoints/bulk",
+        json={"events": [event(event_id="a"), event(event_id="b"), event(event_id="a")]},
+    )
+    assert [item["status"] for item in bulk.json["results"]] == [201, 201, 200]
+    job_id = start_job(db_session, workspace, csv_of(3))
+    job = import_runner.run_import_job(db_session, job_id, SETTINGS, pause=no_pause)
+    assert job is not None and job.recorded == 3
+    after = scrape(monitored)
+    created = "feedback_invitations_created_total"
+    assert value(after, created, source="api") - value(before, created, source="api") == 2
+    assert value(after, created, source="import") - value(before, created, source="import") == 3

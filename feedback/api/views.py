@@ -153,7 +153,7 @@ def record_touchpoint(json: TouchpointIn) -> tuple[TouchpointOut, int]:
     )
     db.session.commit()
     if created:
-        metrics.INVITATIONS_CREATED.inc()
+        metrics.INVITATIONS_CREATED.labels(source="api").inc()
     return TouchpointOut(invitation=invitation), 201 if created else 200
 
 
@@ -175,7 +175,9 @@ def record_touchpoints() -> tuple[BulkTouchpointsOut, int]:
     events = services.parse_bulk(request.get_json())
     results = services.record_bulk(db.session, g.workspace, events, now=utcnow(), links=_links())
     db.session.commit()
-    metrics.INVITATIONS_CREATED.inc(sum(1 for result in results if result.status == 201))
+    metrics.INVITATIONS_CREATED.labels(source="api").inc(
+        sum(1 for result in results if result.status == 201)
+    )
     return BulkTouchpointsOut(results=results), 200
 
 
