@@ -14,6 +14,7 @@ import logging
 import re
 import sys
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -53,9 +54,12 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
                 line[key] = value
-        if record.exc_info:
-            # The exception's type and the stack, as one field (newlines escaped by JSON).
-            line["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[0] is not None:
+            # The type and where it was raised, never its message: a database
+            # error's message quotes the statement's parameters (emails, comments).
+            error_type, _error, trace = record.exc_info
+            line["exception"] = f"{error_type.__module__}.{error_type.__qualname__}"
+            line["traceback"] = "".join(traceback.format_tb(trace))
         return json.dumps(line, default=str, ensure_ascii=False)
 
 

@@ -13,12 +13,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedback import create_app
+from feedback import access, create_app
 from feedback.config import config_for_tests, normalise_database_url
 from feedback.db import utcnow
 from feedback.delivery.models import OutboxMessage
@@ -341,3 +341,28 @@ def test_invitations_from_a_bulk_call_and_a_csv_import_are_counted_by_source(mon
     created = "feedback_invitations_created_total"
     assert value(after, created, source="api") - value(before, created, source="api") == 2
     assert value(after, created, source="import") - value(before, created, source="import") == 3
+
+
+def test_an_unexpected_error_is_logged_as_json_with_its_type_but_not_its_message(
+    app, client, capsys
+):
+    @app.get("/boom-for-test")
+    @access.public
+    def boom() -> str:
+        raise RuntimeError(f"secret {request.args['who']}")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # answer 500, as in production
+    capsys.readouterr()
+    response = client.get(
+        "/boom-for-test?who=customer@example.com", headers={"X-Request-ID": "trace-500"}
+    )
+    assert response.status_code == 500
+    assert "trace-500" in response.text
+    err = capsys.readouterr().err
+    [error] = [line for line in json_lines(err) if "exception" in line]
+    assert error["exception"] == "builtins.RuntimeError" and "boom" in error["traceback"]
+    [request_line] = [line for line in json_lines(err) if line["logger"] == "feedback.requests"]
+    assert (request_line["status"], request_line["request_id"]) == (500, "trace-500")
+    assert "customer@example.com" not in "".join(
+        line for line in err.splitlines() if line.startswith("{")
+    )
