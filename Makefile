@@ -28,7 +28,7 @@ run: venv
 	FEEDBACK_ENV=development BASE_URL=http://$(HOST):$(PORT) $(BIN)/flask --app wsgi feedback demo
 	@echo "Serving on http://$(HOST):$(PORT) (Ctrl-C to stop)"
 	FEEDBACK_ENV=development BASE_URL=http://$(HOST):$(PORT) $(BIN)/gunicorn \
-		--workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+		--workers $(WORKERS) --bind $(HOST):$(PORT) wsgi:app
 
 test: lint test-sqlite test-postgres
 

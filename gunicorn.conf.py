@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from typing import Any
 
 # Behind nginx on the same machine, listen on loopback only. A platform that
 # hands out a port in $PORT (Heroku style) gets every interface on it.
@@ -54,3 +55,13 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Each worker imports the app after forking, so a database pool is never
 # shared across processes.
 preload_app = False
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    # prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR): a worker
+    # that exits must be marked dead, so its live gauges leave the sum (its
+    # counters are kept).
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

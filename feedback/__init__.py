@@ -10,7 +10,7 @@ from flask import Flask, request
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from feedback import access, inputs
+from feedback import access, inputs, observe
 from feedback.config import Config
 from feedback.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -30,6 +30,8 @@ def create_app(config: Config | None = None) -> Flask:
     if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(app.instance_path, exist_ok=True)
 
+    # First: its clock starts before any other hook, its log line is written after all.
+    observe.register(app)
     # Before any route is added: the rules take the `int` converter from here.
     inputs.register(app)
     db.init_app(app)
@@ -53,6 +55,7 @@ def create_app(config: Config | None = None) -> Flask:
     from feedback.cli import feedback_cli
     from feedback.delivery.views import bp as delivery_bp
     from feedback.followups.views import bp as followups_bp
+    from feedback.health import bp as health_bp
     from feedback.insights.views import bp as insights_bp
     from feedback.journey.views import bp as journey_bp
     from feedback.surveys.views import bp as surveys_bp
@@ -70,6 +73,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(testimonials_bp)
     app.register_blueprint(public_testimonials_bp)
     app.register_blueprint(consent_bp)
+    app.register_blueprint(health_bp)
     # API clients authenticate with a key in a header, not a cookie: nothing to forge.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

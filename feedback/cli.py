@@ -18,7 +18,6 @@ from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.delivery.mailer import MailerConfigError, SmtpMailer
 from feedback.delivery.worker import (
-    DeliveryReport,
     DeliverySettings,
     Heartbeat,
     deliver_due,
@@ -374,11 +373,7 @@ def worker(once: bool, interval: float, connections: int) -> None:
         click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
         return
 
-    def echo(lane: str, report: DeliveryReport) -> None:
-        click.echo(
-            f"{lane}: sent {report.sent}, retrying {report.retrying}, failed {report.failed}"
-        )
-
+    # Each batch is logged as a JSON line by the worker itself (feedback.observe).
     run_worker(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         mailer,
@@ -386,7 +381,6 @@ def worker(once: bool, interval: float, connections: int) -> None:
         utcnow,
         interval=interval,
         housekeeping=housekeeping,
-        on_report=echo,
         heartbeat=heartbeat,
     )
 

@@ -54,6 +54,8 @@ class Config:
     # receiver is on their own network (loopback, 10/8, 172.16/12, 192.168/16,
     # 100.64/10, fc00::/7) opts in with WEBHOOK_ALLOW_PRIVATE_NETWORKS=1.
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool = False
+    # Bearer token for /readyz and /metrics; unset, both answer 404 (not public by default).
+    METRICS_TOKEN: str | None = None
     TESTING: bool = False
 
     @classmethod
@@ -81,6 +83,7 @@ class Config:
             OUTBOX_MAX_ATTEMPTS=_int(env, "OUTBOX_MAX_ATTEMPTS", cls.OUTBOX_MAX_ATTEMPTS),
             API_RATE_LIMIT=env.get("API_RATE_LIMIT", cls.API_RATE_LIMIT),
             WEBHOOK_ALLOW_PRIVATE_NETWORKS=_flag(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
+            METRICS_TOKEN=env.get("METRICS_TOKEN", "").strip() or None,
         )
 
     def to_flask(self, instance_path: str) -> dict[str, Any]:
@@ -111,6 +114,7 @@ class Config:
             "OUTBOX_MAX_ATTEMPTS": self.OUTBOX_MAX_ATTEMPTS,
             "API_RATE_LIMIT": self.API_RATE_LIMIT,
             "WEBHOOK_ALLOW_PRIVATE_NETWORKS": self.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+            "METRICS_TOKEN": self.METRICS_TOKEN,
             # X-RateLimit-* on limited answers, and Retry-After on a 429.
             "RATELIMIT_HEADERS_ENABLED": True,
             "SESSION_COOKIE_SAMESITE": "Lax",

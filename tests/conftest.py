@@ -175,8 +175,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str, folder: Path) -> Iterator[tuple[str, Path]]:
-    """The real app under gunicorn (2 sync workers) on `database_url`: its URL and its log."""
+def gunicorn(
+    database_url: str, folder: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """The real app under gunicorn (2 sync workers) on `database_url`: its URL and its log.
+
+    `extra_env` adds settings (e.g. METRICS_TOKEN) to the server's environment.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -185,6 +190,7 @@ def gunicorn(database_url: str, folder: Path) -> Iterator[tuple[str, Path]]:
         "DATABASE_URL": database_url,
         "BASE_URL": f"http://127.0.0.1:{port}",
         "FEEDBACK_INSTANCE_PATH": str(folder / "instance"),
+        **(extra_env or {}),
     }
     log_path = folder / "gunicorn.log"
     with log_path.open("wb") as log:

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_limiter.util import get_remote_address
 from spectree import Response as Answers
 
-from feedback import access
+from feedback import access, metrics
 from feedback.accounts.models import Workspace
 from feedback.accounts.services import authenticate_api_key
 from feedback.api import services
@@ -152,6 +152,8 @@ def record_touchpoint(json: TouchpointIn) -> tuple[TouchpointOut, int]:
         db.session, g.workspace, json, now=utcnow(), links=_links()
     )
     db.session.commit()
+    if created:
+        metrics.INVITATIONS_CREATED.labels(source="api").inc()
     return TouchpointOut(invitation=invitation), 201 if created else 200
 
 
@@ -173,6 +175,9 @@ def record_touchpoints() -> tuple[BulkTouchpointsOut, int]:
     events = services.parse_bulk(request.get_json())
     results = services.record_bulk(db.session, g.workspace, events, now=utcnow(), links=_links())
     db.session.commit()
+    metrics.INVITATIONS_CREATED.labels(source="api").inc(
+        sum(1 for result in results if result.status == 201)
+    )
     return BulkTouchpointsOut(results=results), 200
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from feedback import metrics
 from feedback.delivery import netguard, services, webhooks
 from feedback.delivery.mailer import EmailBuildError, SmtpMailer, build_email
 from feedback.delivery.models import OutboxMessage
@@ -419,13 +420,32 @@ def deliver_due(
 ) -> DeliveryReport:
     """Send batches until nothing is due: the emails, then the webhook calls (`--once`)."""
     total = DeliveryReport()
-    for deliver in (
-        lambda: deliver_batch(session, mailer, settings, now),
-        lambda: deliver_webhook_batch(session, settings, now),
+    for kind, deliver in (
+        ("email", lambda: deliver_batch(session, mailer, settings, now)),
+        ("webhook", lambda: deliver_webhook_batch(session, settings, now)),
     ):
-        while report := deliver():
+        while report := _observed(kind, deliver):
             total.add(report)
     return total
+
+
+def _observed(kind: str, deliver: Callable[[], DeliveryReport]) -> DeliveryReport:
+    """Run one batch; count its outcomes and log it as one line (when it did anything)."""
+    started = time.perf_counter()
+    report = deliver()
+    if report:
+        metrics.count_deliveries(kind, report.sent, report.retrying, report.failed)
+        logger.info(
+            "outbox batch",
+            extra={
+                "kind": kind,
+                "sent": report.sent,
+                "retrying": report.retrying,
+                "failed": report.failed,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+    return report
 
 
 Step = Callable[[Session], Any]
@@ -499,14 +519,14 @@ def run_worker(
         return 0  # not work: an idle worker still sleeps between rounds
 
     def deliver_emails(session: Session) -> DeliveryReport:
-        report = deliver_batch(session, mailer, settings, now)
+        report = _observed("email", lambda: deliver_batch(session, mailer, settings, now))
         heartbeat.count(report, now())
         if report and on_report is not None:
             on_report("email", report)
         return report
 
     def deliver_webhooks(session: Session) -> DeliveryReport:
-        report = deliver_webhook_batch(session, settings, now)
+        report = _observed("webhook", lambda: deliver_webhook_batch(session, settings, now))
         heartbeat.count(report, now())
         if report and on_report is not None:
             on_report("webhook", report)

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from feedback import metrics
 from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.surveys import imports
@@ -45,6 +46,7 @@ class ImportSettings:
 def run_one_batch(session: Session, job_id: int, settings: ImportSettings) -> ImportJob | None:
     """One batch, committed; a failure is rolled back, counted and committed instead."""
     try:
+        recorded_before = session.scalar(select(ImportJob.recorded).where(ImportJob.id == job_id))
         job = imports.run_import_batch(
             session,
             job_id,
@@ -54,6 +56,8 @@ def run_one_batch(session: Session, job_id: int, settings: ImportSettings) -> Im
             batch_size=settings.batch_size,
         )
         session.commit()
+        if job is not None and recorded_before is not None:
+            metrics.INVITATIONS_CREATED.labels(source="import").inc(job.recorded - recorded_before)
         if job is not None and job.state == "pending":
             _keep_statistics_current(session, job.done_rows // settings.batch_size)
         return job

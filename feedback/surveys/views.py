@@ -22,7 +22,7 @@ from flask import (
 from flask import session as browser_session
 from flask_wtf.csrf import CSRFError
 
-from feedback import access
+from feedback import access, metrics
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
@@ -181,6 +181,7 @@ def survey(token: str) -> Response | tuple[str, int]:
         return _problem("answered", 409, link.workspace)
     consent_token = _after_opt_in(link, response, now)
     db.session.commit()
+    metrics.RESPONSES_SUBMITTED.inc()
     _keep_consent_link(f"s:{link.id}", consent_token)
     return redirect(url_for("surveys.thanks", token=token), code=303)
 
@@ -358,6 +359,8 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
     # None: this very form was sent before, and its consent was handled then.
     consent_token = _after_opt_in(link, response, now) if response is not None else None
     db.session.commit()
+    if response is not None:
+        metrics.RESPONSES_SUBMITTED.inc()
     _keep_consent_link(_open_place(link), consent_token)
     return redirect(
         url_for(
