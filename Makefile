@@ -23,12 +23,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# The Procfile's web and worker processes under honcho: one Ctrl-C stops both.
 run: venv
 	FEEDBACK_ENV=development $(BIN)/flask --app wsgi db upgrade
 	FEEDBACK_ENV=development BASE_URL=http://$(HOST):$(PORT) $(BIN)/flask --app wsgi feedback demo
-	@echo "Serving on http://$(HOST):$(PORT) (Ctrl-C to stop)"
-	FEEDBACK_ENV=development BASE_URL=http://$(HOST):$(PORT) $(BIN)/gunicorn \
-		--workers $(WORKERS) --bind $(HOST):$(PORT) wsgi:app
+	@echo "Serving on http://$(HOST):$(PORT) with a worker; without SMTP_URL emails go to Delivery > Mailbox (Ctrl-C stops both)"
+	PATH=$(CURDIR)/$(BIN):$$PATH FEEDBACK_ENV=development BASE_URL=http://$(HOST):$(PORT) \
+		GUNICORN_BIND=$(HOST):$(PORT) WEB_CONCURRENCY=$(WORKERS) \
+		$(BIN)/honcho start
 
 test: lint test-sqlite test-postgres
 

@@ -16,7 +16,8 @@ from feedback import demo as demo_module
 from feedback.accounts import services as accounts
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
-from feedback.delivery.mailer import MailerConfigError, SmtpMailer
+from feedback.delivery.mailbox import MailboxMailer
+from feedback.delivery.mailer import Mailer, MailerConfigError, SmtpMailer
 from feedback.delivery.worker import (
     DeliverySettings,
     Heartbeat,
@@ -31,7 +32,8 @@ from feedback.surveys import import_runner, imports, touchpoints
 from feedback.surveys import services as surveys
 from feedback.surveys.emails import queue_due_reminders, queue_invitation_email
 
-# Where the worker sends outside production when SMTP_URL is not set.
+# Where the worker sends outside production when SMTP_URL is not set and the
+# local mailbox is off (the test environment).
 DEVELOPMENT_SMTP_URL = "smtp://127.0.0.1:25"
 # How long one worker round spends recording CSV imports before sending email again.
 IMPORT_SLICE_SECONDS = 1.0
@@ -321,19 +323,26 @@ def worker(once: bool, interval: float, connections: int) -> None:
     and carries on.
     """
     config = current_app.config
+    mailer: Mailer
     smtp_url = config["SMTP_URL"]
-    if smtp_url is None:
-        if config["FEEDBACK_ENV"] == "production":
-            raise click.ClickException(
-                "SMTP_URL is not set: set it to your mail server, e.g. "
-                "smtp://user:pass@smtp.example.com:587 (or smtps://...:465). "
-                "The worker will not guess where customers' emails should go."
-            )
-        smtp_url = DEVELOPMENT_SMTP_URL
-    try:
-        mailer = SmtpMailer.from_url(smtp_url)
-    except MailerConfigError as error:
-        raise click.ClickException(str(error)) from error
+    if smtp_url is None and config["FEEDBACK_ENV"] == "production":
+        raise click.ClickException(
+            "SMTP_URL is not set: set it to your mail server, e.g. "
+            "smtp://user:pass@smtp.example.com:587 (or smtps://...:465). "
+            "The worker will not guess where customers' emails should go."
+        )
+    if smtp_url is None and config["MAILBOX_ENABLED"]:
+        # Development without a mail server: the emails land in the app's Mailbox page.
+        mailer = MailboxMailer(Path(config["MAILBOX_PATH"]))
+        click.echo(
+            f"SMTP_URL is not set: emails go to the local mailbox {config['MAILBOX_PATH']} "
+            "(read them under Settings → Delivery → Mailbox)."
+        )
+    else:
+        try:
+            mailer = SmtpMailer.from_url(smtp_url or DEVELOPMENT_SMTP_URL)
+        except MailerConfigError as error:
+            raise click.ClickException(str(error)) from error
     settings = DeliverySettings(
         mail_from=config["MAIL_FROM"],
         retry_base_seconds=config["OUTBOX_RETRY_BASE_SECONDS"],

@@ -109,6 +109,11 @@ class Config:
             "REMEMBER_COOKIE_SECURE": self.SESSION_COOKIE_SECURE,
             "PROXY_COUNT": self.PROXY_COUNT,
             "SMTP_URL": self.SMTP_URL,
+            # Development without an SMTP server: the worker writes emails into
+            # this folder and the owner reads them in the app (delivery → Mailbox).
+            # Never in production, where the worker refuses to start without SMTP_URL.
+            "MAILBOX_ENABLED": self.ENV == "development" and self.SMTP_URL is None,
+            "MAILBOX_PATH": str(Path(instance_path) / "mailbox"),
             "MAIL_FROM": self.MAIL_FROM,
             "OUTBOX_RETRY_BASE_SECONDS": self.OUTBOX_RETRY_BASE_SECONDS,
             "OUTBOX_MAX_ATTEMPTS": self.OUTBOX_MAX_ATTEMPTS,

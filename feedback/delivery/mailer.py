@@ -11,7 +11,7 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from feedback.delivery.addresses import (
@@ -20,6 +20,21 @@ from feedback.delivery.addresses import (
     clean_display_name,
     has_control_characters,
 )
+
+
+class MailConnection(Protocol):
+    """The part of `smtplib.SMTP` the worker uses."""
+
+    def send_message(self, msg: Message) -> object: ...
+    def rset(self) -> object: ...
+    def quit(self) -> object: ...
+    def close(self) -> None: ...
+
+
+class Mailer(Protocol):
+    """Where the worker's emails go: `SmtpMailer`, or in development `MailboxMailer`."""
+
+    def connect(self) -> MailConnection: ...
 
 
 class MailerConfigError(ValueError):

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -12,7 +22,7 @@ from feedback import access
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
-from feedback.delivery import services, webhooks
+from feedback.delivery import mailbox, services, webhooks
 from feedback.delivery.forms import WebhookForm
 from feedback.extensions import db, limiter
 
@@ -84,6 +94,7 @@ def delivery_page() -> str:
         stale_after=duration_text(services.WORKER_STALE_AFTER),
         retry_form=EmptyForm(),
         test_form=EmptyForm(),
+        mailbox_enabled=current_app.config["MAILBOX_ENABLED"],
     )
 
 
@@ -148,3 +159,53 @@ def retry_message(message_id: int) -> Response:
     db.session.commit()
     flash("Queued again: the worker will try it once more.")
     return redirect(url_for("delivery.delivery_page"))
+
+
+# The message page shows the email's HTML in a sandboxed srcdoc frame, which
+# inherits this page's policy: the app's own (no script, inline styles as the
+# emails use them), with frames said explicitly to be this site's only, so the
+# page says what it embeds instead of relying on default-src.
+MAILBOX_MESSAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+def _mailbox_folder() -> Path:
+    """The development mailbox; 404 where it is off (production, tests unless enabled)."""
+    if not current_app.config.get("MAILBOX_ENABLED"):
+        abort(404)
+    return Path(current_app.config["MAILBOX_PATH"])
+
+
+@bp.get("/settings/delivery/mailbox")
+@access.owner
+def mailbox_page() -> str:
+    """The emails the development worker kept locally, newest first."""
+    folder = _mailbox_folder()
+    return render_template(
+        "delivery/mailbox.html",
+        workspace=current_workspace(),
+        messages=mailbox.list_messages(folder),
+        limit=mailbox.LIST_LIMIT,
+    )
+
+
+@bp.get("/settings/delivery/mailbox/<name>")
+@access.owner
+def mailbox_message(name: str) -> Response:
+    """One kept email as the customer would see it: its HTML, its text, its headers."""
+    message = mailbox.read_message(_mailbox_folder(), name)
+    if message is None:
+        abort(404)
+    response = make_response(
+        render_template(
+            "delivery/mailbox_message.html",
+            workspace=current_workspace(),
+            message=message,
+            framed_html=None if message.html is None else mailbox.framed_html(message.html),
+        )
+    )
+    response.headers["Content-Security-Policy"] = MAILBOX_MESSAGE_POLICY
+    return response

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from feedback import metrics
 from feedback.delivery import netguard, services, webhooks
-from feedback.delivery.mailer import EmailBuildError, SmtpMailer, build_email
+from feedback.delivery.mailer import EmailBuildError, MailConnection, Mailer, build_email
 from feedback.delivery.models import OutboxMessage
 from feedback.extensions import db
 
@@ -128,7 +128,7 @@ class _Email:
 
 def deliver_batch(
     session: Session,
-    mailer: SmtpMailer,
+    mailer: Mailer,
     settings: DeliverySettings,
     now: Callable[[], dt.datetime],
 ) -> DeliveryReport:
@@ -233,7 +233,7 @@ def _record_sent(
 
 
 def _send_emails(
-    mailer: SmtpMailer, emails: list[_Email], settings: DeliverySettings
+    mailer: Mailer, emails: list[_Email], settings: DeliverySettings
 ) -> Iterator[tuple[_Email, str | None, bool]]:
     """Send over `settings.connections` SMTP connections at once; yield
     (email, error, permanent) for each.
@@ -248,7 +248,7 @@ def _send_emails(
         todo.put(email)
     done: queue.SimpleQueue[tuple[_Email | None, str | None, bool]] = queue.SimpleQueue()
 
-    def send_all(smtp: smtplib.SMTP) -> None:
+    def send_all(smtp: MailConnection) -> None:
         while True:
             try:
                 email = todo.get_nowait()
@@ -414,7 +414,7 @@ def _record_webhook_sent(session: Session, message_id: int, payload: Any, now: d
 
 def deliver_due(
     session: Session,
-    mailer: SmtpMailer,
+    mailer: Mailer,
     settings: DeliverySettings,
     now: Callable[[], dt.datetime],
 ) -> DeliveryReport:
@@ -498,7 +498,7 @@ class Heartbeat:
 
 def run_worker(
     app: Flask,
-    mailer: SmtpMailer,
+    mailer: Mailer,
     settings: DeliverySettings,
     now: Callable[[], dt.datetime],
     *,
