@@ -176,14 +176,20 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def gunicorn(
-    database_url: str, folder: Path, extra_env: dict[str, str] | None = None
+    database_url: str,
+    folder: Path,
+    extra_env: dict[str, str | None] | None = None,
+    *,
+    port: int | None = None,
+    workers: int = 2,
 ) -> Iterator[tuple[str, Path]]:
-    """The real app under gunicorn (2 sync workers) on `database_url`: its URL and its log.
+    """The real app under gunicorn (sync workers) on `database_url`: its URL and its log.
 
-    `extra_env` adds settings (e.g. METRICS_TOKEN) to the server's environment.
+    `extra_env` adds settings (e.g. METRICS_TOKEN) to the server's environment;
+    a None value removes the variable (e.g. SMTP_URL, for `make run`'s settings).
     """
-    port = free_port()
-    env = {
+    port = port or free_port()
+    env: dict[str, str | None] = {
         **os.environ,
         "FEEDBACK_ENV": "production",
         "SECRET_KEY": "gunicorn-test-secret-key-0123456789",
@@ -196,11 +202,11 @@ def gunicorn(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "gunicorn", "--workers", "2"),
+                *(sys.executable, "-m", "gunicorn", "--workers", str(workers)),
                 *("--bind", f"127.0.0.1:{port}", "wsgi:app"),
             ],
             cwd=ROOT,
-            env=env,
+            env={name: value for name, value in env.items() if value is not None},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

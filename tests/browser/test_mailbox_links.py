@@ -4,13 +4,6 @@ tab, where the customer answers."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
-import pytest
-import requests
 from sqlalchemy import select
 
 from feedback import create_app
@@ -20,7 +13,7 @@ from feedback.extensions import db
 from feedback.surveys import emails
 from feedback.surveys.models import Response
 from tests.browser.conftest import browser_needed, log_in
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port, gunicorn
 from tests.factories import PASSWORD, make_invitation, make_owner
 
 pytestmark = browser_needed
@@ -32,15 +25,6 @@ def test_the_survey_link_in_a_mailbox_email_opens_the_survey_and_answers_it(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     instance = tmp_path / "instance"
-    # `make run`'s settings: development, no SMTP_URL.
-    env = {
-        **os.environ,
-        "FEEDBACK_ENV": "development",
-        "DATABASE_URL": database_url,
-        "BASE_URL": base,
-        "FEEDBACK_INSTANCE_PATH": str(instance),
-    }
-    env.pop("SMTP_URL", None)
     monkeypatch.setenv("FEEDBACK_INSTANCE_PATH", str(instance))
     app = create_app(
         Config(ENV="development", SECRET_KEY="dev-key", DATABASE_URL=database_url, BASE_URL=base)
@@ -60,47 +44,27 @@ def test_the_survey_link_in_a_mailbox_email_opens_the_survey_and_answers_it(
         db.session.remove()
         db.engine.dispose()
 
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "--workers", "1"),
-                *("--bind", f"127.0.0.1:{port}", "wsgi:app"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    # `make run`'s settings: development, no SMTP_URL.
+    settings = {"FEEDBACK_ENV": "development", "SECRET_KEY": "dev-key", "SMTP_URL": None}
     context = None
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/login", timeout=5)
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
-        context = browser.new_context()
-        page = context.new_page()
-        log_in(page, base, owner_email, PASSWORD)
-        page.goto(f"{base}/settings/delivery")
-        page.click("text=Mailbox")
-        page.wait_for_url("**/settings/delivery/mailbox")
-        page.click("td a")  # the one email
-        frame = page.frame_locator("iframe.email-html")
-        frame.locator(f"a[href='{base}/s/{token}']").first.click()
-        page.wait_for_url(f"{base}/s/{token}")
-        page.click("label[for=rating-5]")
-        page.click("button[type=submit]")
-        page.wait_for_url(f"**/s/{token}/thanks")
-    finally:
-        if context is not None:
-            context.close()
-        server.terminate()
-        server.wait(timeout=20)
+    with gunicorn(database_url, tmp_path, settings, port=port, workers=1):
+        try:
+            context = browser.new_context()
+            page = context.new_page()
+            log_in(page, base, owner_email, PASSWORD)
+            page.goto(f"{base}/settings/delivery")
+            page.click("text=Mailbox")
+            page.wait_for_url("**/settings/delivery/mailbox")
+            page.click("td a")  # the one email
+            frame = page.frame_locator("iframe.email-html")
+            frame.locator(f"a[href='{base}/s/{token}']").first.click()
+            page.wait_for_url(f"{base}/s/{token}")
+            page.click("label[for=rating-5]")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"**/s/{token}/thanks")
+        finally:
+            if context is not None:
+                context.close()
     with app.app_context():
         assert db.session.scalar(select(Response.rating)) == 5
         db.session.remove()
