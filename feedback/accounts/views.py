@@ -307,10 +307,6 @@ def forgot_password() -> str | tuple[str, int]:
 # -- the team ----------------------------------------------------------------------------
 
 
-def _my_role() -> str | None:
-    return services.role_in(db.session, current_workspace().id, current_user.id)
-
-
 def _team_page(
     form: MemberForm | None = None,
     invited: str | None = None,
@@ -322,7 +318,8 @@ def _team_page(
         "accounts/team.html",
         workspace=workspace,
         members=services.team_of(db.session, workspace.id),
-        is_owner=_my_role() == "owner",
+        # The access hook read the role for this request already.
+        is_owner=g.role == "owner",
         form=form or MemberForm(formdata=None),
         role_form=RoleForm(formdata=None),
         remove_form=EmptyForm(formdata=None),
