@@ -13,6 +13,7 @@ from flask_migrate import downgrade, upgrade
 from feedback import create_app
 from feedback.config import config_for_tests
 from feedback.extensions import db
+from feedback.insights import search
 from tests.conftest import POSTGRES_URL
 
 
@@ -34,7 +35,14 @@ def empty_database_url(tmp_path):
 
 def schema_differences(engine):
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_name": search.include_name,
+                "include_object": search.include_object,
+            },
+        )
         return compare_metadata(context, db.metadata)
 
 

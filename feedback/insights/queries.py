@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from feedback.db import Paging, workspace_scoped
 from feedback.insights.models import StageDailyStat
+from feedback.insights.search import text_matches
 from feedback.insights.services import (
     COUNTERS,
     Period,
@@ -74,10 +75,7 @@ def filtered_responses(
         start, end = period_bounds(filters.period, timezone)
         stmt = stmt.where(Response.submitted_at >= start, Response.submitted_at < end)
     if filters.text:
-        pattern = (
-            "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
-        stmt = stmt.where(func.lower(Response.comment).like(pattern.lower(), escape="\\"))
+        stmt = stmt.where(text_matches(filters.text))
     return workspace_scoped(stmt, workspace_id)
 
 

@@ -151,6 +151,9 @@ class Response(WorkspaceOwned, db.Model):
         CheckConstraint(f"follow_up_state IN {FOLLOW_UP_STATES!r}", name="follow_up_state_known"),
         Index("ix_response_workspace_submitted", "workspace_id", "submitted_at"),
         Index("ix_response_workspace_stage_submitted", "workspace_id", "stage_id", "submitted_at"),
+        # A renamed contact's responses are re-indexed for search through this (the trigger
+        # in the full-text search migration), and a contact's deletion checks it.
+        Index("ix_response_workspace_contact", "workspace_id", "contact_id"),
         # Covers the follow-up counts per stage the dashboard reads: only the
         # open ones are visited, however many responses there are.
         Index(
