@@ -133,6 +133,14 @@ class ResponsesQuery(BaseModel):
     since: Moment | None = Field(default=None, description="Submitted at or after.")
     until: Moment | None = Field(default=None, description="Submitted before.")
     label: SentimentLabel | None = None
+    q: str | None = Field(
+        default=None,
+        max_length=100,
+        description=(
+            "Full-text search of comments and customers' names, as the responses page's:"
+            ' words (all must match, in any of their forms) and "quoted phrases".'
+        ),
+    )
 
 
 class TestimonialsQuery(BaseModel):

@@ -34,6 +34,7 @@ from feedback.api.schemas import (
 from feedback.db import workspace_scoped
 from feedback.followups.services import follow_up_counts
 from feedback.inputs import DB_INT_MAX, moment_in_range
+from feedback.insights.search import narrow_to_text
 from feedback.insights.services import EARLIEST_DAY, Period, journey_summary
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES
@@ -285,6 +286,8 @@ def responses_out(
         stmt = stmt.where(Response.submitted_at < query.until)
     if query.label is not None:
         stmt = stmt.where(Response.sentiment_label == query.label)
+    if query.q is not None and query.q.strip():
+        stmt = narrow_to_text(stmt, query.q, session)
     stmt = _after(stmt, Response.submitted_at, Response.id, query.cursor)
     stmt = stmt.order_by(Response.submitted_at.desc(), Response.id.desc()).limit(query.limit + 1)
     rows = list(session.scalars(workspace_scoped(stmt, workspace_id)))

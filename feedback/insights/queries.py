@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from feedback.db import Paging, workspace_scoped
 from feedback.insights.models import StageDailyStat
-from feedback.insights.search import text_matches
+from feedback.insights.search import narrow_to_text
 from feedback.insights.services import (
     COUNTERS,
     Period,
@@ -75,7 +75,7 @@ def filtered_responses(
         start, end = period_bounds(filters.period, timezone)
         stmt = stmt.where(Response.submitted_at >= start, Response.submitted_at < end)
     if filters.text:
-        stmt = stmt.where(text_matches(filters.text))
+        stmt = narrow_to_text(stmt, filters.text)
     return workspace_scoped(stmt, workspace_id)
 
 

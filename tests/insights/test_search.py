@@ -1,0 +1,338 @@
+"""Full-text search (`q=`): word forms, phrases, names, order, other filters, and that
+the index follows every change (an erased comment is no longer found)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import itertools
+import re
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feedback.insights.queries import ResponseFilters, filtered_responses
+from feedback.insights.search import engine_query, search_terms
+from feedback.surveys.models import Contact, Response
+from feedback.surveys.services import (
+    Answer,
+    apply_sentiment,
+    find_link,
+    invite,
+    mark_sent,
+    submit_response,
+)
+from feedback.testimonials.services import approve
+from tests.api.conftest import api_client_for
+from tests.factories import NOW, PASSWORD, make_owner, make_workspace
+
+_emails = itertools.count(1)
+
+
+@pytest.fixture
+def owner(client, db_session, auth):
+    user, workspace = make_owner(db_session, "Acme Plants")
+    auth.login(user.email, PASSWORD)
+    return workspace
+
+
+def answer(
+    session,
+    workspace,
+    comment,
+    *,
+    name=None,
+    email=None,
+    days_ago=0,
+    stage="purchase",
+    touchpoint="checkout",
+    rating=5,
+    opt_in=False,
+):
+    """A customer's answer through the services, as the survey page records it."""
+    when = NOW - dt.timedelta(days=days_ago)
+    issued = invite(
+        session,
+        workspace,
+        stage_key=stage,
+        touchpoint_key=touchpoint,
+        email=email or f"customer{next(_emails)}@example.com",
+        name=name,
+        now=when,
+        throttle=False,
+    )
+    mark_sent(session, workspace, issued.invitation, when)
+    response = submit_response(
+        session,
+        find_link(session, issued.token),
+        Answer(rating=rating, comment=comment, testimonial_opt_in=opt_in, display_name=name),
+        when,
+    )
+    session.commit()
+    return response
+
+
+def found(session, workspace, text, **filters):
+    """Ids of the workspace's responses the search finds, in the list's order."""
+    stmt = filtered_responses(workspace.id, ResponseFilters(text=text, **filters), "UTC")
+    return list(
+        session.scalars(
+            stmt.with_only_columns(Response.id).order_by(
+                Response.submitted_at.desc(), Response.id.desc()
+            )
+        )
+    )
+
+
+def listed(client, **query):
+    page = client.get("/responses", query_string=query)
+    assert page.status_code == 200, page.text
+    return [int(i) for i in re.findall(r'data-id="(\d+)"', page.text)]
+
+
+# -- reading what was typed --------------------------------------------------------------
+
+
+def test_a_search_is_read_as_words_and_quoted_phrases_of_letters_and_digits():
+    assert search_terms('refund "arrived  late" 100%') == ["refund", "arrived late", "100"]
+    assert search_terms('NEAR( "a* -b" AND') == ["NEAR", "a b", "AND"]
+    assert search_terms('"unclosed phrase') == ["unclosed phrase"]
+    assert search_terms('!!! "" * - "') == []
+    assert search_terms("Café über_alles") == ["Café", "über alles"]
+    assert engine_query(["refund", "arrived late"]) == '"refund" "arrived late"'
+
+
+# -- what is found -----------------------------------------------------------------------
+
+
+def test_words_match_their_forms(db_session, owner):
+    refund = answer(db_session, owner, "I asked for a refund and got it.")
+    delivery = answer(db_session, owner, "The delivery arrived on Tuesday.")
+    assert found(db_session, owner, "refunds") == [refund.id]
+    assert found(db_session, owner, "REFUNDED") == [refund.id]
+    assert found(db_session, owner, "arriving") == [delivery.id]
+    assert found(db_session, owner, "deliveries") == [delivery.id]
+
+
+def test_every_word_must_match_and_a_quoted_phrase_must_match_as_a_phrase(db_session, owner):
+    late = answer(db_session, owner, "The parcel arrived late.", days_ago=1)
+    reversed_ = answer(db_session, owner, "Late again, but it arrived.", days_ago=2)
+    answer(db_session, owner, "Arrived in perfect shape.", days_ago=3)
+    assert found(db_session, owner, "arrived late") == [late.id, reversed_.id]
+    assert found(db_session, owner, '"arrived late"') == [late.id]
+    assert found(db_session, owner, '"late again" arrived') == [reversed_.id]
+
+
+def test_the_customers_name_is_searched_as_well_as_the_comment(db_session, owner):
+    ann = answer(db_session, owner, "Lovely plants.", name="Ann Bramblewood")
+    answer(db_session, owner, "Lovely plants too.", name="Bob Stone")
+    answer(db_session, owner, None, name="Cy Bramble")
+    assert found(db_session, owner, "bramblewood") == [ann.id]
+    assert found(db_session, owner, "ann lovely") == [ann.id]
+    assert found(db_session, owner, "stone ann") == []
+
+
+def test_results_are_newest_first_and_combine_with_the_other_filters(db_session, client, owner):
+    old = answer(db_session, owner, "Slow delivery.", days_ago=9, rating=2)
+    new = answer(db_session, owner, "Slow delivery again.", days_ago=1, rating=4)
+    middle = answer(
+        db_session, owner, "Slow delivery, sadly.", days_ago=5, stage="retention",
+        touchpoint="support-ticket-solved", rating=2,
+    )  # fmt: skip
+    answer(db_session, owner, "Quick delivery!", days_ago=0, rating=5)
+    assert found(db_session, owner, "slow") == [new.id, middle.id, old.id]
+    assert found(db_session, owner, "slow", stage="purchase") == [new.id, old.id]
+    assert found(db_session, owner, "slow", rating_max=2) == [middle.id, old.id]
+    assert listed(client, q="slow delivery", stage="purchase", rating_max="3") == [old.id]
+    assert listed(client, q="slow") == [new.id, middle.id, old.id]
+
+
+def test_another_workspaces_responses_are_never_found(db_session, client, owner):
+    mine = answer(db_session, owner, "Broken pot on arrival.")
+    other = make_workspace(db_session)
+    answer(db_session, other, "Broken pot on arrival.", name="Broken Potter")
+    assert found(db_session, owner, "broken pot") == [mine.id]
+    assert listed(client, q="potter") == []
+    assert listed(client, q="broken") == [mine.id]
+
+
+def test_a_search_without_letters_or_digits_matches_nothing(db_session, client, owner):
+    answer(db_session, owner, "Great! 10/10 * would buy again.")
+    for text in ("!!!", '"', "*", "-", "()", '""'):
+        assert found(db_session, owner, text) == []
+        assert listed(client, q=text) == []
+    assert len(found(db_session, owner, "10")) == 1
+
+
+def test_operator_words_are_plain_words(db_session, owner):
+    near = answer(db_session, owner, "The shop near me and the one in town.")
+    answer(db_session, owner, "Nothing to say.")
+    assert found(db_session, owner, "NEAR AND") == [near.id]
+    assert found(db_session, owner, "near(") == [near.id]
+    assert found(db_session, owner, "-near") == [near.id]
+    assert found(db_session, owner, "OR nothing") == []
+
+
+# -- the index follows every change ------------------------------------------------------
+
+
+def _indexed_words(session):
+    """On SQLite, every word the FTS5 index holds for some response; on PostgreSQL the
+    words of every stored tsvector. Erased words must not linger in either."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            sa.text(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_words "
+                "USING fts5vocab(main, response_search, 'row')"
+            )
+        )
+        return set(session.scalars(sa.text("SELECT term FROM temp.search_words WHERE doc > 0")))
+    return set(
+        session.scalars(sa.text("SELECT word FROM ts_stat('SELECT search_vector FROM response')"))
+    )
+
+
+def test_an_erased_comment_is_no_longer_found_nor_kept_in_the_index(db_session, client, owner):
+    response = answer(db_session, owner, "My neighbour Zebedee recommended you.", name="Ann")
+    assert found(db_session, owner, "zebedee") == [response.id]
+    assert "zebede" in _indexed_words(db_session) or "zebedee" in _indexed_words(db_session)
+    response.comment = None
+    apply_sentiment(response, None)
+    db_session.commit()
+    assert found(db_session, owner, "zebedee") == []
+    assert listed(client, q="zebedee") == []
+    assert not {"zebede", "zebedee", "neighbour"} & _indexed_words(db_session)
+    assert found(db_session, owner, "ann") == [response.id]
+
+
+def test_a_deleted_response_leaves_the_index(db_session, owner):
+    response = answer(db_session, owner, "Quixotic service.", name="Yolanda")
+    db_session.execute(sa.delete(Response).where(Response.id == response.id))
+    db_session.commit()
+    assert not {"quixot", "quixotic", "yolanda"} & _indexed_words(db_session)
+
+
+def test_a_changed_comment_is_found_by_its_new_words_only(db_session, client, owner):
+    response = answer(db_session, owner, "Terrible packaging.")
+    response.comment = "Actually the packaging was fine, the courier dropped it."
+    db_session.commit()
+    assert found(db_session, owner, "courier") == [response.id]
+    assert found(db_session, owner, "terrible") == []
+    assert listed(client, q="courier dropped") == [response.id]
+
+
+def test_a_renamed_customer_is_found_by_the_new_name_only(db_session, owner):
+    first = answer(db_session, owner, "Good.", name="Ann Oldname", email="ann@example.com")
+    second = answer(
+        db_session, owner, "Fine.", name="Ann Oldname", email="ann@example.com", days_ago=1
+    )
+    contact = db_session.get(Contact, first.contact_id)
+    contact.name = "Ann Newname"
+    db_session.commit()
+    assert found(db_session, owner, "newname") == [first.id, second.id]
+    assert found(db_session, owner, "oldname") == []
+    # An erased name (the comment stays) is gone from the index as well.
+    contact.name = None
+    db_session.commit()
+    assert found(db_session, owner, "newname") == []
+    assert not {"newnam", "newname", "oldnam", "oldname"} & _indexed_words(db_session)
+    assert found(db_session, owner, "good") == [first.id]
+
+
+def test_the_index_holds_rows_written_in_bulk_outside_the_services(db_session, owner):
+    # The bulk demo loader and imports write with plain INSERTs: triggers still index them.
+    first = answer(db_session, owner, "Template.")
+    row = {
+        c.name: getattr(first, c.key)
+        for c in Response.__table__.columns
+        if c.name not in ("id", "invitation_id", "submission_key")
+    }
+    db_session.execute(
+        sa.insert(Response).values(
+            **row | {"comment": "Bulk-loaded marmalade.", "submission_key": "bulk-1"}
+        )
+    )
+    db_session.commit()
+    assert len(found(db_session, owner, "marmalade")) == 1
+
+
+# -- odd input is never an error ---------------------------------------------------------
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=st.text(st.characters(exclude_characters="\x00"), max_size=120))
+def test_any_search_text_answers_without_an_error(db_session, client, owner, text):
+    if not found(db_session, owner, "seed"):
+        answer(db_session, owner, 'Seed "quoted" NEAR(a b) * - AND OR café 100%')
+    page = client.get("/responses", query_string={"q": text})
+    assert page.status_code in (200, 422), page.status_code
+    found(db_session, owner, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"', "*", "NEAR(", "-", "AND", "OR", "NOT", "^", "a:b", "comment:x", "{comment}: x",
+     "ünïcödé 日本語 🙂", "x" * 1000, '"' * 99, "a" * 100],
+)  # fmt: skip
+def test_odd_searches_are_answered_never_with_a_server_error(client, owner, text):
+    for path in ("/responses", "/export/responses.csv", "/export/testimonials.csv"):
+        response = client.get(path, query_string={"q": text})
+        assert response.status_code in (200, 422), (path, response.status_code)
+
+
+def test_a_search_of_diacritics_and_other_scripts_finds_them(db_session, owner):
+    response = answer(db_session, owner, "Tolles Café, 日本語 spoken, naïve charm")
+    assert found(db_session, owner, "café") == [response.id]
+    assert found(db_session, owner, "naïve") == [response.id]
+
+
+# -- the exports and the API search the same way -----------------------------------------
+
+
+def test_the_exports_use_the_same_search(db_session, client, owner):
+    refund = answer(db_session, owner, "Quick refund, thank you!", opt_in=True, name="Ann")
+    answer(db_session, owner, "Lovely plants.", opt_in=True, name="Bob")
+    approve(db_session, owner.id, refund.testimonial.id, None, NOW)
+    db_session.commit()
+    export = client.get("/export/responses.csv", query_string={"q": "refunds"})
+    rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
+    assert [int(r["id"]) for r in rows] == [refund.id]
+    export = client.get("/export/testimonials.csv", query_string={"q": "refunded"})
+    rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
+    assert [int(r["response_id"]) for r in rows] == [refund.id]
+    export = client.get("/export/testimonials.csv", query_string={"q": "lovely"})
+    assert list(csv.DictReader(io.StringIO(export.get_data(as_text=True)))) == []
+
+
+def test_the_api_list_uses_the_same_search(db_session, client):
+    workspace = make_workspace(db_session)
+    api = api_client_for(client, db_session, workspace)
+    late = answer(db_session, workspace, "The parcel arrived late.", days_ago=1)
+    answer(db_session, workspace, "Late again, but it arrived.", days_ago=2)
+    body = api.get("/api/v1/responses", query_string={"q": '"arrived late"'}).get_json()
+    assert [item["id"] for item in body["data"]] == [late.id]
+    body = api.get("/api/v1/responses", query_string={"q": "arriving"}).get_json()
+    assert len(body["data"]) == 2
+    assert api.get("/api/v1/responses", query_string={"q": "!!!"}).get_json()["data"] == []
+    assert api.get("/api/v1/responses", query_string={"q": "x" * 101}).status_code == 422
+
+
+def test_the_migration_indexed_what_the_database_held(db_session):
+    # The schema the tests run on was built by the migrations, so the index exists.
+    name = db_session.get_bind().dialect.name
+    if name == "sqlite":
+        kind = db_session.scalar(
+            sa.text("SELECT sql FROM sqlite_master WHERE name = 'response_search'")
+        )
+        assert "porter unicode61 remove_diacritics 2" in kind
+    else:
+        assert db_session.scalar(
+            sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_response_search_vector'")
+        ).endswith("USING gin (search_vector)")
