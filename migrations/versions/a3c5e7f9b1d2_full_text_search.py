@@ -109,11 +109,17 @@ POSTGRES_UPGRADE = [
     ALTER TEXT SEARCH CONFIGURATION feedback_search
     ALTER MAPPING REPLACE english_stem WITH feedback_search_stem
     """,
+    # Punctuation becomes space first: PostgreSQL's parser would otherwise keep
+    # "10/10", "a@b.com" or "1.5" whole, where SQLite's tokenizer (and the
+    # search's own reading of what was typed) splits them into words.
     """
     CREATE FUNCTION response_search_document(comment text, name text) RETURNS tsvector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT to_tsvector('feedback_search', coalesce(comment, ''))
-            || to_tsvector('feedback_search', coalesce(name, ''))
+        SELECT to_tsvector(
+            'feedback_search', regexp_replace(coalesce(comment, ''), '[[:punct:]]+', ' ', 'g')
+        ) || to_tsvector(
+            'feedback_search', regexp_replace(coalesce(name, ''), '[[:punct:]]+', ' ', 'g')
+        )
     $$
     """,
     "ALTER TABLE response ADD COLUMN search_vector tsvector",
