@@ -26,6 +26,7 @@ from feedback.delivery.worker import (
 )
 from feedback.extensions import db
 from feedback.followups.services import queue_follow_up_digests
+from feedback.insights import search
 from feedback.insights.services import rebuild_rollups
 from feedback.journey.services import UnknownStage, UnknownTouchpoint
 from feedback.surveys import import_runner, imports, touchpoints
@@ -424,6 +425,22 @@ def rebuild_rollups_command(slug: str | None) -> None:
         rows = rebuild_rollups(db.session, workspace.id, workspace.timezone)
         db.session.commit()
         click.echo(f"{workspace.slug}: {rows} rollup rows")
+
+
+@feedback_cli.command("compact-search")
+def compact_search() -> None:
+    """Rewrite the search index so erased comments and names leave it for good (SQLite).
+
+    An erased or changed comment is no longer found at once; on SQLite its
+    words stay in the index's older pages until they are merged. Run this after
+    erasing personal data (seconds per million responses; writers wait). On
+    PostgreSQL there is nothing to do: VACUUM removes old row versions.
+    """
+    if search.compact_index(db.session):
+        db.session.commit()
+        click.echo("Search index rewritten.")
+    else:
+        click.echo("Nothing to do on PostgreSQL: VACUUM removes old row versions.")
 
 
 @feedback_cli.command("backup")

@@ -34,7 +34,7 @@ class ResponseFilterForm(FlaskForm):
     )
     since = DateField("From", validators=[Optional()])
     until = DateField("To", validators=[Optional()])
-    q = StringField("Comment contains", validators=[Optional(), Length(max=100)])
+    q = StringField("Search comments and names", validators=[Optional(), Length(max=100)])
     opted_in = BooleanField("May be quoted")
     mismatch = BooleanField("Rating and comment disagree")
 

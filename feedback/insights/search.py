@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table, false, func, literal_column, select, table
+from sqlalchemy import Select, Table, false, func, literal_column, select, table, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -122,6 +122,21 @@ def narrow_to_text(stmt: Select[T], text: str, session: Session | None = None) -
     if matches <= FEW_MATCHES:
         return stmt.where(Response.id.in_(matching)).with_hint(Response, NOT_INDEXED, "sqlite")
     return stmt.where(literal_column("+response.id").in_(matching))
+
+
+def compact_index(session: Session) -> bool:
+    """Rewrite the SQLite search index in one piece, so erased words leave its pages.
+
+    Taking a row out of an FTS5 index writes a deletion marker; the words
+    themselves stay in the older segment, unreadable through a search but
+    present in `response_search_data`, until segments are merged. `optimize`
+    merges them all. Returns False on PostgreSQL, where there is nothing to do
+    here: an old row version, comment and tsvector alike, is gone at VACUUM.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    session.execute(text(f"INSERT INTO {SQLITE_TABLE} ({SQLITE_TABLE}) VALUES ('optimize')"))
+    return True
 
 
 @compiles(Table, "sqlite")
