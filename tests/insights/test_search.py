@@ -363,3 +363,37 @@ def test_compacting_the_index_removes_erased_words_from_its_pages(db_session, ru
     assert b"xylophonestreet" not in _index_pages(db_session)
     assert found(db_session, owner, "erased") == [response.id]
     assert len(found(db_session, owner, "another comment")) == 1
+
+
+def test_a_customer_deleted_with_their_responses_leaves_no_name_in_the_index(db_session, owner):
+    # Whichever a cascade deletes first, contact or response, the index is told the
+    # values it holds (a wrong 'delete' would leave the name behind for good).
+    kept = answer(db_session, owner, "Still here.", name="Ann Keep")
+    gone = answer(db_session, owner, "Please forget me.", name="Quentin Forgetme")
+    assert "forgetm" in _indexed_words(db_session)
+    invitation_ids = [gone.invitation_id]
+    db_session.execute(sa.text("DELETE FROM testimonial WHERE response_id = :id"), {"id": gone.id})
+    db_session.execute(sa.delete(Response).where(Response.id == gone.id))
+    db_session.execute(
+        sa.text("DELETE FROM invitation WHERE id IN :ids").bindparams(
+            sa.bindparam("ids", expanding=True)
+        ),
+        {"ids": invitation_ids},
+    )
+    db_session.execute(sa.delete(Contact).where(Contact.id == gone.contact_id))
+    db_session.commit()
+    assert found(db_session, owner, "forgetme") == []
+    assert not {"quentin", "forgetm", "forgetme", "forget"} & _indexed_words(db_session)
+    assert found(db_session, owner, "keep") == [kept.id]
+
+
+def test_a_deleted_workspace_leaves_nothing_of_its_customers_in_the_index(db_session, owner):
+    other = make_workspace(db_session)
+    answer(db_session, other, "Wobbleberry jam.", name="Ulrika Vanishing")
+    kept = answer(db_session, owner, "Still here.", name="Ann Keep")
+    theirs = {"wobbleberri", "ulrika", "vanish"}
+    assert theirs <= _indexed_words(db_session)
+    db_session.execute(sa.text("DELETE FROM workspace WHERE id = :id"), {"id": other.id})
+    db_session.commit()
+    assert not theirs & _indexed_words(db_session)
+    assert found(db_session, owner, "keep") == [kept.id]
