@@ -3,10 +3,10 @@
 SQLite: a contentless FTS5 index (`response_search`, porter stemming,
 diacritics removed) of each response's comment and its contact's name, so no
 comment is stored twice (nor a view that a later batch migration of response
-would trip over); filled from the existing rows. PostgreSQL: a text search configuration
-(`feedback_search`: English stemming without stop words, as SQLite's porter
-has none), a `tsvector` column on response with a GIN index, filled from the
-existing rows.
+would trip over); filled from the existing rows. PostgreSQL: a text search
+configuration (`feedback_search`: English stemming without stop words, as
+SQLite's porter has none), a `tsvector` column on response with a GIN index,
+filled from the existing rows.
 
 Triggers keep either in step with every write path: a response inserted,
 its comment or contact changed, deleted; a contact renamed (or deleted, on
@@ -15,6 +15,11 @@ with the old values), so the triggers pass exactly what went in: the old
 comment and the name as it was. A contact's index entries lose the name
 before the contact goes, so whichever of a workspace's rows a cascade deletes
 first, the values match.
+
+On SQLite a later batch migration that recreates response or contact loses
+its triggers: it must create them again (tests/test_upgrades_keep_data.py
+compares the triggers before and after). The index keys are response ids,
+which a batch copy keeps.
 
 Also an index on response (workspace_id, contact_id): a renamed contact's
 responses are found through it (and a contact's deletion checks it).
