@@ -8,12 +8,18 @@ import datetime as dt
 import io
 import itertools
 import re
+import uuid
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from feedback import create_app
+from feedback.config import config_for_tests
+from feedback.extensions import db
 from feedback.insights.queries import ResponseFilters, filtered_responses
 from feedback.insights.search import engine_query, search_terms
 from feedback.surveys.models import Contact, Response
@@ -27,7 +33,11 @@ from feedback.surveys.services import (
 )
 from feedback.testimonials.services import approve
 from tests.api.conftest import api_client_for
+from tests.conftest import POSTGRES_URL, ROOT
 from tests.factories import NOW, PASSWORD, make_owner, make_workspace
+
+# The revision the search migration builds on (whatever it is after merges).
+BEFORE_SEARCH = ScriptDirectory(str(ROOT / "migrations")).get_revision("a3c5e7f9b1d2").down_revision
 
 _emails = itertools.count(1)
 
@@ -324,8 +334,7 @@ def test_the_api_list_uses_the_same_search(db_session, client):
     assert api.get("/api/v1/responses", query_string={"q": "x" * 101}).status_code == 422
 
 
-def test_the_migration_indexed_what_the_database_held(db_session):
-    # The schema the tests run on was built by the migrations, so the index exists.
+def test_the_index_is_built_by_the_migrations_with_a_stemming_tokenizer(db_session):
     name = db_session.get_bind().dialect.name
     if name == "sqlite":
         kind = db_session.scalar(
@@ -397,3 +406,50 @@ def test_a_deleted_workspace_leaves_nothing_of_its_customers_in_the_index(db_ses
     db_session.commit()
     assert not theirs & _indexed_words(db_session)
     assert found(db_session, owner, "keep") == [kept.id]
+
+
+@pytest.fixture
+def scratch_url(tmp_path):
+    """An empty database of its own (a file, or a database on the PostgreSQL server)."""
+    if not POSTGRES_URL:
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite'}"
+        return
+    name = f"feedback_search_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(
+        sa.make_url(POSTGRES_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_the_upgrade_indexes_the_responses_already_there_and_the_downgrade_removes_it(
+    scratch_url,
+):
+    app = create_app(config_for_tests(scratch_url))
+    with app.app_context():
+        upgrade(revision=BEFORE_SEARCH)
+        result = app.test_cli_runner().invoke(args=["feedback", "demo", "--responses", "30"])
+        assert result.exit_code == 0, result.output
+        db.session.remove()
+        upgrade()
+        workspace_id, comment = db.session.execute(
+            sa.select(Response.workspace_id, Response.comment)
+            .where(Response.comment.is_not(None))
+            .order_by(Response.id)
+            .limit(1)
+        ).one()
+        word = max(search_terms(comment)[0].split(), key=len)
+        stmt = filtered_responses(workspace_id, ResponseFilters(text=word), "UTC")
+        assert db.session.scalars(stmt.with_only_columns(Response.id)).all()
+        db.session.remove()
+        downgrade(revision=BEFORE_SEARCH)
+        names = set(sa.inspect(db.engine).get_table_names())
+        assert not {n for n in names if n.startswith("response_search")}
+        columns = {c["name"] for c in sa.inspect(db.engine).get_columns("response")}
+        assert "search_vector" not in columns
+        db.session.remove()
+        db.engine.dispose()
