@@ -59,6 +59,7 @@ import multiprocessing
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,6 +109,7 @@ LINK_RE = re.compile(r"/s/([A-Za-z0-9_\-]+)")
 # Notes that describe the run rather than a failure start with this.
 INFO = "(info) "
 FAULTS = ("kill -9 a gunicorn worker", "restart PostgreSQL", "SMTP down", "kill -9 a mail worker")
+FAULT_NAMES = dict(zip(("web", "postgres", "smtp", "mail-worker"), FAULTS, strict=True))
 
 
 class Timeout(BaseException):
@@ -582,7 +584,7 @@ def run_faults(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack
     )
     phases: list[Phase] = []
     started = time.time()
-    for fault in FAULTS:
+    for fault in args.faults:
         phase = Phase(fault, started)
         phases.append(phase)
         time.sleep(args.seconds_per_fault)
@@ -799,8 +801,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--short", action="store_true", help="the CI version: small numbers, under 2 minutes"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(FAULT_NAMES),
+        help="run only this fault (repeatable, in the order given), e.g. to reproduce one",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    args.faults = [FAULT_NAMES[name] for name in args.only] if args.only else list(FAULTS)
     short = {"seconds_per_fault": 3.0, "smtp_down_seconds": 5.0, "clients": 2}
     full = {"seconds_per_fault": 15.0, "smtp_down_seconds": 20.0, "clients": 4}
     for name, value in (short if args.short else full).items():
@@ -851,10 +860,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         signal.alarm(0)
-        with contextlib.suppress(OSError):
-            for path in work.iterdir():
-                path.unlink()
-            work.rmdir()
     print()
     print(table(figures))
     problems = [f"{f.fault}: {problem}" for f in figures for problem in f.failures()]
@@ -865,6 +870,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwhole run: {time.monotonic() - began:.0f} s")
     for problem in problems:
         print(f"CHECK FAILED: {problem}")
+    if problems:
+        print(f"the servers' logs are kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     if not problems:
         print(
             "check: no accepted submit lost or stored twice, every invitation emailed, "
