@@ -336,18 +336,39 @@ def pid_of_peer(peer: tuple[str, int], smtp_port: int, pids: list[int]) -> int |
     return holder_of(loopback_connections(local_port=peer[1], remote_port=smtp_port), pids)
 
 
-def busy_web_worker(master_pid: int, port: int, within: float) -> tuple[int | None, bool]:
-    """A gunicorn worker serving a request right now (a sync worker holds a client's
-    connection only while it answers it), waiting up to `within` seconds for one;
-    else any worker. (pid or None, whether it was busy)."""
+def busy_web_worker(
+    master_pid: int, web_port: int, engine: Any, pg_port: int, within: float
+) -> tuple[int | None, str]:
+    """A gunicorn worker in the middle of a request, waiting up to `within` seconds
+    for one; else any worker. Returns (pid or None, what it was doing).
+
+    Best, one inside a database transaction (the app holds one per request, so a
+    submit may be written but not yet answered); else one holding a client's
+    connection (a sync worker holds it only while it answers)."""
+    import sqlalchemy as sa
+
+    in_transaction = sa.text(
+        "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND client_port IS NOT NULL "
+        "AND state IN ('active', 'idle in transaction')"
+    )
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        busy = holder_of(loopback_connections(local_port=port), children_of(master_pid))
-        if busy is not None:
-            return busy, True
-        time.sleep(0.002)
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            workers = children_of(master_pid)
+            ports = conn.execute(in_transaction).scalars().all()
+            conn.rollback()
+            for port in ports:
+                inodes = loopback_connections(local_port=port, remote_port=pg_port)
+                busy = holder_of(inodes, workers)
+                if busy is not None:
+                    return busy, "in a database transaction"
+            busy = holder_of(loopback_connections(local_port=web_port), workers)
+            if busy is not None:
+                return busy, "answering a request"
+            time.sleep(0.002)
     workers = children_of(master_pid)
-    return (workers[0] if workers else None), False
+    return (workers[0] if workers else None), "idle"
 
 
 class SmtpServer:
@@ -594,7 +615,7 @@ def run_faults(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack
         print(f"-- {fault}", flush=True)
         phase.injected = time.time()
         phase.note += inject(
-            fault, args, server.pid, server.base_url, cluster, smtp, handler, workers
+            fault, phase, args, server.pid, server.base_url, engine, cluster, smtp, handler, workers
         )
         time.sleep(args.seconds_per_fault)
         phase.ended = started = time.time()
@@ -619,22 +640,27 @@ def run_faults(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack
 
 def inject(
     fault: str,
+    phase: Phase,
     args: argparse.Namespace,
     gunicorn_pid: int,
     base_url: str,
+    engine: Any,
     cluster: Any,
     smtp: SmtpServer,
     handler: MailKiller,
     workers: MailWorkers,
 ) -> str:
-    """Do the fault (and undo it, where something must); a note on what was done."""
+    """Do the fault (and undo it, where something must), with `phase.injected` the
+    moment it struck; a note when it could not be done as meant."""
     if fault == FAULTS[0]:
         port = int(base_url.rsplit(":", 1)[1])
-        victim, busy = busy_web_worker(gunicorn_pid, port, within=5.0)
+        victim, doing = busy_web_worker(gunicorn_pid, port, engine, cluster.port, within=5.0)
         if victim is None:
             return "no gunicorn worker found; "
         os.kill(victim, signal.SIGKILL)
-        return "" if busy else INFO + "the killed gunicorn worker was idle; "
+        phase.injected = time.time()
+        print(f"   killed gunicorn worker {victim}, {doing}", flush=True)
+        return "" if doing != "idle" else INFO + "the killed gunicorn worker was idle; "
     if fault == FAULTS[1]:
         cluster.stop()
         cluster.start()
@@ -648,7 +674,8 @@ def inject(
     if not handler.killed_event.wait(timeout=30):
         handler.armed_at = None
         return "no mail worker was sending: nothing killed; "
-    killed_pid, _ = handler.killed or (0, 0.0)
+    killed_pid, phase.injected = handler.killed or (0, phase.injected)
+    print(f"   killed mail worker {killed_pid} mid-batch", flush=True)
     for process in workers.processes:
         if process.pid == killed_pid:
             process.wait(timeout=10)
