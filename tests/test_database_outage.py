@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 import sqlalchemy as sa
@@ -192,3 +193,51 @@ def test_connection_failures_and_lock_timeouts_count_as_outages_and_bugs_do_not(
     assert not database_unavailable(missing_table)
     assert not database_unavailable(duplicate)
     assert not database_unavailable(ValueError("not a database error"))
+
+
+@pytest.mark.slow
+def test_an_api_call_whose_commit_loses_the_database_answers_503_not_500(
+    private_postgres: PrivateCluster,
+) -> None:
+    # The connection dies at the very commit of a new touchpoint (a PostgreSQL
+    # restart at the wrong moment, as bench/faults.py provokes): nothing was
+    # stored, so the answer is 503 and the client's retry records it.
+    url = private_postgres.create_database("commit_lost")
+    migrate_to_head(url)
+    app = create_app(config_for_tests(url))
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    with app.app_context():
+        workspace = make_workspace(db.session)
+        key = create_api_key(db.session, workspace, "commit test", NOW).secret
+        db.session.commit()
+        wrote_invitation, cuts = [], []
+
+        def note_insert(_conn, _cursor, statement, *_args) -> None:
+            if statement.lstrip().upper().startswith("INSERT INTO INVITATION"):
+                wrote_invitation.append(True)
+
+        def cut_at_commit(conn) -> None:
+            if wrote_invitation and not cuts:  # once: the retry goes through
+                cuts.append(True)
+                backend = conn.connection.dbapi_connection.info.backend_pid
+                with psycopg.connect(private_postgres.url, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+
+        event.listen(db.engine, "before_cursor_execute", note_insert)
+        event.listen(db.engine, "commit", cut_at_commit)
+        event_body = {
+            "contact": {"email": "cut@example.com"},
+            "stage": "retention",
+            "touchpoint": "support-ticket-solved",
+            "event_id": "cut-1",
+        }
+        api = {"Authorization": f"Bearer {key}"}
+        client = app.test_client()
+        cut = client.post("/api/v1/touchpoints", json=event_body, headers=api)
+        assert cut.status_code == 503, cut.text
+        assert cut.json["error"]["code"] == "unavailable"
+        retried = client.post("/api/v1/touchpoints", json=event_body, headers=api)
+        assert retried.status_code == 201, retried.text
+        assert cuts == [True]
+        db.session.remove()
+        db.engine.dispose()
