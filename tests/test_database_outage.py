@@ -26,7 +26,7 @@ from feedback.config import config_for_tests, normalise_database_url
 from feedback.db import utcnow
 from feedback.errors import database_unavailable
 from feedback.extensions import db
-from tests.conftest import free_port, gunicorn, migrate_to_head
+from tests.conftest import RequestIsolatingClient, free_port, gunicorn, migrate_to_head
 from tests.factories import NOW, PASSWORD, make_invitation, make_owner, make_workspace
 from tests.pages import csrf_token_from
 from tests.pg_cluster import PrivateCluster
@@ -195,49 +195,106 @@ def test_connection_failures_and_lock_timeouts_count_as_outages_and_bugs_do_not(
     assert not database_unavailable(ValueError("not a database error"))
 
 
+class ConnectionCutter:
+    """Ends the request's own PostgreSQL connection (pg_terminate_backend, as a
+    restart does) just before its `cut_at`-th statement or commit."""
+
+    def __init__(self, engine: sa.Engine, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.cut_at: int | None = None
+        self.seen = 0
+        self.cut: str | None = None  # what it cut before
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def arm(self, cut_at: int | None) -> None:
+        self.cut_at, self.seen, self.cut = cut_at, 0, None
+
+    def _statement(self, conn, _cursor, statement, *_args) -> None:
+        self._step(conn, statement.split()[0])
+
+    def _commit(self, conn) -> None:
+        self._step(conn, "COMMIT")
+
+    def _step(self, conn, what: str) -> None:
+        self.seen += 1
+        if self.seen == self.cut_at:
+            self.cut = what
+            backend = conn.connection.dbapi_connection.info.backend_pid
+            with psycopg.connect(self.admin_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+
+
 @pytest.mark.slow
-def test_an_api_call_whose_commit_loses_the_database_answers_503_not_500(
-    private_postgres: PrivateCluster,
+def test_a_connection_lost_at_any_statement_of_a_write_answers_503_and_the_retry_stores_once(
+    private_postgres: PrivateCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The connection dies at the very commit of a new touchpoint (a PostgreSQL
-    # restart at the wrong moment, as bench/faults.py provokes): nothing was
-    # stored, so the answer is 503 and the client's retry records it.
-    url = private_postgres.create_database("commit_lost")
+    # A PostgreSQL restart can strike between any two statements of a request,
+    # the commit included (bench/faults.py does it under load). Whichever it
+    # is, the answer is a 503 (nothing was stored) and the client's retry is
+    # stored once; never a 500.
+    url = private_postgres.create_database("cuts")
     migrate_to_head(url)
     app = create_app(config_for_tests(url))
     app.config["PROPAGATE_EXCEPTIONS"] = False
+    app.test_client_class = RequestIsolatingClient  # a context (and session) per request
     with app.app_context():
         workspace = make_workspace(db.session)
-        key = create_api_key(db.session, workspace, "commit test", NOW).secret
+        key = create_api_key(db.session, workspace, "cuts", NOW).secret
+        links = [make_invitation(db.session, workspace, now=utcnow()).token for _ in range(40)]
         db.session.commit()
-        wrote_invitation, cuts = [], []
+        db.session.remove()
+        cutter = ConnectionCutter(db.engine, private_postgres.url)
+    client = app.test_client()
+    api = {"Authorization": f"Bearer {key}"}
+    cuts: dict[str, list[str]] = {"touchpoint": [], "submit": []}
 
-        def note_insert(_conn, _cursor, statement, *_args) -> None:
-            if statement.lstrip().upper().startswith("INSERT INTO INVITATION"):
-                wrote_invitation.append(True)
-
-        def cut_at_commit(conn) -> None:
-            if wrote_invitation and not cuts:  # once: the retry goes through
-                cuts.append(True)
-                backend = conn.connection.dbapi_connection.info.backend_pid
-                with psycopg.connect(private_postgres.url, autocommit=True) as admin:
-                    admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
-
-        event.listen(db.engine, "before_cursor_execute", note_insert)
-        event.listen(db.engine, "commit", cut_at_commit)
-        event_body = {
-            "contact": {"email": "cut@example.com"},
+    for n in range(1, 40):
+        body = {
+            "contact": {"email": f"cut{n}@example.com"},
             "stage": "retention",
             "touchpoint": "support-ticket-solved",
-            "event_id": "cut-1",
+            "event_id": f"cut-{n}",
         }
-        api = {"Authorization": f"Bearer {key}"}
-        client = app.test_client()
-        cut = client.post("/api/v1/touchpoints", json=event_body, headers=api)
-        assert cut.status_code == 503, cut.text
-        assert cut.json["error"]["code"] == "unavailable"
-        retried = client.post("/api/v1/touchpoints", json=event_body, headers=api)
-        assert retried.status_code == 201, retried.text
-        assert cuts == [True]
+        cutter.arm(n)
+        answer = client.post("/api/v1/touchpoints", json=body, headers=api)
+        if cutter.cut is None:  # the request has fewer statements than n
+            assert answer.status_code == 201
+            break
+        cuts["touchpoint"].append(cutter.cut)
+        assert answer.status_code == 503, (cutter.cut, answer.status_code)
+        cutter.arm(None)
+        assert client.post("/api/v1/touchpoints", json=body, headers=api).status_code == 201
+
+    for n in range(1, 40):
+        browser = app.test_client()
+        url_n = f"/s/{links[n]}"
+        cutter.arm(None)
+        answer_form = {"csrf_token": csrf_token_from(browser.get(url_n)), "rating": "4"}
+        cutter.arm(n)
+        answer = browser.post(url_n, data=answer_form)
+        if cutter.cut is None:
+            assert answer.status_code == 303
+            break
+        cuts["submit"].append(cutter.cut)
+        assert answer.status_code == 503, (cutter.cut, answer.status_code)
+        cutter.arm(None)
+        assert browser.post(url_n, data=answer_form).status_code == 303
+
+    # Every statement was tried, the commit among them.
+    assert "COMMIT" in cuts["touchpoint"] and "COMMIT" in cuts["submit"]
+    cutter.arm(None)
+    with app.app_context():
+        stored = db.session.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM invitation WHERE event_id LIKE 'cut-%'), "
+                "(SELECT count(DISTINCT event_id) FROM invitation WHERE event_id LIKE 'cut-%'), "
+                "(SELECT count(*) FROM response), "
+                "(SELECT count(DISTINCT invitation_id) FROM response)"
+            )
+        ).one()
         db.session.remove()
         db.engine.dispose()
+    assert stored[0] == stored[1] == len(cuts["touchpoint"]) + 1
+    assert stored[2] == stored[3] == len(cuts["submit"]) + 1
+    assert '"level": "error"' not in capsys.readouterr().err
