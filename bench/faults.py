@@ -543,7 +543,9 @@ class FaultFigures:
         return problems
 
 
-def run_faults(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> list[Any]:
+def run_faults(
+    args: argparse.Namespace, work: Path, stack: contextlib.ExitStack
+) -> tuple[list[Phase], list[ClientLog], Any, MailKiller]:
     """Set everything up, run the four faults under load; the phases, logs and stores."""
     from tests.pg_cluster import PrivateCluster
 
@@ -635,7 +637,7 @@ def run_faults(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack
                 fatal.append(str(item))
     if fatal or len(logs) < len(clients):
         raise RuntimeError(f"clients failed: {fatal or 'no report in time'}")
-    return [phases, logs, engine, handler]
+    return phases, logs, engine, handler
 
 
 def inject(
