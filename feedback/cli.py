@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from pathlib import Path
@@ -349,6 +350,7 @@ def worker(once: bool, interval: float, connections: int) -> None:
         retry_base_seconds=config["OUTBOX_RETRY_BASE_SECONDS"],
         max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
         connections=connections,
+        lease=dt.timedelta(seconds=config["OUTBOX_LEASE_SECONDS"]),
         on_sent=surveys.record_emails_sent,
         webhook_allow_private=config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"],
     )

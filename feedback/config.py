@@ -14,6 +14,8 @@ from typing import Any
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"
 ENVIRONMENTS = ("production", "development", "testing")
+# The shortest outbox lease allowed: a batch of emails takes seconds to send.
+MIN_LEASE_SECONDS = 5
 
 
 class ConfigError(RuntimeError):
@@ -47,6 +49,10 @@ class Config:
     MAIL_FROM: str = "feedback@localhost"
     OUTBOX_RETRY_BASE_SECONDS: int = 60
     OUTBOX_MAX_ATTEMPTS: int = 8
+    # How long a worker holds the messages it claimed; a worker killed mid-batch
+    # leaves them to another worker (or itself, restarted) after this. Longer
+    # than any batch takes to send, or a slow batch would be claimed twice.
+    OUTBOX_LEASE_SECONDS: int = 300
     # Requests per API key (Flask-Limiter notation); shared across workers
     # through RATELIMIT_STORAGE_URI.
     API_RATE_LIMIT: str = "600/minute"
@@ -67,6 +73,12 @@ class Config:
                 f"FEEDBACK_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}"
             )
         base_url = env.get("BASE_URL", cls.BASE_URL).rstrip("/")
+        lease = _int(env, "OUTBOX_LEASE_SECONDS", cls.OUTBOX_LEASE_SECONDS)
+        if lease < MIN_LEASE_SECONDS:
+            # A lease that ends before a batch is sent hands it to a second worker.
+            raise ConfigError(
+                f"OUTBOX_LEASE_SECONDS must be at least {MIN_LEASE_SECONDS}, not {lease}"
+            )
         return cls(
             ENV=name,
             SECRET_KEY=env.get("SECRET_KEY") or None,
@@ -81,6 +93,7 @@ class Config:
                 env, "OUTBOX_RETRY_BASE_SECONDS", cls.OUTBOX_RETRY_BASE_SECONDS
             ),
             OUTBOX_MAX_ATTEMPTS=_int(env, "OUTBOX_MAX_ATTEMPTS", cls.OUTBOX_MAX_ATTEMPTS),
+            OUTBOX_LEASE_SECONDS=lease,
             API_RATE_LIMIT=env.get("API_RATE_LIMIT", cls.API_RATE_LIMIT),
             WEBHOOK_ALLOW_PRIVATE_NETWORKS=_flag(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
             METRICS_TOKEN=env.get("METRICS_TOKEN", "").strip() or None,
@@ -117,6 +130,7 @@ class Config:
             "MAIL_FROM": self.MAIL_FROM,
             "OUTBOX_RETRY_BASE_SECONDS": self.OUTBOX_RETRY_BASE_SECONDS,
             "OUTBOX_MAX_ATTEMPTS": self.OUTBOX_MAX_ATTEMPTS,
+            "OUTBOX_LEASE_SECONDS": self.OUTBOX_LEASE_SECONDS,
             "API_RATE_LIMIT": self.API_RATE_LIMIT,
             "WEBHOOK_ALLOW_PRIVATE_NETWORKS": self.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
             "METRICS_TOKEN": self.METRICS_TOKEN,

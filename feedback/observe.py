@@ -18,6 +18,7 @@ import traceback
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, g, request
 from flask.logging import default_handler
 from werkzeug.wrappers import Response
@@ -121,7 +122,6 @@ def _finish(response: Response) -> Response:
     if request.endpoint != "static":
         metrics.HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
         metrics.HTTP_REQUEST_SECONDS.labels(route, request.method).observe(seconds)
-    workspace = g.get("workspace")
     logging.getLogger(REQUEST_LOGGER).info(
         "request",
         extra={
@@ -130,10 +130,25 @@ def _finish(response: Response) -> Response:
             "route": route,
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 1),
-            "workspace_id": getattr(workspace, "id", None),
+            "workspace_id": _workspace_id(),
         },
     )
     return response
+
+
+def _workspace_id() -> int | None:
+    """The request's workspace, from the object's identity, never the database.
+
+    By now the view has committed, which expires the object: reading `.id`
+    would load it again, a query per request that fails when the database went
+    away after the commit (the answer was stored, yet the client would get an
+    error), and a 500 after a 503 that closed the session.
+    """
+    workspace = g.get("workspace")
+    if workspace is None:
+        return None
+    identity = sa.inspect(workspace).identity
+    return int(identity[0]) if identity else None
 
 
 def register(app: Flask) -> None:

@@ -72,3 +72,14 @@ def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(tmp_path, 
 def test_a_non_numeric_proxy_count_is_refused():
     with pytest.raises(ConfigError, match="PROXY_COUNT"):
         Config.from_env({"PROXY_COUNT": "two"})
+
+
+def test_the_outbox_lease_defaults_to_five_minutes_and_can_be_shortened():
+    assert Config.from_env({}).OUTBOX_LEASE_SECONDS == 300
+    settings = Config.from_env({"SECRET_KEY": "s" * 40, "OUTBOX_LEASE_SECONDS": "15"})
+    assert settings.to_flask("/tmp/instance")["OUTBOX_LEASE_SECONDS"] == 15
+
+
+def test_an_outbox_lease_too_short_to_send_a_batch_is_refused():
+    with pytest.raises(ConfigError, match="OUTBOX_LEASE_SECONDS must be at least 5"):
+        Config.from_env({"OUTBOX_LEASE_SECONDS": "1"})

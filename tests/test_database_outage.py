@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ from feedback.config import config_for_tests, normalise_database_url
 from feedback.db import utcnow
 from feedback.errors import database_unavailable
 from feedback.extensions import db
-from tests.conftest import free_port, gunicorn, migrate_to_head
+from tests.conftest import RequestIsolatingClient, free_port, gunicorn, migrate_to_head
 from tests.factories import NOW, PASSWORD, make_invitation, make_owner, make_workspace
 from tests.pages import csrf_token_from
 from tests.pg_cluster import PrivateCluster
@@ -192,3 +193,108 @@ def test_connection_failures_and_lock_timeouts_count_as_outages_and_bugs_do_not(
     assert not database_unavailable(missing_table)
     assert not database_unavailable(duplicate)
     assert not database_unavailable(ValueError("not a database error"))
+
+
+class ConnectionCutter:
+    """Ends the request's own PostgreSQL connection (pg_terminate_backend, as a
+    restart does) just before its `cut_at`-th statement or commit."""
+
+    def __init__(self, engine: sa.Engine, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.cut_at: int | None = None
+        self.seen = 0
+        self.cut: str | None = None  # what it cut before
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def arm(self, cut_at: int | None) -> None:
+        self.cut_at, self.seen, self.cut = cut_at, 0, None
+
+    def _statement(self, conn, _cursor, statement, *_args) -> None:
+        self._step(conn, statement.split()[0])
+
+    def _commit(self, conn) -> None:
+        self._step(conn, "COMMIT")
+
+    def _step(self, conn, what: str) -> None:
+        self.seen += 1
+        if self.seen == self.cut_at:
+            self.cut = what
+            backend = conn.connection.dbapi_connection.info.backend_pid
+            with psycopg.connect(self.admin_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+
+
+@pytest.mark.slow
+def test_a_connection_lost_at_any_statement_of_a_write_answers_503_and_the_retry_stores_once(
+    private_postgres: PrivateCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A PostgreSQL restart can strike between any two statements of a request,
+    # the commit included (bench/faults.py does it under load). Whichever it
+    # is, the answer is a 503 (nothing was stored) and the client's retry is
+    # stored once; never a 500.
+    url = private_postgres.create_database("cuts")
+    migrate_to_head(url)
+    app = create_app(config_for_tests(url))
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    app.test_client_class = RequestIsolatingClient  # a context (and session) per request
+    with app.app_context():
+        workspace = make_workspace(db.session)
+        key = create_api_key(db.session, workspace, "cuts", NOW).secret
+        links = [make_invitation(db.session, workspace, now=utcnow()).token for _ in range(40)]
+        db.session.commit()
+        db.session.remove()
+        cutter = ConnectionCutter(db.engine, private_postgres.url)
+    client = app.test_client()
+    api = {"Authorization": f"Bearer {key}"}
+    cuts: dict[str, list[str]] = {"touchpoint": [], "submit": []}
+
+    for n in range(1, 40):
+        body = {
+            "contact": {"email": f"cut{n}@example.com"},
+            "stage": "retention",
+            "touchpoint": "support-ticket-solved",
+            "event_id": f"cut-{n}",
+        }
+        cutter.arm(n)
+        answer = client.post("/api/v1/touchpoints", json=body, headers=api)
+        if cutter.cut is None:  # the request has fewer statements than n
+            assert answer.status_code == 201
+            break
+        cuts["touchpoint"].append(cutter.cut)
+        assert answer.status_code == 503, (cutter.cut, answer.status_code)
+        cutter.arm(None)
+        assert client.post("/api/v1/touchpoints", json=body, headers=api).status_code == 201
+
+    for n in range(1, 40):
+        browser = app.test_client()
+        url_n = f"/s/{links[n]}"
+        cutter.arm(None)
+        answer_form = {"csrf_token": csrf_token_from(browser.get(url_n)), "rating": "4"}
+        cutter.arm(n)
+        answer = browser.post(url_n, data=answer_form)
+        if cutter.cut is None:
+            assert answer.status_code == 303
+            break
+        cuts["submit"].append(cutter.cut)
+        assert answer.status_code == 503, (cutter.cut, answer.status_code)
+        cutter.arm(None)
+        assert browser.post(url_n, data=answer_form).status_code == 303
+
+    # Every statement was tried, the commit among them.
+    assert "COMMIT" in cuts["touchpoint"] and "COMMIT" in cuts["submit"]
+    cutter.arm(None)
+    with app.app_context():
+        stored = db.session.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM invitation WHERE event_id LIKE 'cut-%'), "
+                "(SELECT count(DISTINCT event_id) FROM invitation WHERE event_id LIKE 'cut-%'), "
+                "(SELECT count(*) FROM response), "
+                "(SELECT count(DISTINCT invitation_id) FROM response)"
+            )
+        ).one()
+        db.session.remove()
+        db.engine.dispose()
+    assert stored[0] == stored[1] == len(cuts["touchpoint"]) + 1
+    assert stored[2] == stored[3] == len(cuts["submit"]) + 1
+    assert '"level": "error"' not in capsys.readouterr().err

@@ -385,3 +385,37 @@ def test_the_worker_heartbeat_age_is_a_gauge_once_a_worker_has_run(monitored, db
     db_session.commit()
     age = value(scrape(monitored), "feedback_worker_heartbeat_age_seconds")
     assert 59 <= age < 120
+
+
+def test_the_request_log_names_the_workspace_without_asking_the_database_again(
+    app, client, db_session, capsys
+):
+    # The view has committed, which expires the workspace object. Loading it
+    # again just to log its id cost a query per request, and a database lost
+    # right after the commit turned a stored touchpoint into an error answer.
+    api = api_client_for(client, db_session, make_workspace(db_session))
+    after_the_view: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        if request and getattr(request, "_view_done", False):
+            after_the_view.append(statement)
+
+    @app.after_request
+    def view_done(response):  # runs before the log line's hook (they run in reverse)
+        request._view_done = True
+        return response
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        capsys.readouterr()
+        answer = api.post("/api/v1/touchpoints", json=event())
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    assert answer.status_code == 201, answer.text
+    assert [s for s in after_the_view if s.lstrip().upper().startswith("SELECT")] == []
+    [line] = [
+        line
+        for line in json_lines(capsys.readouterr().err)
+        if line["logger"] == "feedback.requests"
+    ]
+    assert line["workspace_id"] == api.workspace.id

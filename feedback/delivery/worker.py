@@ -71,8 +71,10 @@ class DeliverySettings:
     connections: int = 2
     lease: dt.timedelta = services.DEFAULT_LEASE
     # Sends are recorded (committed) in groups of this many, or every 0.2 s:
-    # a crash re-sends at most one group, and the database is not asked for a
-    # commit per email.
+    # a crash usually re-sends about one group, and the database is not asked
+    # for a commit per email. The SMTP connections keep sending while a group
+    # is committed, so the bound is the batch: a database that hangs on that
+    # commit may see the whole batch go out unrecorded (bench/faults.py counts it).
     record_every: int = 20
     # Told about delivered messages (their `meta`s), in the same transaction
     # that records the sends; e.g. marks the invitations they carried as sent.
@@ -135,9 +137,9 @@ def deliver_batch(
     """Claim one batch of due emails, deliver them, record the outcomes as they come.
 
     Sends are committed in small groups (`record_every`, or every 0.2 s) and
-    failures at once, so a crash loses at most the knowledge that one group
-    went out (it is then sent again): delivery is at least once, and messages
-    are never dropped.
+    failures at once, so a crash loses the knowledge that about one group
+    (at most the batch) went out, which is then sent again: delivery is at
+    least once, and messages are never dropped.
     """
     ids = services.claim_due(
         session, now(), limit=settings.batch, lease=settings.lease, kind="email"
