@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import runpy
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -160,3 +162,18 @@ def test_alive_while_notifies_at_most_every_interval():
         streaming.keep_worker_alive(None)
     assert list(streaming.alive_while(range(2))) == [0, 1]
     assert len(notes) == 4
+
+
+def test_gunicorn_conf_hands_each_worker_notify_to_the_streaming_module():
+    settings = runpy.run_path(str(Path(__file__).parents[2] / "gunicorn.conf.py"))
+
+    class Worker:
+        def notify(self) -> None:
+            pass
+
+    worker = Worker()
+    try:
+        settings["post_worker_init"](worker)
+        assert streaming._notify == worker.notify
+    finally:
+        streaming.keep_worker_alive(None)
