@@ -57,6 +57,15 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 preload_app = False
 
 
+def post_worker_init(worker: Any) -> None:
+    # A sync worker tells the master it is alive only between requests: a CSV
+    # export streaming for longer than `timeout` would be killed midway. The
+    # app notifies through this as the export's pieces go out (feedback/streaming.py).
+    from feedback.streaming import keep_worker_alive
+
+    keep_worker_alive(worker.notify)
+
+
 def child_exit(_server: Any, worker: Any) -> None:
     # prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR): a worker
     # that exits must be marked dead, so its live gauges leave the sum (its

@@ -123,6 +123,7 @@ def client_process(
     count: int,
     budget: float,
     timeout: float,
+    headers: dict[str, str] | None,
     go: Any,
     results: Any,
 ) -> None:
@@ -139,6 +140,7 @@ def client_process(
     try:
         session = requests.Session()
         session.cookies.update(cookies)
+        session.headers.update(headers or {})
         url = base_url + path
         errors: list[str] = []
         latencies: list[float] = []
@@ -184,16 +186,21 @@ def run_page(
     budget: float,
     clients: int,
     timeout: float,
+    headers: dict[str, str] | None = None,
 ) -> PhaseResult:
     """`count` GETs of one page shared by `clients` processes started together.
 
-    Fewer when `budget` seconds are up first.
+    Fewer when `budget` seconds are up first. `headers` go with every GET (an
+    API key, say).
     """
     clients = max(1, min(clients, count))
     shares = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
     gathered, server_cpu = run_clients(
         client_process,
-        [(server.base_url, cookies, path, marker, share, budget, timeout) for share in shares],
+        [
+            (server.base_url, cookies, path, marker, share, budget, timeout, headers)
+            for share in shares
+        ],
         server,
     )
     starts = [m["start"] for m in gathered]
@@ -211,6 +218,7 @@ def run_page(
         error_samples=errors[:MAX_ERRORS_KEPT],
         server_cpu_ms=server_cpu / done * 1000 if server_cpu is not None else None,
         client_cpu_ms=sum(m["cpu"] for m in gathered) / done * 1000,
+        latencies=latencies,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from markupsafe import Markup
 from sqlalchemy import select
 
-from feedback import access
+from feedback import access, streaming
 from feedback.accounts.auth import current_workspace
 from feedback.db import utcnow, workspace_scoped
 from feedback.extensions import db
@@ -272,7 +273,7 @@ def response_detail(response_id: int) -> str:
 
 
 def _csv_download(lines: Iterator[str], name: str) -> Response:
-    response = Response(stream_with_context(lines), mimetype="text/csv")
+    response = Response(stream_with_context(streaming.alive_while(lines)), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -293,16 +294,20 @@ def export_testimonials() -> Response:
     """Approved and featured testimonials of the current filters, as CSV, streamed.
 
     Each exported testimonial is recorded as used on "export", committed once
-    the whole file has gone out.
+    the whole file has gone out (a download broken off midway records nothing).
     """
     workspace = current_workspace()
     _, filters = response_filters()
+    now = utcnow()
+    exported: array[int] = array("q")
     lines = exports.testimonials_csv(
-        db.session, workspace.id, filters, workspace.timezone, utcnow()
+        db.session, workspace.id, filters, workspace.timezone, exported
     )
 
-    def then_commit() -> Iterator[str]:
+    def then_record() -> Iterator[str]:
         yield from lines
+        db.session.commit()  # ends the reading transaction; the uses get one of their own
+        exports.record_export_uses(db.session, workspace.id, exported, now)
         db.session.commit()
 
-    return _csv_download(then_commit(), f"{workspace.slug}-testimonials.csv")
+    return _csv_download(then_record(), f"{workspace.slug}-testimonials.csv")

@@ -68,6 +68,8 @@ class Testimonial(WorkspaceOwned, db.Model):
             "withdrawn_at",
             "consented_at",
         ),
+        # The CSV export streams every testimonial newest first from this, without a sort.
+        Index("ix_testimonial_workspace_consented", "workspace_id", "consented_at", "id"),
     )
 
     id: Mapped[intpk]
@@ -149,6 +151,9 @@ class TestimonialTag(WorkspaceOwned, db.Model):
         same_workspace_fk("testimonial_id", "testimonial"),
         CheckConstraint(f"length(tag) BETWEEN 1 AND {TAG_MAX}", name="tag_length"),
         Index("ix_testimonial_tag_workspace_tag", "workspace_id", "tag", "testimonial_id"),
+        # One testimonial's tags (the export reads them row by row): without it SQLite
+        # answers that from the index above, reading every tag of the workspace each time.
+        Index("ix_testimonial_tag_workspace_testimonial", "workspace_id", "testimonial_id", "tag"),
     )
 
     id: Mapped[intpk]

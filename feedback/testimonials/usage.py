@@ -33,8 +33,9 @@ def record_uses(
 ) -> None:
     """Note that these testimonials were published on `channel` now (first and last time).
 
-    One statement whatever the number of ids; ids must belong to the workspace
-    (the composite foreign key refuses any other).
+    One statement compiled once (an executemany, sent as multi-row INSERTs), so
+    a long list costs no more to prepare than a short one; ids must belong to
+    the workspace (the composite foreign key refuses any other).
     """
     if channel not in USE_CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
@@ -52,11 +53,11 @@ def record_uses(
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(TestimonialUse).values(rows)
+    stmt = insert(TestimonialUse)
     stmt = stmt.on_conflict_do_update(
         index_elements=["testimonial_id", "channel"], set_={"last_at": stmt.excluded.last_at}
     )
-    session.execute(stmt)
+    session.execute(stmt, rows)
 
 
 def uses_of(
