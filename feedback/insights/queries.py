@@ -7,31 +7,25 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, true
 from sqlalchemy.orm import Session, joinedload
 
-from feedback.db import Paging, workspace_scoped
+from feedback.db import workspace_scoped
 from feedback.insights.models import StageDailyStat
 from feedback.insights.services import (
     COUNTERS,
     Period,
     StageSummary,
-    mismatch_clause,
     summary_of,
 )
 from feedback.insights.terms import count_terms
 from feedback.journey.models import Stage, Touchpoint
+from feedback.paging import Cursor, KeysetPage, Segment, capped_count, id_key, keyset_page, time_key
 from feedback.surveys.models import Response
 
 PER_PAGE = 25
-
-
-@dataclass(frozen=True)
-class ResponsesPage(Paging):
-    items: list[Response]
-    number: int
-    total: int
-    per_page: int
+# What a responses cursor holds: the row's submitted_at, then its id.
+CURSOR_KINDS = (time_key, id_key)
 
 
 @dataclass(frozen=True)
@@ -67,9 +61,12 @@ def filtered_responses(
     if filters.rating_max is not None:
         stmt = stmt.where(Response.rating <= filters.rating_max)
     if filters.opted_in:
-        stmt = stmt.where(Response.testimonial_opt_in.is_(True))
+        # Written as the partial index's condition, so both databases match the two.
+        stmt = stmt.where(Response.testimonial_opt_in == true())
     if filters.mismatch:
-        stmt = stmt.where(mismatch_clause())
+        # The stored flag (kept by submit and rescore) has its own index; the
+        # expression over rating, scale and label can only be checked row by row.
+        stmt = stmt.where(Response.mismatch == true())
     if filters.period is not None:
         start, end = period_bounds(filters.period, timezone)
         stmt = stmt.where(Response.submitted_at >= start, Response.submitted_at < end)
@@ -84,23 +81,28 @@ def filtered_responses(
 def responses_page(
     session: Session,
     workspace_id: int,
-    page: int = 1,
+    cursor: Cursor | None = None,
     per_page: int = PER_PAGE,
     filters: ResponseFilters | None = None,
     timezone: str = "UTC",
-) -> ResponsesPage:
-    """One page of the responses passing `filters`, newest first, with stage and touchpoint."""
+) -> KeysetPage[Response]:
+    """One page of the responses passing `filters`, newest first, with stage and touchpoint.
+
+    Paged by (submitted_at, id) from `cursor`; the total is counted up to
+    COUNT_CAP + 1 only.
+    """
     stmt = filtered_responses(workspace_id, filters or ResponseFilters(), timezone)
-    total = session.scalar(stmt.with_only_columns(func.count(Response.id)).order_by(None)) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    items = session.scalars(
-        stmt.options(joinedload(Response.stage), joinedload(Response.touchpoint))
-        .order_by(Response.submitted_at.desc(), Response.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    total = capped_count(
+        session, stmt.with_only_columns(Response.id), (Response.workspace_id, workspace_id)
     )
-    return ResponsesPage(list(items), page, total, per_page)
+    segment: Segment[Response] = Segment(
+        "responses",
+        stmt.options(joinedload(Response.stage), joinedload(Response.touchpoint)),
+        (Response.submitted_at, Response.id),
+        True,
+        lambda r: (r.submitted_at, r.id),
+    )
+    return keyset_page([segment], cursor, per_page, session.scalars, total)
 
 
 def response_detail(session: Session, workspace_id: int, response_id: int) -> Response | None:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -67,6 +68,23 @@ class Testimonial(WorkspaceOwned, db.Model):
             "status",
             "withdrawn_at",
             "consented_at",
+        ),
+        # The inbox's tabs, newest first: "all", each status (not withdrawn), withdrawn.
+        Index("ix_testimonial_workspace_consented", "workspace_id", "consented_at"),
+        Index(
+            "ix_testimonial_workspace_status_consented",
+            "workspace_id",
+            "status",
+            "consented_at",
+            sqlite_where=text("withdrawn_at IS NULL"),
+            postgresql_where=text("withdrawn_at IS NULL"),
+        ),
+        Index(
+            "ix_testimonial_workspace_withdrawn_consented",
+            "workspace_id",
+            "consented_at",
+            sqlite_where=text("withdrawn_at IS NOT NULL"),
+            postgresql_where=text("withdrawn_at IS NOT NULL"),
         ),
     )
 
