@@ -167,6 +167,8 @@ class TestimonialTag(WorkspaceOwned, db.Model):
         same_workspace_fk("testimonial_id", "testimonial"),
         CheckConstraint(f"length(tag) BETWEEN 1 AND {TAG_MAX}", name="tag_length"),
         Index("ix_testimonial_tag_workspace_tag", "workspace_id", "tag", "testimonial_id"),
+        # A page's tags, read by testimonial id within the workspace.
+        Index("ix_testimonial_tag_workspace_testimonial", "workspace_id", "testimonial_id"),
     )
 
     id: Mapped[intpk]

@@ -110,6 +110,11 @@ def upgrade():
         ["workspace_id", "follow_up_state", "resolved_at"],
     )
     op.create_index(
+        "ix_testimonial_tag_workspace_testimonial",
+        "testimonial_tag",
+        ["workspace_id", "testimonial_id"],
+    )
+    op.create_index(
         "ix_testimonial_workspace_consented",
         "testimonial",
         ["workspace_id", "consented_at"],
@@ -137,6 +142,7 @@ def downgrade():
         "ix_testimonial_workspace_consented",
     ):
         op.drop_index(name, table_name="testimonial")
+    op.drop_index("ix_testimonial_tag_workspace_testimonial", table_name="testimonial_tag")
     for name in (
         "ix_response_workspace_follow_up_resolved",
         "ix_response_workspace_follow_up_due",
