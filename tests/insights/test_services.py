@@ -20,8 +20,8 @@ from feedback.insights.services import (
     rebuild_rollups,
 )
 from feedback.journey.scales import SCALES
-from feedback.surveys.models import Response
 from feedback.paging import Cursor, capped_count, decode_cursor
+from feedback.surveys.models import Response
 from tests.factories import NOW, make_response, make_workspace
 
 
