@@ -163,7 +163,7 @@ def cursor_kinds(show: str) -> list[Kind]:
 
 
 def _segments(
-    show: str, where: list[ColumnElement[bool]], workspace_id: int, now: dt.datetime
+    show: str, where: list[ColumnElement[bool]], workspace_id: int
 ) -> list[Segment[FollowUp]]:
     """The tab's runs, each in the order of an index (workspace, state, due or resolved time).
 
@@ -218,7 +218,7 @@ def follow_ups_page(
     def run(stmt: Select[Any]) -> list[FollowUp]:
         return [FollowUp(response, user, now) for response, user in session.execute(stmt)]
 
-    page = keyset_page(_segments(show, where, workspace_id, now), cursor, per_page, run, total)
+    page = keyset_page(_segments(show, where, workspace_id), cursor, per_page, run, total)
     return FollowUpsPage(page.items, page.newer, page.older, page.total, show, stage)
 
 
