@@ -31,7 +31,7 @@ from feedback.accounts.models import Membership, Workspace
 from feedback.db import lock_for_writing, workspace_scoped
 from feedback.demo_data import generate_demo_responses
 from feedback.extensions import db
-from feedback.insights.services import rebuild_rollups
+from feedback.insights.services import is_mismatch, rebuild_rollups
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES, Scale
 from feedback.surveys import services as surveys
@@ -221,6 +221,7 @@ _RESPONSE_COLUMNS = (
     "sentiment_neg",
     "sentiment_label",
     "sentiment_version",
+    "mismatch",
     "follow_up_state",
     "follow_up_due_at",
     "assignee_id",
@@ -548,6 +549,7 @@ def _insert_answers(
                     opted_in,
                     stamp(submitted),
                     *scored,
+                    is_mismatch(rating, stage.scale.key, scored[5], scored[1]),
                     *follow_up,
                 )
             )

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from feedback import paging
 from feedback.accounts.models import Workspace
 from feedback.api.errors import ApiError, invalid
 from feedback.api.schemas import (
@@ -33,7 +31,6 @@ from feedback.api.schemas import (
 )
 from feedback.db import workspace_scoped
 from feedback.followups.services import follow_up_counts
-from feedback.inputs import DB_INT_MAX, moment_in_range
 from feedback.insights.search import narrow_to_text
 from feedback.insights.services import EARLIEST_DAY, Period, journey_summary
 from feedback.journey.models import Stage, Touchpoint
@@ -223,12 +220,8 @@ def stages_period(query: StagesQuery, today: dt.date) -> Period:
 
 # -- cursor pagination ---------------------------------------------------------
 # A cursor names the last item of a page by (time, id), the order's keys, so a
-# page never repeats or skips items when new ones arrive meanwhile.
-
-
-def encode_cursor(moment: dt.datetime, item_id: int) -> str:
-    raw = json.dumps([moment.isoformat(), item_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+# page never repeats or skips items when new ones arrive meanwhile. The format
+# is feedback.paging's, shared with the owner lists.
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
@@ -238,26 +231,20 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
     forged one with a huge id or a year-9999 time must not reach the query.
     """
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, item_id = json.loads(raw)
-        parsed = dt.datetime.fromisoformat(moment)
-        if type(item_id) is not int or not 1 <= item_id <= DB_INT_MAX or parsed.tzinfo is None:
-            raise ValueError
-        parsed = moment_in_range(parsed)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        moment, item_id = paging.decode_cursor(cursor, (paging.time_key, paging.id_key))
+    except paging.BadCursor:
         raise ApiError(
             422,
             "The cursor is not one this API gave out.",
             fields={"cursor": "not a cursor from next_cursor"},
         ) from None
-    return parsed, item_id
+    return moment, item_id
 
 
 def _after(stmt: Select[Any], time_column: Any, id_column: Any, cursor: str | None) -> Select[Any]:
     if cursor is None:
         return stmt
-    moment, item_id = decode_cursor(cursor)
-    return stmt.where(or_(time_column < moment, and_(time_column == moment, id_column < item_id)))
+    return stmt.where(paging.beyond((time_column, id_column), decode_cursor(cursor), True))
 
 
 def _stage_ids(workspace_id: int, key: str) -> Select[Any]:
@@ -308,7 +295,7 @@ def responses_out(
         for r in page
     ]
     more = len(rows) > query.limit
-    return items, encode_cursor(page[-1].submitted_at, page[-1].id) if more else None
+    return items, paging.encode_cursor(page[-1].submitted_at, page[-1].id) if more else None
 
 
 def testimonial_out(t: Testimonial, *, stale: bool, used_on: list[str]) -> TestimonialOut:
@@ -440,4 +427,4 @@ def testimonials_out(
     page = rows[: query.limit]
     items = _out(session, workspace_id, page, now, max_age_days)
     more = len(rows) > query.limit
-    return items, encode_cursor(page[-1].consented_at, page[-1].id) if more else None
+    return items, paging.encode_cursor(page[-1].consented_at, page[-1].id) if more else None

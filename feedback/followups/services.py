@@ -19,10 +19,21 @@ from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, u
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.accounts.models import Membership, User, Workspace
-from feedback.db import Paging, lock_for_writing, workspace_scoped
+from feedback.db import lock_for_writing, workspace_scoped
 from feedback.delivery.services import enqueue_email
 from feedback.journey.models import Stage
 from feedback.journey.scales import SCALES
+from feedback.paging import (
+    Cursor,
+    KeysetPage,
+    Kind,
+    Segment,
+    capped_count,
+    id_key,
+    keyset_page,
+    one_of,
+    time_key,
+)
 from feedback.surveys.models import Response
 from feedback.text import clean_text
 
@@ -121,15 +132,11 @@ class FollowUp:
 
 
 @dataclass(frozen=True)
-class FollowUpsPage(Paging):
+class FollowUpsPage(KeysetPage[FollowUp]):
     """One page of the queue, with the filters that made it."""
 
-    items: list[FollowUp]
-    number: int
-    total: int
-    per_page: int
-    show: str
-    stage: Stage | None
+    show: str = "open"
+    stage: Stage | None = None
 
 
 def _shown(show: str, now: dt.datetime, user_id: int | None) -> list[ColumnElement[bool]]:
@@ -149,21 +156,39 @@ def _shown(show: str, now: dt.datetime, user_id: int | None) -> list[ColumnEleme
     raise ValueError(f"unknown follow-up filter {show!r}")
 
 
-def _order(show: str) -> tuple[Any, ...]:
-    if show == "resolved":
-        return (Response.resolved_at.desc(), Response.id.desc())
-    if show == "all":
-        is_open = Response.follow_up_state == "open"
-        # Open ones first, the longest overdue on top; then the latest resolved.
-        return (
-            case((is_open, 0), else_=1),
-            case((is_open, Response.follow_up_due_at)),
-            Response.resolved_at.desc(),
-            Response.id,
+def cursor_kinds(show: str) -> list[Kind]:
+    """What a cursor of the `show` tab holds: (due or resolved time, id), "all" its part first."""
+    kinds: list[Kind] = [time_key, id_key]
+    return [one_of("open", "resolved"), *kinds] if show == "all" else kinds
+
+
+def _segments(
+    show: str, where: list[ColumnElement[bool]], workspace_id: int
+) -> list[Segment[FollowUp]]:
+    """The tab's runs, each in the order of an index (workspace, state, due or resolved time).
+
+    Open ones come earliest due first (overdue ones, the longest overdue on
+    top, then the ones that fall due soonest); resolved ones latest resolved
+    first; "all" shows the open ones, then the resolved ones.
+    """
+
+    def run_of(name: str, state: str, column: Any, descending: bool) -> Segment[FollowUp]:
+        stmt = workspace_scoped(
+            _with_assignee().where(*where, Response.follow_up_state == state), workspace_id
         )
-    # The earliest due first: overdue ones (longest overdue on top), then the
-    # ones that fall due soonest.
-    return (Response.follow_up_due_at, Response.id)
+        return Segment(
+            name,
+            stmt,
+            (column, Response.id),
+            descending,
+            lambda f: (getattr(f.response, column.key), f.response.id),
+        )
+
+    open_run = run_of("open", "open", Response.follow_up_due_at, False)
+    resolved_run = run_of("resolved", "resolved", Response.resolved_at, True)
+    if show == "all":
+        return [open_run, resolved_run]
+    return [resolved_run] if show == "resolved" else [open_run]
 
 
 def follow_ups_page(
@@ -174,38 +199,27 @@ def follow_ups_page(
     show: str = "open",
     stage: Stage | None = None,
     user_id: int | None = None,
-    page: int = 1,
+    cursor: Cursor | None = None,
     per_page: int = PER_PAGE,
 ) -> FollowUpsPage:
-    """One page of the queue.
+    """One page of the queue, from `cursor` (see `cursor_kinds`; None: the first page).
 
     `show`: "open" (the default), "overdue" (open and past due), "mine" (open
     and assigned to `user_id`), "resolved" or "all"; `stage` narrows any of
-    them to one stage. Open ones come earliest due first, so overdue ones
-    lead; resolved ones latest resolved first. A page past the end shows the
-    last page.
+    them to one stage. The total is counted up to COUNT_CAP + 1 only.
     """
     where = _shown(show, now, user_id)
     if stage is not None:
         where.append(Response.stage_id == stage.id)
-    total = (
-        session.scalar(
-            workspace_scoped(select(func.count(Response.id)).where(*where), workspace_id)
-        )
-        or 0
+    total = capped_count(
+        session, select(Response.id).where(*where), (Response.workspace_id, workspace_id)
     )
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    stmt = workspace_scoped(
-        _with_assignee()
-        .where(*where)
-        .order_by(*_order(show))
-        .limit(per_page)
-        .offset((page - 1) * per_page),
-        workspace_id,
-    )
-    items = [FollowUp(response, user, now) for response, user in session.execute(stmt)]
-    return FollowUpsPage(items, page, total, per_page, show, stage)
+
+    def run(stmt: Select[Any]) -> list[FollowUp]:
+        return [FollowUp(response, user, now) for response, user in session.execute(stmt)]
+
+    page = keyset_page(_segments(show, where, workspace_id), cursor, per_page, run, total)
+    return FollowUpsPage(page.items, page.newer, page.older, page.total, show, stage)
 
 
 def _with_assignee() -> Select[tuple[Response, User]]:

@@ -27,7 +27,8 @@ from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.followups import services
 from feedback.followups.forms import AssignForm, NoteForm, ResolveForm
-from feedback.inputs import DB_INT_MAX, db_int
+from feedback.inputs import DB_INT_MAX
+from feedback.paging import usable_cursor
 
 bp = Blueprint("followups", __name__)
 
@@ -42,7 +43,7 @@ SHOW_LABELS = {
 
 @bp.get("/follow-ups")
 @access.member
-def queue() -> str:
+def queue() -> tuple[str, int]:
     """Unhappy answers to get back to: open ones by default, overdue first."""
     workspace = current_workspace()
     show = request.args.get("show", "open")
@@ -51,6 +52,7 @@ def queue() -> str:
     stages = services.stages_of(db.session, workspace.id)
     stage_key = request.args.get("stage")
     stage = next((s for s in stages if s.key == stage_key), None)
+    cursor, bad_cursor = usable_cursor(request.args, services.cursor_kinds(show))
     page = services.follow_ups_page(
         db.session,
         workspace.id,
@@ -58,7 +60,7 @@ def queue() -> str:
         show=show,
         stage=stage,
         user_id=current_user.id,
-        page=request.args.get("page", default=1, type=db_int),
+        cursor=cursor,
     )
     return render_template(
         "followups/queue.html",
@@ -66,7 +68,8 @@ def queue() -> str:
         page=page,
         stages=stages,
         show_labels=SHOW_LABELS,
-    )
+        bad_cursor=bad_cursor,
+    ), 400 if bad_cursor else 200
 
 
 @bp.get("/follow-ups/<int:response_id>")

@@ -7,32 +7,26 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, true
 from sqlalchemy.orm import Session, joinedload
 
-from feedback.db import Paging, workspace_scoped
+from feedback.db import workspace_scoped
 from feedback.insights.models import StageDailyStat
 from feedback.insights.search import narrow_to_text
 from feedback.insights.services import (
     COUNTERS,
     Period,
     StageSummary,
-    mismatch_clause,
     summary_of,
 )
 from feedback.insights.terms import count_terms
 from feedback.journey.models import Stage, Touchpoint
+from feedback.paging import Cursor, KeysetPage, Segment, capped_count, id_key, keyset_page, time_key
 from feedback.surveys.models import Response
 
 PER_PAGE = 25
-
-
-@dataclass(frozen=True)
-class ResponsesPage(Paging):
-    items: list[Response]
-    number: int
-    total: int
-    per_page: int
+# What a responses cursor holds: the row's submitted_at, then its id.
+CURSOR_KINDS = (time_key, id_key)
 
 
 @dataclass(frozen=True)
@@ -51,26 +45,45 @@ class ResponseFilters:
 
 
 def filtered_responses(
-    workspace_id: int, filters: ResponseFilters, timezone: str
+    workspace_id: int, filters: ResponseFilters, timezone: str, *, in_time_order: bool = False
 ) -> Select[tuple[Response]]:
-    """The workspace's responses that pass every filter (Response joined to its Stage)."""
+    """The workspace's responses that pass every filter (Response joined to its Stage).
+
+    `in_time_order`: the statement will be read newest first, a page at a
+    time, so no filter may lead the planner to an index out of that order.
+    """
     stmt = select(Response).join(Stage, Stage.id == Response.stage_id)
     if filters.stage:
-        stmt = stmt.where(Stage.key == filters.stage)
+        # By id, so the (workspace, stage, time) index serves it directly.
+        stmt = stmt.where(
+            Response.stage_id.in_(
+                select(Stage.id).where(
+                    Stage.workspace_id == workspace_id, Stage.key == filters.stage
+                )
+            )
+        )
     if filters.touchpoint_id is not None:
         stmt = stmt.where(Response.touchpoint_id == filters.touchpoint_id)
     if filters.label == "none":
         stmt = stmt.where(Response.sentiment_label.is_(None))
     elif filters.label:
         stmt = stmt.where(Response.sentiment_label == filters.label)
+    # A rating range spans several runs of the (workspace, rating, time) index:
+    # fine for counting, but read in time order it means sorting every answer
+    # in the range. `rating + 0` keeps the planner off that index, so it walks
+    # the time order (or another filter's index) and checks the rating row by row.
+    rating = Response.rating + 0 if in_time_order else Response.rating
     if filters.rating_min is not None:
-        stmt = stmt.where(Response.rating >= filters.rating_min)
+        stmt = stmt.where(rating >= filters.rating_min)
     if filters.rating_max is not None:
-        stmt = stmt.where(Response.rating <= filters.rating_max)
+        stmt = stmt.where(rating <= filters.rating_max)
     if filters.opted_in:
-        stmt = stmt.where(Response.testimonial_opt_in.is_(True))
+        # Written as the partial index's condition, so both databases match the two.
+        stmt = stmt.where(Response.testimonial_opt_in == true())
     if filters.mismatch:
-        stmt = stmt.where(mismatch_clause())
+        # The stored flag (kept by submit and rescore) has its own index; the
+        # expression over rating, scale and label can only be checked row by row.
+        stmt = stmt.where(Response.mismatch == true())
     if filters.period is not None:
         start, end = period_bounds(filters.period, timezone)
         stmt = stmt.where(Response.submitted_at >= start, Response.submitted_at < end)
@@ -82,23 +95,30 @@ def filtered_responses(
 def responses_page(
     session: Session,
     workspace_id: int,
-    page: int = 1,
+    cursor: Cursor | None = None,
     per_page: int = PER_PAGE,
     filters: ResponseFilters | None = None,
     timezone: str = "UTC",
-) -> ResponsesPage:
-    """One page of the responses passing `filters`, newest first, with stage and touchpoint."""
-    stmt = filtered_responses(workspace_id, filters or ResponseFilters(), timezone)
-    total = session.scalar(stmt.with_only_columns(func.count(Response.id)).order_by(None)) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    items = session.scalars(
-        stmt.options(joinedload(Response.stage), joinedload(Response.touchpoint))
-        .order_by(Response.submitted_at.desc(), Response.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+) -> KeysetPage[Response]:
+    """One page of the responses passing `filters`, newest first, with stage and touchpoint.
+
+    Paged by (submitted_at, id) from `cursor`; the total is counted up to
+    COUNT_CAP + 1 only.
+    """
+    filters = filters or ResponseFilters()
+    stmt = filtered_responses(workspace_id, filters, timezone)
+    total = capped_count(
+        session, stmt.with_only_columns(Response.id), (Response.workspace_id, workspace_id)
     )
-    return ResponsesPage(list(items), page, total, per_page)
+    ordered = filtered_responses(workspace_id, filters, timezone, in_time_order=True)
+    segment: Segment[Response] = Segment(
+        "responses",
+        ordered.options(joinedload(Response.stage), joinedload(Response.touchpoint)),
+        (Response.submitted_at, Response.id),
+        True,
+        lambda r: (r.submitted_at, r.id),
+    )
+    return keyset_page([segment], cursor, per_page, session.scalars, total)
 
 
 def response_detail(session: Session, workspace_id: int, response_id: int) -> Response | None:

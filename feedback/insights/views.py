@@ -23,6 +23,7 @@ from feedback.insights.forms import ResponseFilterForm
 from feedback.insights.services import EARLIEST_DAY, LATEST_DAY, Period, local_day
 from feedback.journey.models import CHANNELS, Stage
 from feedback.journey.services import stages_in_order
+from feedback.paging import PAGING_ARGS, usable_cursor
 
 bp = Blueprint("insights", __name__)
 
@@ -231,14 +232,12 @@ def responses() -> tuple[str, int]:
     """Responses newest first, narrowed by any combination of filters, a page at a time."""
     workspace = current_workspace()
     form, filters = response_filters()
+    cursor, bad_cursor = usable_cursor(request.args, queries.CURSOR_KINDS)
     page = queries.responses_page(
-        db.session,
-        workspace.id,
-        page=request.args.get("page", default=1, type=db_int),
-        filters=filters,
-        timezone=workspace.timezone,
+        db.session, workspace.id, cursor, filters=filters, timezone=workspace.timezone
     )
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = {k: v for k, v in request.args.items() if k not in PAGING_ARGS and v}
+    status = 422 if form.errors else 400 if bad_cursor else 200
     return render_template(
         "insights/responses.html",
         workspace=workspace,
@@ -246,8 +245,9 @@ def responses() -> tuple[str, int]:
         form=form,
         filtered=filters != queries.ResponseFilters(),
         args=args,
+        bad_cursor=bad_cursor,
         is_mismatch=services.is_mismatch,
-    ), 422 if form.errors else 200
+    ), status
 
 
 @bp.get("/responses/<int:response_id>")

@@ -13,6 +13,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -163,6 +165,51 @@ class Response(WorkspaceOwned, db.Model):
             "stage_id",
             "follow_up_due_at",
         ),
+        # One per filter of the responses list, each in the list's order, so a
+        # page (and the capped count) reads only matching index entries; and
+        # one per order of the follow-up queue. SQLite appends the rowid (the
+        # id) to every index, which makes each of them a full (key, id) order.
+        Index(
+            "ix_response_workspace_touchpoint_submitted",
+            "workspace_id",
+            "touchpoint_id",
+            "submitted_at",
+        ),
+        Index(
+            "ix_response_workspace_label_submitted",
+            "workspace_id",
+            "sentiment_label",
+            "submitted_at",
+        ),
+        Index("ix_response_workspace_rating_submitted", "workspace_id", "rating", "submitted_at"),
+        # Partial: only the few rows the filter keeps are indexed, so a submit
+        # that is neither opted in nor a mismatch pays nothing for them.
+        Index(
+            "ix_response_workspace_opted_in_submitted",
+            "workspace_id",
+            "submitted_at",
+            sqlite_where=text("testimonial_opt_in = 1"),
+            postgresql_where=text("testimonial_opt_in"),
+        ),
+        Index(
+            "ix_response_workspace_mismatch_submitted",
+            "workspace_id",
+            "submitted_at",
+            sqlite_where=text("mismatch = 1"),
+            postgresql_where=text("mismatch"),
+        ),
+        Index(
+            "ix_response_workspace_follow_up_due",
+            "workspace_id",
+            "follow_up_state",
+            "follow_up_due_at",
+        ),
+        Index(
+            "ix_response_workspace_follow_up_resolved",
+            "workspace_id",
+            "follow_up_state",
+            "resolved_at",
+        ),
     )
 
     id: Mapped[intpk]
@@ -180,6 +227,9 @@ class Response(WorkspaceOwned, db.Model):
     sentiment_neg: Mapped[float | None] = mapped_column(Float)
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
     sentiment_version: Mapped[str | None] = mapped_column(String(40))
+    # The rating and the comment's sentiment clearly disagree (insights.services.is_mismatch),
+    # stored when the answer is scored so the list can filter on it through an index.
+    mismatch: Mapped[bool] = mapped_column(default=False, server_default=false())
     submitted_at: Mapped[dt.datetime]
     follow_up_state: Mapped[str] = mapped_column(String(10), default="none")
     follow_up_due_at: Mapped[dt.datetime | None]

@@ -675,7 +675,9 @@ def new_response(
         resolved_at=None,
         resolution_note=None,
     )
-    apply_sentiment(response, sentiment.score(answer.comment) if answer.comment else None)
+    apply_sentiment(
+        response, sentiment.score(answer.comment) if answer.comment else None, stage.scale
+    )
     if rollup.is_unhappy(response, stage.scale):
         response.follow_up_state = "open"
         response.follow_up_due_at = now + dt.timedelta(hours=workspace.follow_up_sla_hours)
@@ -693,14 +695,21 @@ def response_for_invitation(
     )
 
 
-def apply_sentiment(response: Response, score: sentiment.Sentiment | None) -> None:
-    """Set (or, for None, clear) the response's sentiment columns."""
+def apply_sentiment(response: Response, score: sentiment.Sentiment | None, scale_key: str) -> None:
+    """Set (or, for None, clear) the response's sentiment columns, and its mismatch flag.
+
+    `scale_key` is the scale of the response's stage (it cannot change once
+    the stage has answers, so the flag stays true to it).
+    """
     response.sentiment_compound = score.compound if score else None
     response.sentiment_pos = score.pos if score else None
     response.sentiment_neu = score.neu if score else None
     response.sentiment_neg = score.neg if score else None
     response.sentiment_label = score.label if score else None
     response.sentiment_version = score.version if score else None
+    response.mismatch = rollup.is_mismatch(
+        response.rating, scale_key, response.sentiment_label, response.sentiment_compound
+    )
 
 
 def rescore_responses(session: Session, *, everything: bool = False) -> dict[int, int]:
@@ -715,10 +724,14 @@ def rescore_responses(session: Session, *, everything: bool = False) -> dict[int
     ids = list(session.scalars(stmt))
     changed: dict[int, int] = {}
     for start in range(0, len(ids), 1000):
-        batch = session.scalars(select(Response).where(Response.id.in_(ids[start : start + 1000])))
-        for response in batch:
+        batch = session.execute(
+            select(Response, Stage.scale)
+            .join(Stage, Stage.id == Response.stage_id)
+            .where(Response.id.in_(ids[start : start + 1000]))
+        )
+        for response, scale_key in batch:
             assert response.comment is not None
-            apply_sentiment(response, sentiment.score(response.comment))
+            apply_sentiment(response, sentiment.score(response.comment), scale_key)
             changed[response.workspace_id] = changed.get(response.workspace_id, 0) + 1
         session.flush()
     return changed

@@ -19,7 +19,7 @@ bp = Blueprint("consent", __name__)
 # address may hold many customers; the 256-bit token is what stops guessing.
 ACTION_LIMIT = "60 per hour"
 # The inbox's own query parameters, passed back so the owner lands where they were.
-INBOX_PLACE = ("show", "order", "page")
+INBOX_PLACE = ("show", "order", "tag", "after", "before")
 
 
 def _not_found() -> tuple[str, int]:

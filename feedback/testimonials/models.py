@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -70,6 +71,21 @@ class Testimonial(WorkspaceOwned, db.Model):
         ),
         # The CSV export streams every testimonial newest first from this, without a sort.
         Index("ix_testimonial_workspace_consented", "workspace_id", "consented_at", "id"),
+        Index(
+            "ix_testimonial_workspace_status_consented",
+            "workspace_id",
+            "status",
+            "consented_at",
+            sqlite_where=text("withdrawn_at IS NULL"),
+            postgresql_where=text("withdrawn_at IS NULL"),
+        ),
+        Index(
+            "ix_testimonial_workspace_withdrawn_consented",
+            "workspace_id",
+            "consented_at",
+            sqlite_where=text("withdrawn_at IS NOT NULL"),
+            postgresql_where=text("withdrawn_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[intpk]

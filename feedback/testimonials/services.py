@@ -11,13 +11,25 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback.accounts.models import Workspace
-from feedback.db import Paging, insert_complete_row, workspace_scoped
+from feedback.db import insert_complete_row, workspace_scoped
 from feedback.insights.terms import STOP_WORDS, words_of
+from feedback.paging import (
+    Cursor,
+    KeysetPage,
+    Kind,
+    Segment,
+    capped_count,
+    encode_cursor,
+    id_key,
+    keyset_page,
+    score_key,
+    time_key,
+)
 from feedback.surveys.models import Response
 from feedback.testimonials.models import (
     CHANNEL_LABELS,
@@ -150,13 +162,9 @@ class WithdrawnTestimonial(ModerationError):
 
 
 @dataclass(frozen=True)
-class ModerationPage(Paging):
-    items: list[Testimonial]
-    show: str
-    number: int
-    total: int
-    per_page: int
-    suggested_first: bool
+class ModerationPage(KeysetPage[Testimonial]):
+    show: str = "pending"
+    suggested_first: bool = False
     tag: str | None = None
 
 
@@ -169,13 +177,16 @@ def _loaded() -> Select[tuple[Testimonial]]:
     )
 
 
-def _tagged(stmt: Select[tuple[Testimonial]], tag: str | None) -> Select[tuple[Testimonial]]:
+def _tagged(
+    stmt: Select[tuple[Testimonial]], tag: str | None, workspace_id: int
+) -> Select[tuple[Testimonial]]:
     if not tag:
         return stmt
+    # Not correlated: the tag's ids come from one index range, (workspace, tag).
     return stmt.where(
         Testimonial.id.in_(
             select(TestimonialTag.testimonial_id).where(
-                TestimonialTag.workspace_id == Testimonial.workspace_id, TestimonialTag.tag == tag
+                TestimonialTag.workspace_id == workspace_id, TestimonialTag.tag == tag
             )
         )
     )
@@ -225,7 +236,7 @@ def suggested(
 
     Only the newest `limit` pending ones are scored, so a huge backlog stays quick.
     """
-    stmt = _tagged(_shown(_loaded(), "pending"), tag).order_by(
+    stmt = _tagged(_shown(_loaded(), "pending"), tag, workspace_id).order_by(
         Testimonial.consented_at.desc(), Testimonial.id.desc()
     )
     rows = list(session.scalars(workspace_scoped(stmt.limit(limit), workspace_id)).unique())
@@ -233,11 +244,16 @@ def suggested(
     return sorted(rows, key=suggestion_score, reverse=True)
 
 
+def cursor_kinds(show: str, suggested_first: bool) -> list[Kind]:
+    """What a cursor of this tab holds: (score, id) suggested first, else (consented_at, id)."""
+    return [score_key if show == "pending" and suggested_first else time_key, id_key]
+
+
 def moderation_queue(
     session: Session,
     workspace_id: int,
     show: str = "pending",
-    page: int = 1,
+    cursor: Cursor | None = None,
     *,
     suggested_first: bool = False,
     per_page: int = PER_PAGE,
@@ -245,26 +261,64 @@ def moderation_queue(
 ) -> ModerationPage:
     """One page of a status tab, newest first; pending can be "suggested first" instead.
 
-    `tag` narrows to the testimonials carrying that tag.
+    Paged from `cursor` (see `cursor_kinds`); `tag` narrows to the
+    testimonials carrying that tag. The total is counted up to COUNT_CAP + 1.
     """
     if show not in SHOWS:
         show = "pending"
-    page = max(1, page)
-    counted = _tagged(_shown(select(func.count(Testimonial.id)), show), tag)
-    total = int(session.scalar(workspace_scoped(counted, workspace_id)) or 0)
+    counted = _tagged(_shown(select(Testimonial.id), show), tag, workspace_id)
+    total = capped_count(session, counted, (Testimonial.workspace_id, workspace_id))
     if show == "pending" and suggested_first:
         ranked = suggested(session, workspace_id, tag=tag)
-        items = ranked[(page - 1) * per_page : page * per_page]
-        total = min(total, len(ranked))
+        page = _ranked_page(ranked, cursor, per_page, min(total, len(ranked)))
     else:
-        stmt = (
-            _tagged(_shown(_loaded(), show), tag)
-            .order_by(Testimonial.consented_at.desc(), Testimonial.id.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
+        segment: Segment[Testimonial] = Segment(
+            show,
+            workspace_scoped(_tagged(_shown(_loaded(), show), tag, workspace_id), workspace_id),
+            (Testimonial.consented_at, Testimonial.id),
+            True,
+            lambda t: (t.consented_at, t.id),
         )
-        items = list(session.scalars(workspace_scoped(stmt, workspace_id)).unique())
-    return ModerationPage(items, show, page, total, per_page, suggested_first, tag)
+
+        def run(stmt: Select[tuple[Testimonial]]) -> list[Testimonial]:
+            return list(session.scalars(stmt).unique())
+
+        page = keyset_page([segment], cursor, per_page, run, total)
+    return ModerationPage(
+        page.items, page.newer, page.older, page.total, show, suggested_first, tag
+    )
+
+
+def _ranked_page(
+    ranked: list[Testimonial], cursor: Cursor | None, per_page: int, total: int
+) -> KeysetPage[Testimonial]:
+    """A page of the suggested order, by (score, id) like any key: the list is ranked in memory.
+
+    A cursor names a testimonial by id; one that has left the list since
+    (approved, rejected) is placed by its score.
+    """
+    scores = [suggestion_score(t) for t in ranked]
+    start = 0
+    if cursor is not None:
+        score, item_id = cursor.values
+        at = next((i for i, t in enumerate(ranked) if t.id == item_id), None)
+        if at is None:
+            at = next((i for i, s in enumerate(scores) if s < score), len(ranked))
+            start = at - per_page if cursor.backwards else at
+        else:
+            start = at - per_page if cursor.backwards else at + 1
+        start = max(0, start)
+    items = ranked[start : start + per_page]
+    if not items and start:
+        return _ranked_page(ranked, None, per_page, total)
+
+    def key(i: int) -> str:
+        return encode_cursor(scores[i], ranked[i].id)
+
+    end = start + len(items)
+    newer = key(start) if start > 0 else None
+    older = key(end - 1) if end < len(ranked) else None
+    return KeysetPage(items, newer, older, total)
 
 
 def get_testimonial(session: Session, workspace_id: int, testimonial_id: int) -> Testimonial:

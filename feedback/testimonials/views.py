@@ -22,8 +22,8 @@ from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
 from feedback.extensions import db
-from feedback.inputs import db_int
 from feedback.journey.services import stages_in_order
+from feedback.paging import CURSOR_MAX, usable_cursor
 from feedback.testimonials import card, services
 from feedback.testimonials.forms import (
     ExcerptForm,
@@ -47,17 +47,25 @@ SHOW_LABELS = {
 ORDERS = ("suggested", "newest")
 
 
-def _where() -> dict[str, str | int | None]:
-    """The tab, order, tag and page the owner was on, checked, to go back to after an action."""
+def _where() -> dict[str, str | None]:
+    """The tab, order, tag and page the owner was on, checked, to go back to after an action.
+
+    The page is its cursor (`after` or `before`), passed on as given: the
+    inbox checks it when it is shown again.
+    """
     show = request.args.get("show", "pending")
     order = request.args.get("order", "suggested")
     tag = (request.args.get("tag") or "").strip()[:TAG_MAX] or None
-    return {
+    where: dict[str, str | None] = {
         "show": show if show in services.SHOWS else "pending",
         "order": order if order in ORDERS else "suggested",
         "tag": tag,
-        "page": max(1, request.args.get("page", default=1, type=db_int) or 1),
     }
+    for name in ("after", "before"):
+        value = request.args.get(name)
+        if value and len(value) <= CURSOR_MAX:
+            where[name] = value
+    return where
 
 
 def _inbox(
@@ -70,14 +78,20 @@ def _inbox(
     workspace = current_workspace()
     where = _where()
     tag = where["tag"]
+    show, suggested_first = str(where["show"]), where["order"] == "suggested"
+    cursor, bad_cursor = usable_cursor(request.args, services.cursor_kinds(show, suggested_first))
     page = services.moderation_queue(
         db.session,
         workspace.id,
-        str(where["show"]),
-        int(where["page"] or 1),
-        suggested_first=where["order"] == "suggested",
-        tag=str(tag) if tag else None,
+        show,
+        cursor,
+        suggested_first=suggested_first,
+        tag=tag,
     )
+    if bad_cursor:
+        where.pop("after", None)
+        where.pop("before", None)
+        status = max(status, 400)
     details = services.page_details(db.session, workspace, page.items, utcnow())
     return render_template(
         "testimonials/inbox.html",
@@ -95,6 +109,7 @@ def _inbox(
         age_limit=details.age_limit,
         reuse=details.reuse,
         agreed_text=services.agreed_text,
+        bad_cursor=bad_cursor,
     ), status
 
 

@@ -15,12 +15,14 @@ from feedback.followups.services import (
     WrongState,
     add_note,
     assign_follow_up,
+    cursor_kinds,
     follow_up_counts,
     follow_ups_page,
     reopen_follow_up,
     resolve_follow_up,
 )
 from feedback.journey.models import Stage
+from feedback.paging import Cursor, decode_cursor
 from tests.factories import NOW, make_owner, make_response, make_workspace
 from tests.followups.conftest import add_member, unhappy
 
@@ -99,13 +101,57 @@ def test_the_stage_filter_combines_with_the_others_and_with_pagination(db_sessio
     )
     key = stage(db_session, workspace, "purchase")
     first = follow_ups_page(db_session, workspace.id, NOW, show="overdue", stage=key)
-    assert (first.total, first.pages, len(first.items), first.has_next) == (27, 2, 25, True)
-    second = follow_ups_page(db_session, workspace.id, NOW, show="overdue", stage=key, page=2)
-    assert (len(second.items), second.has_prev, second.has_next) == (2, True, False)
+    assert (first.total, len(first.items), first.newer) == (27, 25, None)
+    kinds = cursor_kinds("overdue")
+    second = follow_ups_page(
+        db_session,
+        workspace.id,
+        NOW,
+        show="overdue",
+        stage=key,
+        cursor=Cursor(decode_cursor(first.older, kinds)),
+    )
+    assert (len(second.items), second.older) == (2, None) and second.newer is not None
     assert set(ids(first) + ids(second)) == {r.id for r in purchase}
     assert retention.id not in ids(first) + ids(second)
-    beyond = follow_ups_page(db_session, workspace.id, NOW, show="overdue", stage=key, page=99)
-    assert beyond.number == 2 and ids(beyond) == ids(second)
+    back = follow_ups_page(
+        db_session,
+        workspace.id,
+        NOW,
+        show="overdue",
+        stage=key,
+        cursor=Cursor(decode_cursor(second.newer, kinds), backwards=True),
+    )
+    assert ids(back) == ids(first)
+
+
+def test_the_all_tab_pages_from_the_open_ones_into_the_resolved_ones_and_back(db_session):
+    workspace = make_workspace(db_session)
+    opened = [unhappy(db_session, workspace, now=NOW - n * HOUR) for n in range(5)]
+    resolved = [unhappy(db_session, workspace, now=NOW - 40 * HOUR) for _ in range(4)]
+    for n, response in enumerate(resolved):
+        resolve_follow_up(db_session, workspace.id, response.id, NOW - n * HOUR)
+    kinds = cursor_kinds("all")
+    pages, cursor = [], None
+    while True:
+        page = follow_ups_page(db_session, workspace.id, NOW, show="all", cursor=cursor, per_page=2)
+        pages.append(ids(page))
+        if page.older is None:
+            break
+        cursor = Cursor(decode_cursor(page.older, kinds))
+    # Open ones earliest due first (the oldest answer first), then the latest resolved first.
+    expected = [r.id for r in reversed(opened)] + [r.id for r in resolved]
+    assert [i for p in pages for i in p] == expected and page.total == 9
+    # Back from the last page, across the border between the two parts.
+    back = follow_ups_page(
+        db_session,
+        workspace.id,
+        NOW,
+        show="all",
+        cursor=Cursor(decode_cursor(page.newer, kinds), backwards=True),
+        per_page=2,
+    )
+    assert ids(back) == pages[-2]
 
 
 def test_assigning_takes_members_of_the_workspace_only(db_session):

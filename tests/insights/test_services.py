@@ -6,7 +6,13 @@ import random
 from sqlalchemy import select
 
 from feedback.insights.models import StageDailyStat
-from feedback.insights.queries import responses_page, weakest_stage
+from feedback.insights.queries import (
+    CURSOR_KINDS,
+    ResponseFilters,
+    filtered_responses,
+    responses_page,
+    weakest_stage,
+)
 from feedback.insights.services import (
     COUNTERS,
     journey_summary,
@@ -14,8 +20,18 @@ from feedback.insights.services import (
     rebuild_rollups,
 )
 from feedback.journey.scales import SCALES
+from feedback.paging import Cursor, capped_count, decode_cursor
 from feedback.surveys.models import Response
 from tests.factories import NOW, make_response, make_workspace
+
+
+def after(cursor):
+    return Cursor(decode_cursor(cursor, CURSOR_KINDS))
+
+
+def before(cursor):
+    return Cursor(decode_cursor(cursor, CURSOR_KINDS), backwards=True)
+
 
 COMMENTS = [
     "Lovely plants and friendly help!",
@@ -163,10 +179,50 @@ def test_responses_are_paged_newest_first(db_session):
         make_response(
             db_session, workspace, now=NOW - dt.timedelta(hours=hours), comment=f"#{hours}"
         )
-    first = responses_page(db_session, workspace.id, page=1, per_page=25)
-    second = responses_page(db_session, workspace.id, page=2, per_page=25)
+    first = responses_page(db_session, workspace.id, per_page=25)
+    second = responses_page(db_session, workspace.id, after(first.older), per_page=25)
     assert [r.comment for r in first.items] == [f"#{h}" for h in range(25)]
     assert [r.comment for r in second.items] == [f"#{h}" for h in range(25, 30)]
-    assert (first.pages, first.has_next, second.has_prev, second.has_next) == (2, True, True, False)
-    assert responses_page(db_session, workspace.id, page=99).number == 2
-    assert responses_page(db_session, workspace.id, page=-3).number == 1
+    assert (first.newer, first.total, second.older, second.total) == (None, 30, None, 30)
+    back = responses_page(db_session, workspace.id, before(second.newer), per_page=25)
+    assert [r.comment for r in back.items] == [f"#{h}" for h in range(25)]
+    assert back.newer is None
+
+
+def test_responses_with_the_same_time_are_paged_by_id_without_repeats(db_session):
+    workspace = make_workspace(db_session)
+    made = [make_response(db_session, workspace, now=NOW) for _ in range(7)]
+    seen, cursor = [], None
+    while True:
+        page = responses_page(db_session, workspace.id, cursor, per_page=3)
+        seen += [r.id for r in page.items]
+        if page.older is None:
+            break
+        cursor = after(page.older)
+    assert seen == sorted((r.id for r in made), reverse=True)
+
+
+def test_a_newer_page_near_the_start_is_the_full_first_page(db_session):
+    workspace = make_workspace(db_session)
+    for hours in range(10):
+        make_response(db_session, workspace, now=NOW - dt.timedelta(hours=hours))
+    first = responses_page(db_session, workspace.id, per_page=4)
+    second = responses_page(db_session, workspace.id, after(first.older), per_page=4)
+    # New answers arrive: "newer" from the second page still lands on a full first page.
+    make_response(db_session, workspace, now=NOW + dt.timedelta(hours=1))
+    back = responses_page(db_session, workspace.id, before(second.newer), per_page=4)
+    assert len(back.items) == 4 and back.newer is not None
+    top = responses_page(db_session, workspace.id, before(back.newer), per_page=4)
+    assert top.newer is None and [r.id for r in top.items] == [
+        r.id for r in responses_page(db_session, workspace.id, per_page=4).items
+    ]
+
+
+def test_the_total_stops_counting_above_the_cap(db_session):
+    workspace = make_workspace(db_session)
+    for hours in range(6):
+        make_response(db_session, workspace, now=NOW - dt.timedelta(hours=hours))
+    stmt = filtered_responses(workspace.id, ResponseFilters(), "UTC").with_only_columns(Response.id)
+    scope = (Response.workspace_id, workspace.id)
+    assert capped_count(db_session, stmt, scope, cap=4) == 5
+    assert capped_count(db_session, stmt, scope, cap=10) == 6

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from feedback.paging import Cursor, decode_cursor
 from feedback.testimonials import services
 from feedback.testimonials.models import TAG_MAX, Testimonial, TestimonialTag
 from feedback.testimonials.services import (
@@ -78,10 +79,38 @@ def test_the_queue_pages_through_many(db_session):
     ws = make_workspace(db_session)
     for n in range(5):
         opted_in(db_session, ws, f"Comment {n}", now=NOW + dt.timedelta(minutes=n))
-    first = services.moderation_queue(db_session, ws.id, page=1, per_page=2)
-    last = services.moderation_queue(db_session, ws.id, page=3, per_page=2)
-    assert (first.pages, first.has_next, first.has_prev) == (3, True, False)
-    assert len(last.items) == 1 and not last.has_next
+    for suggested_first in (False, True):
+        seen, cursor, pages = [], None, []
+        kinds = services.cursor_kinds("pending", suggested_first)
+        while True:
+            page = services.moderation_queue(
+                db_session, ws.id, cursor=cursor, per_page=2, suggested_first=suggested_first
+            )
+            pages.append(page)
+            seen += [t.id for t in page.items]
+            if page.older is None:
+                break
+            cursor = Cursor(decode_cursor(page.older, kinds))
+        assert len(pages) == 3 and len(set(seen)) == 5 == len(seen)
+        assert pages[0].newer is None and pages[0].total == 5
+        back = services.moderation_queue(
+            db_session,
+            ws.id,
+            cursor=Cursor(decode_cursor(pages[-1].newer, kinds), backwards=True),
+            per_page=2,
+            suggested_first=suggested_first,
+        )
+        assert back.items == pages[1].items
+
+
+def test_the_newest_tab_pages_by_consent_time_newest_first(db_session):
+    ws = make_workspace(db_session)
+    made = [
+        opted_in(db_session, ws, f"Comment {n}", now=NOW + dt.timedelta(minutes=n))
+        for n in range(3)
+    ]
+    first = services.moderation_queue(db_session, ws.id, "pending", per_page=2)
+    assert [t.id for t in first.items] == [made[2].id, made[1].id]
 
 
 def test_suggested_prefers_positive_specific_medium_length_high_rated_comments(db_session):
