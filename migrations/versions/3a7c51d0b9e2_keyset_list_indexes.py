@@ -143,5 +143,6 @@ def downgrade():
         "ix_response_workspace_touchpoint_submitted",
     ):
         op.drop_index(name, table_name="response")
-    with op.batch_alter_table("response") as batch_op:
-        batch_op.drop_column("mismatch")
+    # SQLite 3.35+ drops a column in place; a batch copy of `response` would trip over the
+    # search index's triggers, which name the table.
+    op.drop_column("response", "mismatch")

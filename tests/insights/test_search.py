@@ -209,8 +209,9 @@ def test_an_erased_comment_is_no_longer_found_nor_kept_in_the_index(db_session, 
     response = answer(db_session, owner, "My neighbour Zebedee recommended you.", name="Ann")
     assert found(db_session, owner, "zebedee") == [response.id]
     assert "zebede" in _indexed_words(db_session) or "zebedee" in _indexed_words(db_session)
+    scale = response.stage.scale
     response.comment = None
-    apply_sentiment(response, None)
+    apply_sentiment(response, None, scale)
     db_session.commit()
     assert found(db_session, owner, "zebedee") == []
     assert listed(client, q="zebedee") == []
@@ -277,7 +278,9 @@ def test_the_index_holds_rows_written_in_bulk_outside_the_services(db_session, o
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(text=st.text(st.characters(exclude_characters="\x00"), max_size=120))
+@given(
+    text=st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=120)
+)
 def test_any_search_text_answers_without_an_error(db_session, client, owner, text):
     if not found(db_session, owner, "seed"):
         answer(db_session, owner, 'Seed "quoted" NEAR(a b) * - AND OR café 100%')
@@ -431,9 +434,17 @@ def test_the_upgrade_indexes_the_responses_already_there_and_the_downgrade_remov
 ):
     app = create_app(config_for_tests(scratch_url))
     with app.app_context():
-        upgrade(revision=BEFORE_SEARCH)
+        # The demo is written by today's models, so at head; going down to before the
+        # search keeps its responses and takes the index away, going up builds it again.
+        upgrade()
         result = app.test_cli_runner().invoke(args=["feedback", "demo", "--responses", "30"])
         assert result.exit_code == 0, result.output
+        db.session.remove()
+        downgrade(revision=BEFORE_SEARCH)
+        names = set(sa.inspect(db.engine).get_table_names())
+        assert not {n for n in names if n.startswith("response_search")}
+        columns = {c["name"] for c in sa.inspect(db.engine).get_columns("response")}
+        assert "search_vector" not in columns
         db.session.remove()
         upgrade()
         workspace_id, comment = db.session.execute(
@@ -445,11 +456,5 @@ def test_the_upgrade_indexes_the_responses_already_there_and_the_downgrade_remov
         word = max(search_terms(comment)[0].split(), key=len)
         stmt = filtered_responses(workspace_id, ResponseFilters(text=word), "UTC")
         assert db.session.scalars(stmt.with_only_columns(Response.id)).all()
-        db.session.remove()
-        downgrade(revision=BEFORE_SEARCH)
-        names = set(sa.inspect(db.engine).get_table_names())
-        assert not {n for n in names if n.startswith("response_search")}
-        columns = {c["name"] for c in sa.inspect(db.engine).get_columns("response")}
-        assert "search_vector" not in columns
         db.session.remove()
         db.engine.dispose()
