@@ -134,6 +134,21 @@ def pages_for(today: dt.date, touchpoint_id: int) -> list[Page]:
         Page("/responses?since=<90 days>", f"/responses?since={since}", "Responses"),
         Page("/responses?q=late", "/responses?q=late", "Responses", "search"),
         Page("/responses?q=zzzznotfound", "/responses?q=zzzznotfound", "Responses", "search"),
+        # A common word (some 3.7% of comments), and that word with filters that
+        # leave few of its matches, or none (no refund is asked for in Awareness).
+        Page("/responses?q=refund", "/responses?q=refund", "Responses", "search"),
+        Page(
+            "/responses?q=refund&rating_min=5",
+            "/responses?q=refund&rating_min=5",
+            "Responses",
+            "search",
+        ),
+        Page(
+            "/responses?q=refund&stage=awareness",
+            "/responses?q=refund&stage=awareness",
+            "Responses",
+            "search",
+        ),
         Page(
             "/responses?stage+label+rating+since",
             f"/responses?stage=retention&label=negative&rating_max=2&since={since}",
@@ -164,6 +179,12 @@ def pages_for(today: dt.date, touchpoint_id: int) -> list[Page]:
             "testimonials",
         ),
         Page("/api/v1/responses", "/api/v1/responses", '"data"', "api"),
+        Page(
+            "/api/v1/responses?q=refund&stage=awareness",
+            "/api/v1/responses?q=refund&stage=awareness",
+            '"data"',
+            "api",
+        ),
         Page("/api/v1/testimonials", "/api/v1/testimonials", '"data"', "api"),
         Page("/export/responses.csv", "/export/responses.csv", "id,", "export"),
         Page("/export/testimonials.csv", "/export/testimonials.csv", "id,", "export"),

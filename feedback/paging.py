@@ -269,12 +269,53 @@ def keyset_page(
         key = segments[index].key(item)
         return encode_cursor(names[index], *key) if multi else encode_cursor(*key)
 
+    page, newer, older = _neighbours(rows, cursor, per_page, cursor_of)
+    return KeysetPage([item for _, item in page], newer, older, total)
+
+
+def keys_page(
+    keys: Sequence[tuple[Any, ...]],
+    cursor: Cursor | None,
+    per_page: int,
+    load: Callable[[list[Any]], Mapping[Any, T]],
+) -> KeysetPage[T]:
+    """`keyset_page` over the sort keys of a whole, small list, held in memory.
+
+    For a list known to be short (its keys were all read, at most COUNT_CAP
+    of them) whose rows are costly to walk in order: a search that matches
+    few rows, which the database finds faster by the search than by walking
+    the time order. `keys` are (sort values..., id), newest first, one
+    segment in descending order; `load` gives the items with these ids, by
+    id. The total is exact: the number of keys.
+    """
+    if cursor is None:
+        rows = list(keys[: per_page + 1])
+    elif cursor.backwards:
+        rows = [k for k in reversed(keys) if k > cursor.values][: per_page + 1]
+    else:
+        rows = [k for k in keys if k < cursor.values][: per_page + 1]
+    if cursor is not None and (not rows or (cursor.backwards and len(rows) <= per_page)):
+        return keys_page(keys, None, per_page, load)
+    page, newer, older = _neighbours(rows, cursor, per_page, lambda k: encode_cursor(*k))
+    by_id = load([k[-1] for k in page])
+    return KeysetPage([by_id[k[-1]] for k in page], newer, older, len(keys))
+
+
+E = TypeVar("E")
+
+
+def _neighbours(
+    rows: list[E], cursor: Cursor | None, per_page: int, cursor_of: Callable[[E], str]
+) -> tuple[list[E], str | None, str | None]:
+    """The page in list order, with the cursors of the pages before and after it.
+
+    `rows` are up to per_page + 1 rows read from the cursor on, in reading
+    order (reversed when going back).
+    """
     more = len(rows) > per_page
     page = rows[:per_page]
-    if backwards:
+    if cursor is not None and cursor.backwards:
         page.reverse()
-        newer, older = (cursor_of(page[0]) if more else None), cursor_of(page[-1])
-    else:
-        newer = cursor_of(page[0]) if cursor is not None and page else None
-        older = cursor_of(page[-1]) if more else None
-    return KeysetPage([item for _, item in page], newer, older, total)
+        return page, (cursor_of(page[0]) if more else None), cursor_of(page[-1])
+    newer = cursor_of(page[0]) if cursor is not None and page else None
+    return page, newer, (cursor_of(page[-1]) if more else None)

@@ -31,6 +31,7 @@ from feedback.api.schemas import (
 )
 from feedback.db import workspace_scoped
 from feedback.followups.services import follow_up_counts
+from feedback.insights.queries import matching_keys, responses_by_id
 from feedback.insights.search import narrow_to_text
 from feedback.insights.services import EARLIEST_DAY, Period, journey_summary
 from feedback.journey.models import Stage, Touchpoint
@@ -251,11 +252,10 @@ def _stage_ids(workspace_id: int, key: str) -> Select[Any]:
     return workspace_scoped(select(Stage.id).where(Stage.key == key), workspace_id)
 
 
-def responses_out(
-    session: Session, workspace_id: int, query: ResponsesQuery
-) -> tuple[list[ResponseOut], str | None]:
-    """One page of responses, newest first, and the cursor of the next page (None at the end)."""
-    stmt = select(Response).options(joinedload(Response.stage), joinedload(Response.touchpoint))
+def _responses_matching(
+    session: Session, workspace_id: int, query: ResponsesQuery, *, in_time_order: bool
+) -> Select[tuple[Response]]:
+    stmt = select(Response)
     if query.stage is not None:
         stmt = stmt.where(Response.stage_id.in_(_stage_ids(workspace_id, query.stage)))
     if query.touchpoint is not None:
@@ -274,10 +274,34 @@ def responses_out(
     if query.label is not None:
         stmt = stmt.where(Response.sentiment_label == query.label)
     if query.q is not None and query.q.strip():
-        stmt = narrow_to_text(stmt, query.q, session)
-    stmt = _after(stmt, Response.submitted_at, Response.id, query.cursor)
-    stmt = stmt.order_by(Response.submitted_at.desc(), Response.id.desc()).limit(query.limit + 1)
-    rows = list(session.scalars(workspace_scoped(stmt, workspace_id)))
+        stmt = narrow_to_text(stmt, query.q, session, in_time_order=in_time_order)
+    return workspace_scoped(stmt, workspace_id)
+
+
+def responses_out(
+    session: Session, workspace_id: int, query: ResponsesQuery
+) -> tuple[list[ResponseOut], str | None]:
+    """One page of responses, newest first, and the cursor of the next page (None at the end).
+
+    A search reads its matches' keys first, as the responses page does
+    (`matching_keys`): at most COUNT_CAP of them are the whole list, paged here.
+    """
+    rows: list[Response]
+    if query.q is not None and query.q.strip():
+        stmt = _responses_matching(session, workspace_id, query, in_time_order=False)
+        keys = matching_keys(session, workspace_id, stmt)
+        if len(keys) <= paging.COUNT_CAP:
+            keys.sort(reverse=True)
+            if query.cursor is not None:
+                bound = decode_cursor(query.cursor)
+                keys = [k for k in keys if k < bound]
+            wanted = keys[: query.limit + 1]
+            by_id = responses_by_id(session, workspace_id, [id_ for _, id_ in wanted])
+            rows = [by_id[id_] for _, id_ in wanted]
+        else:
+            rows = _responses_in_time_order(session, workspace_id, query)
+    else:
+        rows = _responses_in_time_order(session, workspace_id, query)
     page = rows[: query.limit]
     items = [
         ResponseOut(
@@ -296,6 +320,17 @@ def responses_out(
     ]
     more = len(rows) > query.limit
     return items, paging.encode_cursor(page[-1].submitted_at, page[-1].id) if more else None
+
+
+def _responses_in_time_order(
+    session: Session, workspace_id: int, query: ResponsesQuery
+) -> list[Response]:
+    stmt = _responses_matching(session, workspace_id, query, in_time_order=True).options(
+        joinedload(Response.stage), joinedload(Response.touchpoint)
+    )
+    stmt = _after(stmt, Response.submitted_at, Response.id, query.cursor)
+    stmt = stmt.order_by(Response.submitted_at.desc(), Response.id.desc()).limit(query.limit + 1)
+    return list(session.scalars(stmt))
 
 
 def testimonial_out(t: Testimonial, *, stale: bool, used_on: list[str]) -> TestimonialOut:

@@ -112,7 +112,7 @@ def responses_csv(
     """
     zone = ZoneInfo(timezone)
     stmt = (
-        filtered_responses(workspace_id, filters, timezone)
+        filtered_responses(workspace_id, filters, timezone, in_time_order=True)
         .with_only_columns(
             Response.id,
             Response.submitted_at,
@@ -194,7 +194,7 @@ def testimonials_csv(
         .scalar_subquery()
     )
     stmt = (
-        filtered_responses(workspace_id, filters, timezone)
+        filtered_responses(workspace_id, filters, timezone, in_time_order=True)
         .with_only_columns(
             Testimonial.id,
             Testimonial.response_id,

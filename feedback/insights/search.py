@@ -74,28 +74,45 @@ def engine_query(terms: list[str]) -> str:
 
 
 NOT_INDEXED = "NOT INDEXED"
-# SQLite: up to this many matches (in every workspace) are looked up one by one and
-# sorted; beyond it the list walks its newest-first index and keeps the rows that
-# match. Measured at 1,000,000 responses: ~3.5 us per match looked up, ~0.3 us per
-# match for the walk's set of matches plus the walk itself.
+# SQLite, a list read in time order: up to this many matches (in every workspace)
+# are looked up one by one and sorted; beyond it the list walks its newest-first
+# index and keeps the rows that match. Measured at 1,000,000 responses: ~3.5 us
+# per match looked up and sorted, ~0.3 us per match for the walk's set of
+# matches plus the walk itself.
 FEW_MATCHES = 10_000
+# SQLite, matches read in any order (a capped set of keys): up to this many are
+# looked up one by one (~0.7 us each: no sort) rather than walking the index of
+# the other filters, which may read most of the workspace to find none.
+MANY_MATCHES = 50_000
 
 
-def narrow_to_text(stmt: Select[T], text: str, session: Session | None = None) -> Select[T]:
+def narrow_to_text(
+    stmt: Select[T],
+    text: str,
+    session: Session | None = None,
+    *,
+    in_time_order: bool = True,
+    alone: bool = False,
+) -> Select[T]:
     """`stmt` (a select from Response) kept to the responses matching the search `text`.
 
     Nothing matches a search without a letter or a digit. On SQLite the plan
     depends on how many responses match, which only the index knows: a capped
-    count (at most FEW_MATCHES + 1 index entries read) decides. Few: the
-    matches drive (`response NOT INDEXED`, so SQLite looks each one up by id
-    and sorts them, rather than walking the workspace's rows in order and
-    testing each: that walk reads every row when nothing matches). Many: the
-    list's index is walked newest first (`+response.id`, so the id can't be
-    used to look rows up) and stops after a page of matches. Left to itself
-    SQLite walks for every search (it takes a workspace for ten rows when it
-    has no statistics), and a rare word or none took a quarter of a second at
-    1,000,000 responses. `session` defaults to the app's (the statement
-    builders take none); the count runs on it.
+    count of index entries decides. Few: the matches drive (`response NOT
+    INDEXED`, so SQLite looks each one up by id, and sorts them if read in
+    time order, rather than walking the workspace's rows and testing each:
+    that walk reads every row the other filters leave when none matches).
+    Many: the list's index is walked (`+response.id`, so the id can't be used
+    to look rows up), newest first when `in_time_order`, and stops after a
+    page of matches. "Few" is FEW_MATCHES in time order, where every match is
+    sorted; MANY_MATCHES otherwise, and any number when the search is `alone`
+    (no other filter): the reader's LIMIT then stops the lookups, while a walk
+    may read a long run without a match first (a word's matches often sit in
+    a few stages). Left to itself SQLite walks for every search (it takes a
+    workspace for ten rows when it has no statistics), and a rare word or
+    none took a quarter of a second at 1,000,000 responses. `session`
+    defaults to the app's (the statement builders take none); the count runs
+    on it.
     """
     terms = search_terms(text)
     if not terms:
@@ -114,12 +131,11 @@ def narrow_to_text(stmt: Select[T], text: str, session: Session | None = None) -
         .select_from(search)
         .where(literal_column(SQLITE_TABLE).bool_op("MATCH")(query))
     )
-    matches = session.scalar(
-        select(func.count()).select_from(matching.limit(FEW_MATCHES + 1).subquery())
-    )
+    few = FEW_MATCHES if in_time_order else MANY_MATCHES
+    matches = session.scalar(select(func.count()).select_from(matching.limit(few + 1).subquery()))
     if not matches:
         return stmt.where(false())
-    if matches <= FEW_MATCHES:
+    if matches <= few or (alone and not in_time_order):
         return stmt.where(Response.id.in_(matching)).with_hint(Response, NOT_INDEXED, "sqlite")
     return stmt.where(literal_column("+response.id").in_(matching))
 

@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 from feedback import create_app
 from feedback.config import config_for_tests
 from feedback.extensions import db
+from feedback.insights import queries
 from feedback.insights.queries import ResponseFilters, filtered_responses
 from feedback.insights.search import engine_query, search_terms
+from feedback.paging import Cursor, decode_cursor
 from feedback.surveys.models import Contact, Response
 from feedback.surveys.services import (
     Answer,
@@ -335,6 +337,75 @@ def test_the_api_list_uses_the_same_search(db_session, client):
     assert len(body["data"]) == 2
     assert api.get("/api/v1/responses", query_string={"q": "!!!"}).get_json()["data"] == []
     assert api.get("/api/v1/responses", query_string={"q": "x" * 101}).status_code == 422
+
+
+def page_through(session, workspace, per_page, **filters):
+    """Every page of the responses list from the first, older and back newer: ids and totals."""
+    filters = ResponseFilters(**filters)
+    pages = [queries.responses_page(session, workspace.id, None, per_page, filters)]
+    while pages[-1].older:
+        cursor = Cursor(decode_cursor(pages[-1].older, queries.CURSOR_KINDS))
+        pages.append(queries.responses_page(session, workspace.id, cursor, per_page, filters))
+    back = [pages[-1]]
+    while back[-1].newer:
+        cursor = Cursor(decode_cursor(back[-1].newer, queries.CURSOR_KINDS), backwards=True)
+        back.append(queries.responses_page(session, workspace.id, cursor, per_page, filters))
+    ids = [[r.id for r in page.items] for page in pages]
+    back_ids = [[r.id for r in page.items] for page in reversed(back)]
+    return ids, back_ids, {page.total for page in pages}
+
+
+@pytest.mark.parametrize("cap", [10_000, 2], ids=["matches-read-at-once", "walked-in-time-order"])
+def test_a_search_with_filters_pages_the_same_whichever_way_its_matches_are_read(
+    db_session, owner, monkeypatch, cap
+):
+    # Under the count cap the matches' keys are read at once and paged in
+    # memory; over it the list is walked in time order. Both give the same pages.
+    monkeypatch.setattr(queries, "COUNT_CAP", cap)
+    wanted = [
+        answer(db_session, owner, f"Slow delivery number {n}.", days_ago=n, rating=2).id
+        for n in range(7)
+    ]
+    answer(db_session, owner, "Slow delivery but fine.", days_ago=3, rating=5)
+    answer(db_session, owner, "Quick delivery.", days_ago=2, rating=1)
+    ids, back_ids, totals = page_through(db_session, owner, 3, text="slow", rating_max=2)
+    assert ids == [wanted[0:3], wanted[3:6], wanted[6:7]]
+    assert back_ids == ids
+    assert totals == {7 if cap > 7 else cap + 1}
+    alone, _, _ = page_through(db_session, owner, 3, text="slow")
+    assert sum(alone, []) == found(db_session, owner, "slow")
+
+
+def test_a_search_whose_matches_the_other_filters_all_exclude_lists_nothing(
+    db_session, client, owner
+):
+    for n in range(3):
+        answer(db_session, owner, "Refund took weeks.", days_ago=n, stage="purchase")
+    answer(db_session, owner, "Lovely first impression.", stage="awareness", touchpoint="ad-click")
+    page = queries.responses_page(
+        db_session, owner.id, filters=ResponseFilters(text="refund", stage="awareness")
+    )
+    assert (page.items, page.total, page.older, page.newer) == ([], 0, None, None)
+    assert listed(client, q="refund", stage="awareness") == []
+    assert len(listed(client, q="refund", stage="purchase")) == 3
+
+
+def test_the_api_pages_through_a_search_newest_first(db_session, client):
+    workspace = make_workspace(db_session)
+    api = api_client_for(client, db_session, workspace)
+    late = [answer(db_session, workspace, "Late parcel.", days_ago=n).id for n in range(5)]
+    answer(db_session, workspace, "On time.", days_ago=1)
+    seen, cursor = [], None
+    while True:
+        query = {"q": "late", "limit": 2} | ({"cursor": cursor} if cursor else {})
+        body = api.get("/api/v1/responses", query_string=query).get_json()
+        seen += [item["id"] for item in body["data"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == late
+    only_old = {"q": "late", "stage": "awareness"}
+    assert api.get("/api/v1/responses", query_string=only_old).get_json()["data"] == []
 
 
 def test_the_index_is_built_by_the_migrations_with_a_stemming_tokenizer(db_session):
