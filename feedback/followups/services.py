@@ -2,9 +2,9 @@
 
 A follow-up is five columns of its `Response` (`follow_up_state`,
 `follow_up_due_at`, `assignee_id`, `resolved_at`, `resolution_note`); they
-stay on that table so the queue's indexes are the response's. This module
-owns every change to them once the answer is stored: start, assign,
-unassign a member who leaves, note, resolve, reopen.
+stay on that table, where the queue's indexes cover them. This module owns
+every change to them once the answer is stored: start, assign, unassign a
+member who goes, note, resolve, reopen.
 
 An answer is stored with its follow-up state, in one INSERT: 'open' and due
 within the workspace's SLA if unhappy, 'none' otherwise (see
