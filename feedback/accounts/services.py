@@ -775,7 +775,8 @@ def set_member_role(
 def remove_member(session: Session, workspace_id: int, acting: User, user_id: int) -> User:
     """Take someone out of the workspace; their account stays for other workspaces.
 
-    Follow-ups given to them go back to nobody, so none waits on someone gone.
+    The caller gives their follow-ups back to nobody in the same transaction
+    (`followups.services.unassign_member`: follow-ups build on accounts).
     """
     membership = _membership_to_change(session, workspace_id, acting, user_id)
     if membership.role == "owner" and not _owners_besides(session, workspace_id, user_id):
@@ -786,17 +787,6 @@ def remove_member(session: Session, workspace_id: int, acting: User, user_id: in
 
 
 def _end_membership(session: Session, membership: Membership) -> None:
-    from feedback.surveys.models import Response  # surveys builds on accounts
-
-    session.execute(
-        update(Response)
-        .where(
-            Response.workspace_id == membership.workspace_id,
-            Response.assignee_id == membership.user_id,
-        )
-        .values(assignee_id=None)
-        .execution_options(synchronize_session=False)
-    )
     session.delete(membership)
     session.flush()
 
@@ -847,7 +837,7 @@ def leave_workspace(session: Session, workspace_id: int, user: User) -> Workspac
     workspace by adding them as an owner and walking away: becoming the only owner
     always takes that person's own doing.
 
-    Follow-ups given to them there go back to nobody, as when an owner removes them.
+    The caller gives their follow-ups there back to nobody, as when an owner removes them.
     """
     _lock_team(session, workspace_id)
     membership = session.scalar(

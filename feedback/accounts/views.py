@@ -48,6 +48,7 @@ from feedback.accounts.forms import (
 from feedback.accounts.models import User
 from feedback.db import utcnow
 from feedback.extensions import db, limiter
+from feedback.followups.services import unassign_member
 
 bp = Blueprint("accounts", __name__)
 
@@ -417,7 +418,10 @@ def change_role(user_id: int) -> Response | tuple[str, int]:
 def remove_member(user_id: int) -> Response | tuple[str, int]:
 
     def change() -> str:
-        user = services.remove_member(db.session, current_workspace().id, current_user, user_id)
+        workspace_id = current_workspace().id
+        user = services.remove_member(db.session, workspace_id, current_user, user_id)
+        # Follow-ups build on accounts, so their side of a removal is asked for here.
+        unassign_member(db.session, workspace_id, user.id)
         return f"{user.email} is no longer in the team."
 
     return _change_team(change)
@@ -464,6 +468,7 @@ def leave_workspace(workspace_id: int) -> Response | tuple[str, int]:
     except services.AccountError as error:
         db.session.rollback()
         return _account_page(problem=str(error), status=409)
+    unassign_member(db.session, workspace_id, user.id)
     name = left.name
     db.session.commit()
     if browser_session.get(WORKSPACE_CHOICE) == workspace_id:

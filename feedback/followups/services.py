@@ -1,9 +1,22 @@
 """Follow-ups: the queue of unhappy answers, what owners do with them, and the owners' digest.
 
-A response becomes a follow-up when it is submitted unhappy (see
-`surveys.services.new_response`): `follow_up_state` 'open', due within the
-workspace's SLA. Owners assign it to a member, add notes (kept, timestamped,
-in `resolution_note`), resolve it and, if need be, reopen it.
+A follow-up is five columns of its `Response` (`follow_up_state`,
+`follow_up_due_at`, `assignee_id`, `resolved_at`, `resolution_note`); they
+stay on that table, where the queue's indexes cover them. This module owns
+every change to them once the answer is stored: start, assign, unassign a
+member who goes, note, resolve, reopen.
+
+An answer is stored with its follow-up state, in one INSERT: 'open' and due
+within the workspace's SLA if unhappy, 'none' otherwise (see
+`surveys.services.new_response`). That first state stays with surveys
+because the submit path lives there and surveys sits below followups: it
+may not call this module, and opening the follow-up here afterwards would
+cost every unhappy answer a second write. (The demo loader likewise stores
+made-up follow-ups as whole rows.)
+
+Removing someone from a team (`accounts`, below this module) does not touch
+follow-ups: whoever removes them calls `unassign_member` in the same
+transaction, so their follow-ups go back to nobody and stay open.
 """
 
 from __future__ import annotations
@@ -296,6 +309,21 @@ def assign_follow_up(
     response.assignee_id = user_id
     session.flush()
     return response
+
+
+def unassign_member(session: Session, workspace_id: int, user_id: int) -> int:
+    """Give this person's follow-ups in the workspace back to nobody; they stay open (or resolved).
+
+    For someone who leaves or is removed from the workspace, called in the
+    same transaction, so none waits on someone gone. Their follow-ups in
+    other workspaces stay theirs. Returns how many changed.
+    """
+    return session.execute(
+        update(Response)
+        .where(Response.workspace_id == workspace_id, Response.assignee_id == user_id)
+        .values(assignee_id=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def notify_assignee(

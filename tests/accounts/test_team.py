@@ -282,21 +282,36 @@ def test_someone_with_a_login_is_only_told_again_and_their_login_before_joining_
     assert all("/password/set/" not in m["text"] for m in sent)
 
 
-def test_follow_ups_of_someone_removed_go_back_to_nobody(db_session):
-    user, workspace = make_owner(db_session)
-    member, _ = services.add_member(db_session, workspace, "gone@example.com", "member")
-    db_session.commit()
+def assigned_here_and_elsewhere(db_session, workspace, member):
+    """An unhappy answer given to `member` here, and one given to them in another workspace."""
     unhappy = make_response(db_session, workspace, rating=1, comment="Broken.")
     assign_follow_up(db_session, workspace.id, unhappy.id, member.id)
     _, other = make_owner(db_session)
-    services.add_member(db_session, other, "gone@example.com", "member")
+    services.add_member(db_session, other, member.email, "member")
     theirs = make_response(db_session, other, rating=1, comment="Also broken.")
     assign_follow_up(db_session, other.id, theirs.id, member.id)
     db_session.commit()
-    services.remove_member(db_session, workspace.id, user, member.id)
+    return unhappy, theirs
+
+
+@pytest.mark.parametrize("way", ["removed by an owner", "leaving"])
+def test_follow_ups_of_someone_gone_go_back_to_nobody_and_stay_open(client, db_session, auth, way):
+    user, workspace = make_owner(db_session, "Acme Plants")
+    member, _ = services.add_member(db_session, workspace, "gone@example.com", "member")
+    services.set_password(db_session, member, NEW_PASSWORD, NEW_PASSWORD)
     db_session.commit()
+    unhappy, theirs = assigned_here_and_elsewhere(db_session, workspace, member)
+    if way == "leaving":
+        auth.login(member.email, NEW_PASSWORD)
+        page, path = "/account", f"/account/workspaces/{workspace.id}/leave"
+    else:
+        auth.login(user.email, PASSWORD)
+        page, path = "/settings/team", f"/settings/team/{member.id}/remove"
+    gone = client.post(path, data={"csrf_token": csrf_token_from(client.get(page))})
+    assert gone.status_code == 303
     db_session.expire_all()
-    assert (unhappy.assignee_id, theirs.assignee_id) == (None, member.id)
+    assert (unhappy.assignee_id, unhappy.follow_up_state) == (None, "open")
+    assert theirs.assignee_id == member.id
 
 
 def test_someone_in_two_workspaces_switches_between_them(client, db_session, owner):

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from feedback.accounts.models import Membership
 from feedback.accounts.services import members_of
 from feedback.followups import services
 from feedback.followups.services import (
@@ -20,6 +21,7 @@ from feedback.followups.services import (
     follow_ups_page,
     reopen_follow_up,
     resolve_follow_up,
+    unassign_member,
 )
 from feedback.journey.models import Stage
 from feedback.paging import Cursor, decode_cursor
@@ -172,6 +174,26 @@ def test_assigning_takes_members_of_the_workspace_only(db_session):
     assert [u.email for u in members_of(db_session, workspace.id)] == sorted(
         [owner.email, "member@example.com"]
     )
+
+
+def test_unassigning_a_member_leaves_their_follow_ups_here_open_and_elsewhere_theirs(db_session):
+    _, workspace = make_owner(db_session)
+    _, other = make_owner(db_session)
+    member = add_member(db_session, workspace, "member@example.com")
+    db_session.add(Membership(workspace_id=other.id, user_id=member.id, role="member"))
+    mine, resolved, elsewhere = (unhappy(db_session, w) for w in (workspace, workspace, other))
+    for response in (mine, resolved, elsewhere):
+        assign_follow_up(db_session, response.workspace_id, response.id, member.id)
+    resolve_follow_up(db_session, workspace.id, resolved.id, NOW, note="Called back.")
+    db_session.commit()
+    assert unassign_member(db_session, workspace.id, member.id) == 2
+    db_session.commit()
+    db_session.expire_all()
+    assert [(r.follow_up_state, r.assignee_id) for r in (mine, resolved, elsewhere)] == [
+        ("open", None),
+        ("resolved", None),
+        ("open", member.id),
+    ]
 
 
 def test_notes_are_appended_with_their_time_and_author_and_kept_as_typed(db_session):
