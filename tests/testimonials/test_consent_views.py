@@ -309,5 +309,6 @@ def test_asking_needs_a_login_and_the_csrf_token(
         "/login",
         data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token_from(page)},
     )
-    assert client.post(f"/testimonials/{testimonial.id}/reconfirm").status_code == 400
+    refused = client.post(f"/testimonials/{testimonial.id}/reconfirm")
+    assert refused.status_code == 400 and "The form had expired" in refused.text
     assert emails(db_session) == []
