@@ -16,11 +16,16 @@ from feedback.delivery.models import OutboxMessage
 from feedback.testimonials import consent
 from feedback.testimonials.models import Testimonial
 from feedback.testimonials.services import approve, set_excerpt
-from tests.conftest import AuthActions
-from tests.factories import NOW, PASSWORD, make_owner, make_workspace
+from tests.factories import (
+    NOW,
+    PASSWORD,
+    make_owner,
+    make_workspace,
+    open_link_testimonial,
+    opted_in,
+)
 from tests.pages import csrf_token_from
-from tests.testimonials.moderation_helpers import opted_in
-from tests.testimonials.test_consent_services import open_link_testimonial
+from tests.support.clients import AuthActions
 
 EVIL_NAME = '<img src=x onerror="alert(1)">'
 EVIL_ROLE = "<script>alert('role')</script>"
