@@ -43,26 +43,21 @@ def _page(status: int, detail: str | None = None) -> tuple[str, int]:
     ), status
 
 
+def csrf_failure_page() -> tuple[str, int]:
+    """A form that expired or was not sent from this site: reload and try again."""
+    return _page(
+        400,
+        "The form had expired or was not sent from this site. "
+        "Please reload the page and try again.",
+    )
+
+
 def register(app: Flask) -> None:
+    # The general answer; blueprints whose forms can do better (a survey that
+    # keeps what the customer typed) register their own CSRFError handler.
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:
-        if request.endpoint == "surveys.survey" and request.view_args:
-            from feedback.surveys.views import survey_after_csrf_failure
-
-            return survey_after_csrf_failure(request.view_args["token"], error)
-        if request.endpoint == "surveys.open_survey" and request.view_args:
-            from feedback.surveys.views import open_survey_after_csrf_failure
-
-            return open_survey_after_csrf_failure(**request.view_args)
-        if request.endpoint in ("consent.withdraw", "consent.reconfirm") and request.view_args:
-            from feedback.testimonials.consent_views import consent_after_csrf_failure
-
-            return consent_after_csrf_failure(request.view_args["token"])
-        return _page(
-            400,
-            "The form had expired or was not sent from this site. "
-            "Please reload the page and try again.",
-        )
+        return csrf_failure_page()
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> ResponseReturnValue:

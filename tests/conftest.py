@@ -10,46 +10,27 @@ gunicorn process.)
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from flask_migrate import upgrade
 from sqlalchemy.orm import Session
-from werkzeug.test import TestResponse
 
 from feedback import create_app
 from feedback.config import Config, config_for_tests
 from feedback.extensions import db
-from tests.pages import csrf_token_from
-
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+from tests.support.clients import AuthActions, RequestIsolatingClient
+from tests.support.database import POSTGRES_URL, migrate_to_head
+from tests.support.servers import gunicorn
 
 
 def _with_database(server_url: str, name: str) -> str:
     return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def migrate_to_head(url: str) -> None:
-    """Build the schema from empty with the project's migrations."""
-    app = create_app(config_for_tests(url))
-    with app.app_context():
-        upgrade()
-        db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -88,20 +69,6 @@ def database_url(database: dict[str, str], tmp_path: Path) -> Iterator[str]:
     with engine.begin() as conn:
         conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
-
-
-class RequestIsolatingClient(FlaskClient):
-    """Each request gets its own app context, as under a real server.
-
-    Without this, requests would reuse the test's app context and so share
-    `g` (where Flask-WTF caches the CSRF token) and the database session.
-    """
-
-    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
-        # Buffered: a streamed body (CSV exports) is read inside this context.
-        kwargs.setdefault("buffered", True)
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
 
 
 @pytest.fixture
@@ -144,88 +111,9 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-class AuthActions:
-    def __init__(self, client: FlaskClient) -> None:
-        self.client = client
-
-    def login(self, email: str, password: str) -> None:
-        response = self.client.get("/login")
-        assert response.status_code == 200
-        response = self.client.post(
-            "/login",
-            data={"email": email, "password": password, "csrf_token": csrf_token_from(response)},
-        )
-        assert response.status_code == 302, response.text
-
-    def logout(self) -> None:
-        page = self.client.get("/dashboard")
-        self.client.post("/logout", data={"csrf_token": csrf_token_from(page)})
-
-
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def gunicorn(
-    database_url: str,
-    folder: Path,
-    extra_env: dict[str, str | None] | None = None,
-    *,
-    port: int | None = None,
-    workers: int = 2,
-) -> Iterator[tuple[str, Path]]:
-    """The real app under gunicorn (sync workers) on `database_url`: its URL and its log.
-
-    `extra_env` adds settings (e.g. METRICS_TOKEN) to the server's environment;
-    a None value removes the variable (e.g. SMTP_URL, for `make run`'s settings).
-    """
-    port = port or free_port()
-    env: dict[str, str | None] = {
-        **os.environ,
-        "FEEDBACK_ENV": "production",
-        "SECRET_KEY": "gunicorn-test-secret-key-0123456789",
-        "DATABASE_URL": database_url,
-        "BASE_URL": f"http://127.0.0.1:{port}",
-        "FEEDBACK_INSTANCE_PATH": str(folder / "instance"),
-        **(extra_env or {}),
-    }
-    log_path = folder / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "--workers", str(workers)),
-                *("--bind", f"127.0.0.1:{port}", "wsgi:app"),
-            ],
-            cwd=ROOT,
-            env={name: value for name, value in env.items() if value is not None},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/login", timeout=5)
-                break
-            # Not up yet, or booting slowly on a busy machine.
-            except (requests.ConnectionError, requests.Timeout):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
-        yield base, log_path
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture

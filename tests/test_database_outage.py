@@ -26,10 +26,12 @@ from feedback.config import config_for_tests, normalise_database_url
 from feedback.db import utcnow
 from feedback.errors import database_unavailable
 from feedback.extensions import db
-from tests.conftest import RequestIsolatingClient, free_port, gunicorn, migrate_to_head
 from tests.factories import NOW, PASSWORD, make_invitation, make_owner, make_workspace
 from tests.pages import csrf_token_from
 from tests.pg_cluster import PrivateCluster
+from tests.support.clients import RequestIsolatingClient
+from tests.support.database import migrate_to_head
+from tests.support.servers import free_port, gunicorn
 
 FRIENDLY = "try again in a minute"
 

@@ -34,9 +34,9 @@ from feedback.journey.models import Stage, Touchpoint
 from feedback.surveys.models import Response
 from feedback.testimonials.consent import issue_consent_link
 from feedback.testimonials.models import Testimonial
-from tests.conftest import AuthActions
 from tests.factories import NOW, PASSWORD, make_invitation, make_owner, make_response
 from tests.pages import csrf_token_from
+from tests.support.clients import AuthActions
 
 # The query parameters the views read (grep request.args, the GET forms),
 # the API's, and the login page's `next`; random names are added below.

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.support import ROOT
+from tests.support.servers import free_port
 
 BIN = Path(sys.executable).parent
 

@@ -14,7 +14,7 @@ from feedback import create_app
 from feedback.config import config_for_tests
 from feedback.extensions import db
 from feedback.insights import search
-from tests.conftest import POSTGRES_URL
+from tests.support.database import POSTGRES_URL
 
 
 @pytest.fixture

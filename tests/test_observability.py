@@ -26,11 +26,14 @@ from feedback.delivery.models import OutboxMessage
 from feedback.delivery.services import record_heartbeat
 from feedback.extensions import db
 from feedback.surveys import import_runner
-from tests.api.conftest import api_client_for, event
-from tests.conftest import POSTGRES_URL, ROOT, RequestIsolatingClient, free_port, gunicorn
 from tests.factories import PASSWORD, make_invitation, make_owner, make_workspace
 from tests.pages import csrf_token_from
-from tests.surveys.test_import_jobs import SETTINGS, csv_of, no_pause, start_job
+from tests.support import ROOT
+from tests.support.api import api_client_for, event
+from tests.support.clients import RequestIsolatingClient
+from tests.support.database import POSTGRES_URL
+from tests.support.import_jobs import SETTINGS, csv_of, no_pause, start_job
+from tests.support.servers import free_port, gunicorn
 
 TOKEN = "metrics-token-for-tests-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}

@@ -29,7 +29,8 @@ from feedback import create_app
 from feedback.config import config_for_tests, normalise_database_url
 from feedback.extensions import db
 from feedback.insights import search
-from tests.conftest import POSTGRES_URL, ROOT, migrate_to_head
+from tests.support import ROOT
+from tests.support.database import POSTGRES_URL, migrate_to_head
 
 MIGRATIONS = ROOT / "migrations"
 SCRIPTS = ScriptDirectory(str(MIGRATIONS))

@@ -19,11 +19,16 @@ from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.surveys.emails import unsubscribe_token
 from feedback.testimonials import consent
-from tests.api.conftest import api_client_for
-from tests.browser.conftest import owner_with_every_page
-from tests.conftest import AuthActions
-from tests.factories import NOW, PASSWORD, make_invitation, make_workspace
-from tests.testimonials.test_wall import quote
+from tests.factories import (
+    NOW,
+    PASSWORD,
+    make_invitation,
+    make_workspace,
+    owner_with_every_page,
+    quote,
+)
+from tests.support.api import api_client_for
+from tests.support.clients import AuthActions
 
 PUBLIC_CACHE_CONTROL = "public, max-age=300"
 STRICT_TRANSPORT_SECURITY = "max-age=63072000; includeSubDomains"

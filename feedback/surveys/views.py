@@ -26,6 +26,7 @@ from feedback import access, metrics
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
+from feedback.errors import csrf_failure_page
 from feedback.extensions import csrf, db, limiter
 from feedback.insights.services import is_unhappy
 from feedback.journey.services import NotInWorkspace, stage_of, stages_in_order
@@ -389,6 +390,20 @@ def open_survey_after_csrf_failure(workspace_slug: str, stage_key: str) -> tuple
         notice=STALE_FORM_NOTICE,
         submission_key=_submission_key(),
     )
+
+
+@bp.errorhandler(CSRFError)
+def stale_form(error: CSRFError) -> tuple[str, int]:
+    """A customer's survey form left open too long comes back with their answer on it;
+    the owner's forms here (import, preview) get the general page."""
+    # Flask routes CSRFProtect's before_request error here once the URL matched this
+    # blueprint; the view matched says which form it was.
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is survey:
+        return survey_after_csrf_failure((request.view_args or {})["token"], error)
+    if view is open_survey:
+        return open_survey_after_csrf_failure(**(request.view_args or {}))
+    return csrf_failure_page()
 
 
 @bp.get("/f/<workspace_slug>/<stage_key>/thanks")

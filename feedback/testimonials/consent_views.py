@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
 from feedback import access
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
+from feedback.errors import csrf_failure_page
 from feedback.extensions import db, limiter
 from feedback.testimonials import consent
 from feedback.testimonials.services import TestimonialNotFound
@@ -78,6 +80,16 @@ def consent_after_csrf_failure(token: str) -> tuple[str, int]:
     """
     page = _consent_page(token, notice=STALE_PAGE_NOTICE)
     return page if isinstance(page, tuple) else (page, 400)
+
+
+@bp.errorhandler(CSRFError)
+def stale_page(error: CSRFError) -> tuple[str, int]:
+    """The customer's withdraw and reconfirm buttons get their page back, ready to press;
+    the owner's reconfirm request gets the general page."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view in (withdraw, reconfirm):
+        return consent_after_csrf_failure((request.view_args or {})["token"])
+    return csrf_failure_page()
 
 
 @bp.post("/consent/<token>/withdraw")

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from feedback.delivery.models import OutboxMessage
 from feedback.surveys.models import Invitation
-from tests.api.conftest import assert_error, event
+from tests.support.api import assert_error, event
 
 
 def count(session, column):

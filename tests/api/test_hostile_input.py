@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from feedback.inputs import JSON_MAX_DEPTH
 from feedback.surveys.models import Invitation
-from tests.api.conftest import assert_error, event
 from tests.factories import make_response
+from tests.support.api import assert_error, event
 
 
 def forged_cursor(moment: object, item_id: object) -> str:

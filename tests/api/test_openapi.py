@@ -11,7 +11,7 @@ from schemathesis.specs.openapi.checks import (
     positive_data_acceptance,
 )
 
-from tests.api.conftest import ApiClient
+from tests.support.api import ApiClient
 
 API_PATHS = {
     "/api/v1/touchpoints",

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from tests.api.conftest import api_client_for, assert_error
 from tests.factories import NOW, make_response, make_workspace
+from tests.support.api import api_client_for, assert_error
 
 RESPONSE_KEYS = {
     "id",

@@ -13,8 +13,8 @@ from feedback.delivery.models import OutboxMessage
 from feedback.extensions import db
 from feedback.surveys.models import Contact, Invitation
 from feedback.surveys.services import unsubscribe
-from tests.api.conftest import api_client_for, assert_error, event
 from tests.factories import NOW, make_workspace
+from tests.support.api import api_client_for, assert_error, event
 
 
 def count(session, column, *where):

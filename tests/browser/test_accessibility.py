@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from feedback.db import utcnow
-from tests.browser.conftest import PHONE, browser_needed, log_in, owner_with_every_page
-from tests.factories import PASSWORD, make_invitation, make_owner
-from tests.testimonials.moderation_helpers import approved
+from tests.factories import PASSWORD, approved, make_invitation, make_owner, owner_with_every_page
+from tests.support.browser import PHONE, browser_needed, log_in
 
 pytestmark = [browser_needed, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from feedback.db import utcnow
-from tests.browser.conftest import browser_needed, log_in
 from tests.factories import PASSWORD, make_owner, make_response
+from tests.support.browser import browser_needed, log_in
 
 pytestmark = [browser_needed, pytest.mark.slow]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import browser_needed, log_in
 from tests.factories import PASSWORD, make_owner
+from tests.support.browser import browser_needed, log_in
 
 pytestmark = [browser_needed, pytest.mark.slow]
 

@@ -12,9 +12,9 @@ from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.surveys import emails
 from feedback.surveys.models import Response
-from tests.browser.conftest import browser_needed, log_in
-from tests.conftest import free_port, gunicorn
 from tests.factories import PASSWORD, make_invitation, make_owner
+from tests.support.browser import browser_needed, log_in
+from tests.support.servers import free_port, gunicorn
 
 pytestmark = browser_needed
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import PHONE, browser_needed, log_in, owner_with_every_page
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, owner_with_every_page
+from tests.support.browser import PHONE, browser_needed, log_in
 
 pytestmark = [browser_needed, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from feedback.db import utcnow
 from feedback.surveys.models import Response
 from feedback.testimonials.models import Testimonial
-from tests.browser.conftest import browser_needed
 from tests.factories import make_invitation, make_workspace
+from tests.support.browser import browser_needed
 
 pytestmark = [browser_needed, pytest.mark.slow]
 

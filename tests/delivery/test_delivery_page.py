@@ -10,9 +10,9 @@ from feedback.delivery import services
 from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.models import OutboxMessage
 from feedback.delivery.worker import DeliverySettings, deliver_due
-from tests.conftest import free_port
 from tests.factories import NOW, PASSWORD, make_owner, make_workspace
 from tests.pages import csrf_token_from
+from tests.support.servers import free_port
 
 
 def fail_for_good(session, workspace_id, to):

@@ -9,8 +9,8 @@ from feedback.delivery.worker import DeliverySettings, deliver_due
 from feedback.insights.models import StageDailyStat
 from feedback.surveys import emails, services
 from feedback.surveys.models import Invitation
-from tests.delivery.test_worker import Clock
 from tests.factories import NOW, make_invitation, make_workspace
+from tests.support.delivery import Clock
 
 
 def test_a_sent_invitation_email_marks_the_invitation_sent(app, db_session, smtp_server):

@@ -24,13 +24,13 @@ from feedback.db import utcnow
 from feedback.delivery import services, webhooks
 from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.models import OutboxMessage, WebhookEndpoint
-from feedback.delivery.worker import DeliverySettings, deliver_due, run_worker
+from feedback.delivery.worker import DeliverySettings, deliver_due
 from feedback.extensions import db
 from feedback.surveys import emails
-from tests.conftest import migrate_to_head
-from tests.delivery.test_worker import Clock
 from tests.factories import NOW, make_invitation, make_response, make_workspace
 from tests.pg_cluster import private_postgres  # noqa: F401 (a fixture)
+from tests.support.database import migrate_to_head
+from tests.support.delivery import Clock, run_in_thread, wait_for
 
 SETTINGS = DeliverySettings(
     mail_from="Feedback <feedback@example.com>", retry_base_seconds=60, max_attempts=3
@@ -176,30 +176,6 @@ class HangingReceiver:
         self.sock.close()
         for connection in self.held:
             connection.close()
-
-
-def run_in_thread(app, mailer, settings, **options):
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            run_worker(app, mailer, settings, utcnow, stop=stop, **options)
-        except BaseException as error:  # surfaced by the test
-            errors.append(error)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    return stop, thread, errors
-
-
-def wait_for(condition, seconds: float) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"not within {seconds} s")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def test_webhook_receivers_that_never_answer_do_not_delay_email(app, db_session, smtp_server):

@@ -18,9 +18,9 @@ from feedback.db import utcnow
 from feedback.extensions import db
 from feedback.surveys import emails
 from feedback.surveys.models import Response
-from tests.conftest import RequestIsolatingClient
 from tests.factories import PASSWORD, make_invitation, make_owner
 from tests.pages import csrf_token_from
+from tests.support.clients import RequestIsolatingClient
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from feedback.delivery import netguard, webhooks
 from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.models import OutboxMessage, WebhookEndpoint
 from feedback.delivery.worker import DeliverySettings, deliver_due
-from tests.delivery.test_webhooks import Receiver
-from tests.delivery.test_worker import Clock
 from tests.factories import NOW, PASSWORD, make_owner, make_response, make_workspace
 from tests.pages import csrf_token_from
+from tests.support.delivery import Clock
+from tests.support.servers import Receiver
 
 INSIDE = [
     "http://169.254.169.254/latest/meta-data/",  # cloud metadata (link-local)

@@ -18,9 +18,9 @@ from feedback.delivery import services
 from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.worker import DeliverySettings, deliver_due
 from feedback.surveys import emails
-from tests.delivery.test_worker import Clock
 from tests.factories import NOW, PASSWORD, make_invitation, make_owner, make_workspace
 from tests.pages import csrf_token_from
+from tests.support.delivery import Clock
 
 SETTINGS = DeliverySettings(mail_from="feedback@example.com", retry_base_seconds=60, max_attempts=3)
 

@@ -21,12 +21,10 @@ from feedback.followups import services as followups
 from feedback.surveys import emails
 from feedback.surveys import services as surveys
 from feedback.testimonials import consent
-from tests.conftest import free_port
-from tests.delivery.test_webhooks import Receiver
-from tests.delivery.test_worker import Clock
-from tests.factories import NOW, PASSWORD, make_invitation, make_owner, make_response
+from tests.factories import NOW, PASSWORD, make_invitation, make_owner, make_response, opted_in
 from tests.pages import csrf_token_from
-from tests.testimonials.moderation_helpers import opted_in
+from tests.support.delivery import Clock
+from tests.support.servers import Receiver, free_port
 
 SETTINGS = DeliverySettings(
     mail_from="feedback@example.com",

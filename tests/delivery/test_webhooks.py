@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -16,10 +14,10 @@ from feedback.delivery import webhooks
 from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.models import OutboxMessage, WebhookEndpoint
 from feedback.delivery.worker import DeliverySettings, deliver_due
-from tests.conftest import free_port
-from tests.delivery.test_worker import Clock
 from tests.factories import NOW, PASSWORD, make_owner, make_response, make_workspace
 from tests.pages import csrf_token_from
+from tests.support.delivery import Clock
+from tests.support.servers import Receiver
 
 # The receivers here listen on 127.0.0.1: the LAN opt-in is on for them.
 SETTINGS = DeliverySettings(
@@ -32,37 +30,6 @@ SETTINGS = DeliverySettings(
 
 def register(db_session, workspace_id, url, events, now=NOW):
     return webhooks.register_webhook(db_session, workspace_id, url, events, now, allow_private=True)
-
-
-class Receiver:
-    """A local HTTP endpoint recording what it gets; answers with `status`."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.status = 200
-        self.location: str | None = None  # sent with the status, e.g. for a 302
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                if receiver.location:
-                    self.send_header("Location", receiver.location)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -13,39 +13,7 @@ from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.models import OutboxMessage
 from feedback.delivery.worker import DeliverySettings, deliver_due
 from tests.factories import NOW, make_workspace
-
-SETTINGS = DeliverySettings(
-    mail_from="Shop <shop@example.com>", retry_base_seconds=60, max_attempts=3
-)
-
-
-class Clock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
-
-
-def enqueue(session, workspace, count=1):
-    messages = [
-        services.enqueue_email(
-            session,
-            workspace.id,
-            to=f"customer{n}@example.com",
-            subject=f"How was it? #{n}",
-            text="Plain text part",
-            html="<p>HTML part</p>",
-            headers={"List-Unsubscribe": "<https://example.com/u/x>"},
-            now=NOW,
-        )
-        for n in range(count)
-    ]
-    session.commit()
-    return messages
+from tests.support.delivery import SETTINGS, Clock, enqueue
 
 
 def test_an_email_goes_out_with_text_and_html_parts(db_session, smtp_server):

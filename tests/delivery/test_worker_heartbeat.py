@@ -14,9 +14,9 @@ from feedback.delivery import services
 from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.models import OutboxMessage, WorkerHeartbeat
 from feedback.delivery.worker import DeliverySettings
-from tests.delivery.test_isolation import run_in_thread, wait_for
 from tests.factories import NOW, PASSWORD, make_owner, make_workspace
 from tests.pages import csrf_token_from
+from tests.support.delivery import run_in_thread, wait_for
 
 NO_WORKER = "No worker has"
 

@@ -8,8 +8,8 @@ from prometheus_client import REGISTRY
 
 from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.worker import deliver_due
-from tests.delivery.test_worker import SETTINGS, Clock, enqueue
 from tests.factories import NOW, make_workspace
+from tests.support.delivery import SETTINGS, Clock, enqueue
 
 
 def deliveries(kind: str, outcome: str) -> float:

@@ -15,9 +15,15 @@ from feedback.followups.services import (
     queue_follow_up_digests,
     resolve_follow_up,
 )
-from tests.delivery.conftest import SmtpServer
-from tests.factories import make_owner, make_response, make_workspace
-from tests.followups.conftest import add_member, unhappy, unhappy_open_link
+from tests.factories import (
+    add_member,
+    make_owner,
+    make_response,
+    make_workspace,
+    unhappy,
+    unhappy_open_link,
+)
+from tests.support.smtp import SmtpServer
 
 BASE = "https://feedback.example.com"
 MINUTE = dt.timedelta(minutes=1)

@@ -25,8 +25,7 @@ from feedback.followups.services import (
 )
 from feedback.journey.models import Stage
 from feedback.paging import Cursor, decode_cursor
-from tests.factories import NOW, make_owner, make_response, make_workspace
-from tests.followups.conftest import add_member, unhappy
+from tests.factories import NOW, add_member, make_owner, make_response, make_workspace, unhappy
 
 HOUR = dt.timedelta(hours=1)
 

@@ -11,8 +11,15 @@ from feedback.db import utcnow
 from feedback.delivery.models import OutboxMessage
 from feedback.followups.services import resolve_follow_up
 from feedback.surveys.models import Response
-from tests.factories import PASSWORD, make_owner, make_response, make_workspace
-from tests.followups.conftest import add_member, unhappy, unhappy_open_link
+from tests.factories import (
+    PASSWORD,
+    add_member,
+    make_owner,
+    make_response,
+    make_workspace,
+    unhappy,
+    unhappy_open_link,
+)
 from tests.pages import csrf_token_from
 
 HOUR = dt.timedelta(hours=1)

@@ -31,10 +31,8 @@ from feedback.insights.services import Period
 from feedback.journey.models import Stage
 from feedback.paging import Cursor, decode_cursor
 from feedback.testimonials import services as testimonials
-from tests.factories import NOW, make_owner, make_response
-from tests.testimonials.moderation_helpers import opted_in
+from tests.factories import NOW, make_owner, make_response, opted_in
 
-# The big tables: a list that scans one of them slows down with every answer.
 BIG_TABLES = ("response", "testimonial", "testimonial_tag", "invitation", "contact")
 SQLITE_SCAN = re.compile(rf"\bSCAN ({'|'.join(BIG_TABLES)})\b(?! USING)")
 # Sorting the rows found rather than reading them in an index's order: every

@@ -34,9 +34,10 @@ from feedback.surveys.services import (
     submit_response,
 )
 from feedback.testimonials.services import approve
-from tests.api.conftest import api_client_for
-from tests.conftest import POSTGRES_URL, ROOT
 from tests.factories import NOW, PASSWORD, make_owner, make_workspace
+from tests.support import ROOT
+from tests.support.api import api_client_for
+from tests.support.database import POSTGRES_URL
 
 # The revision the search migration builds on (whatever it is after merges).
 BEFORE_SEARCH = ScriptDirectory(str(ROOT / "migrations")).get_revision("a3c5e7f9b1d2").down_revision

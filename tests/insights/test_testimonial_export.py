@@ -11,8 +11,7 @@ from sqlalchemy import select
 from feedback.insights import exports
 from feedback.testimonials import services
 from feedback.testimonials.models import TestimonialUse
-from tests.factories import NOW, PASSWORD, make_owner, make_workspace
-from tests.testimonials.moderation_helpers import approved, opted_in
+from tests.factories import NOW, PASSWORD, approved, make_owner, make_workspace, opted_in
 
 
 @pytest.fixture

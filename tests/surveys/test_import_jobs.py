@@ -11,33 +11,18 @@ import requests
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from feedback.accounts.models import Workspace
 from feedback.db import lock_for_writing
 from feedback.delivery.models import OutboxMessage
 from feedback.surveys import import_runner, imports, touchpoints
 from feedback.surveys.models import Contact, ImportJob, ImportRejection, ImportRow, Invitation
 from tests.factories import NOW, PASSWORD, make_owner, make_workspace
 from tests.pages import csrf_token_from
-
-SETTINGS = import_runner.ImportSettings(base_url="https://fb.example.com", secret_key="k" * 32)
-HEADER = "email,name,stage,touchpoint,event_id,occurred_at"
-
-
-def csv_of(count: int, *, poison_at: int | None = None) -> bytes:
-    lines = [HEADER]
-    for n in range(count):
-        email = "poison@example.com" if n == poison_at else f"c{n}@example.com"
-        lines.append(f"{email},C {n},purchase,checkout,order-{n},2026-06-14T10:00:00Z")
-    return ("\n".join(lines) + "\n").encode()
+from tests.support.import_jobs import HEADER, SETTINGS, csv_of, no_pause, start_job
 
 
 def count(session: Session, model: type) -> int:
     session.rollback()  # a fresh look: other connections committed meanwhile
     return session.scalar(select(func.count()).select_from(model)) or 0
-
-
-def no_pause(_seconds: float) -> None:
-    pass
 
 
 # -- SQLite: SAVEPOINTs nest in the transaction (SQLAlchemy's pysqlite recipe) ----------
@@ -96,13 +81,6 @@ def test_a_savepoint_rolled_back_undoes_only_its_own_part(app, db_session):
 
 
 # -- jobs --------------------------------------------------------------------------------
-
-
-def start_job(session: Session, workspace: Workspace, data: bytes, send: bool = True) -> int:
-    rows = touchpoints.read_csv(data)
-    job = imports.create_import_job(session, workspace, rows, file_name="t.csv", send=send, now=NOW)
-    session.commit()
-    return job.id
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 from feedback.testimonials import services
 from feedback.testimonials.models import Testimonial
 from feedback.testimonials.usage import record_uses
-from tests.api.conftest import ApiClient, api_client_for, assert_error
-from tests.factories import NOW, make_workspace
-from tests.testimonials.moderation_helpers import approved, opted_in
+from tests.factories import NOW, approved, make_workspace, opted_in
+from tests.support.api import ApiClient, api_client_for, assert_error
 
 
 @pytest.fixture

@@ -10,26 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback.accounts.models import Workspace
 from feedback.delivery.models import OutboxMessage
-from feedback.surveys.services import Answer, find_open_link, submit_open_response
 from feedback.testimonials import consent
 from feedback.testimonials.models import ConsentLink, Testimonial
 from feedback.testimonials.services import TestimonialNotFound
-from tests.factories import NOW, make_response, make_workspace
-from tests.testimonials.moderation_helpers import opted_in
+from tests.factories import NOW, make_response, make_workspace, open_link_testimonial, opted_in
 
 LATER = NOW + dt.timedelta(days=3)
-
-
-def open_link_testimonial(session: Session, workspace: Workspace) -> Testimonial:
-    """An opt-in given through a stage's open link: no contact, no address."""
-    link = find_open_link(session, workspace.slug, "purchase", None)
-    answer = Answer(rating=5, comment="Kind staff.", testimonial_opt_in=True, display_name="Dev")
-    response = submit_open_response(session, link, answer, "a" * 32, NOW)
-    assert response is not None
-    session.commit()
-    return session.scalars(select(Testimonial).where(Testimonial.response_id == response.id)).one()
 
 
 def outbox_emails(session: Session) -> list[OutboxMessage]:

@@ -16,11 +16,16 @@ from feedback.delivery.models import OutboxMessage
 from feedback.testimonials import consent
 from feedback.testimonials.models import Testimonial
 from feedback.testimonials.services import approve, set_excerpt
-from tests.conftest import AuthActions
-from tests.factories import NOW, PASSWORD, make_owner, make_workspace
+from tests.factories import (
+    NOW,
+    PASSWORD,
+    make_owner,
+    make_workspace,
+    open_link_testimonial,
+    opted_in,
+)
 from tests.pages import csrf_token_from
-from tests.testimonials.moderation_helpers import opted_in
-from tests.testimonials.test_consent_services import open_link_testimonial
+from tests.support.clients import AuthActions
 
 EVIL_NAME = '<img src=x onerror="alert(1)">'
 EVIL_ROLE = "<script>alert('role')</script>"
@@ -309,5 +314,6 @@ def test_asking_needs_a_login_and_the_csrf_token(
         "/login",
         data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token_from(page)},
     )
-    assert client.post(f"/testimonials/{testimonial.id}/reconfirm").status_code == 400
+    refused = client.post(f"/testimonials/{testimonial.id}/reconfirm")
+    assert refused.status_code == 400 and "The form had expired" in refused.text
     assert emails(db_session) == []

@@ -13,9 +13,8 @@ from feedback.extensions import db
 from feedback.testimonials import services
 from feedback.testimonials.models import Testimonial
 from feedback.testimonials.usage import record_uses
-from tests.factories import NOW, PASSWORD, make_owner, make_workspace
+from tests.factories import NOW, PASSWORD, approved, make_owner, make_workspace, opted_in
 from tests.pages import csrf_token_from
-from tests.testimonials.moderation_helpers import approved, opted_in
 
 ORIGINAL = "The plants arrived quickly and were healthy, but the box was damaged."
 GOOD = (

@@ -21,8 +21,7 @@ from feedback.testimonials.services import (
     WithdrawnTestimonial,
 )
 from feedback.testimonials.wall import valid_tag
-from tests.factories import NOW, make_owner, make_workspace
-from tests.testimonials.moderation_helpers import opted_in
+from tests.factories import NOW, make_owner, make_workspace, opted_in
 
 LATER = NOW + dt.timedelta(hours=1)
 GOOD = (

@@ -11,9 +11,8 @@ from sqlalchemy import select
 
 from feedback.testimonials import services
 from feedback.testimonials.models import TestimonialUse
-from tests.factories import PASSWORD, make_owner, make_workspace
+from tests.factories import PASSWORD, approved, make_owner, make_workspace, opted_in
 from tests.pages import csrf_token_from
-from tests.testimonials.moderation_helpers import approved, opted_in
 
 EVIL = '<script>alert("x")</script> & <b>bold</b>'
 

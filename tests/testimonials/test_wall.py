@@ -10,51 +10,14 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from feedback.accounts.models import Workspace
 from feedback.journey.scales import SCALES
 from feedback.testimonials import public_views, wall
 from feedback.testimonials.models import Testimonial, TestimonialTag
 from feedback.testimonials.usage import RecentUses, record_uses, uses_of
-from tests.factories import NOW, make_response, make_workspace
-from tests.testimonials.moderation_helpers import opted_in
+from tests.factories import NOW, make_response, make_workspace, quote
 
 EVIL_QUOTE = "Great </script><script>alert(1)</script><!-- & more -->"
 EVIL_NAME = '<img src=x onerror="alert(2)">'
-
-
-def quote(
-    session: Session,
-    workspace: Workspace,
-    comment: str | None,
-    status: str = "approved",
-    *,
-    display_name: str | None = "Ann",
-    rating: int = 5,
-    stage: str = "purchase",
-    touchpoint: str = "checkout",
-    now: dt.datetime = NOW,
-    withdrawn: bool = False,
-    excerpt: str | None = None,
-    role: str | None = None,
-) -> Testimonial:
-    """An opted-in answer whose testimonial the owner has moved to `status`."""
-    testimonial = opted_in(
-        session,
-        workspace,
-        comment,
-        role=role,
-        display_name=display_name,
-        rating=rating,
-        stage=stage,
-        touchpoint=touchpoint,
-        now=now,
-    )
-    testimonial.status = status
-    testimonial.excerpt = excerpt
-    if withdrawn:
-        testimonial.withdrawn_at = now + dt.timedelta(days=1)
-    session.commit()
-    return testimonial
 
 
 def surfaces(client: FlaskClient, slug: str, query: str = "") -> dict[str, str]:
