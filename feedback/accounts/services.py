@@ -9,7 +9,6 @@ import secrets
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import ColumnElement, and_, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +32,7 @@ from feedback.delivery.addresses import (
     check_display_name,
     has_control_characters,
 )
+from feedback.delivery.emails import compose
 from feedback.delivery.services import enqueue_email
 from feedback.journey.services import create_default_journey
 from feedback.text import slug_of
@@ -953,32 +953,26 @@ def enqueue_password_email(
 ) -> None:
     """Through the outbox: a new team member's invitation ("invite": choose a password),
     an existing user's notice ("added": log in as usual) or a reset link ("reset")."""
-    context = {
-        "workspace": workspace,
-        "user": user,
-        "purpose": purpose,
-        "link": link,
-        "account_link": f"{base_url.rstrip('/')}/account" if base_url else None,
-        "invited_by": invited_by,
-        "invite_days": INVITE_LINK_DAYS,
-        "reset_hours": RESET_LINK_HOURS,
-    }
-    text = current_app.jinja_env.get_template("accounts/password_email.txt").render(context)
-    subject = {
-        "invite": f"You are invited to {workspace.name}'s customer feedback",
-        "added": f"You can now see {workspace.name}'s customer feedback",
-        "reset": f"Set a new password for {workspace.name}'s customer feedback",
-    }[purpose]
-    enqueue_email(
-        session,
-        workspace.id,
+    if purpose not in ("invite", "added", "reset"):
+        raise ValueError(f"no password email for {purpose!r}")
+    email = compose(
+        "password",
         to=user.email,
-        subject=subject[:200],
-        text=text,
-        now=now,
+        data={
+            "workspace": workspace,
+            "user": user,
+            "purpose": purpose,
+            "link": link,
+            "account_link": f"{base_url.rstrip('/')}/account" if base_url else None,
+            "invited_by": invited_by,
+            "invite_days": INVITE_LINK_DAYS,
+            "reset_hours": RESET_LINK_HOURS,
+        },
+        base_url=base_url,
         # "You were added" only points at the login page: a Retry may send it as it was.
         links=purpose != "added",
     )
+    enqueue_email(session, workspace.id, **vars(email), now=now)
 
 
 def request_password_reset(
@@ -995,6 +989,12 @@ def request_password_reset(
         return False
     token = password_link_token(secret_key, user, "reset")
     enqueue_password_email(
-        session, user, workspace, "reset", link=password_link(base_url, token), now=now
+        session,
+        user,
+        workspace,
+        "reset",
+        link=password_link(base_url, token),
+        now=now,
+        base_url=base_url,
     )
     return True

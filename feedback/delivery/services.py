@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -13,56 +12,10 @@ from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
 from feedback.db import workspace_scoped
+from feedback.delivery.emails import Email, compose
 from feedback.delivery.models import OUTBOX_STATUSES, OutboxMessage, WorkerHeartbeat
 
 DEFAULT_LEASE = dt.timedelta(minutes=5)
-
-
-def new_message_id(domain: str) -> str:
-    """A globally unique, stable Message-ID; kept in the payload so a resend reuses it."""
-    return f"<{secrets.token_hex(16)}@{domain}>"
-
-
-@dataclass(frozen=True)
-class Email:
-    """An email to put in the outbox."""
-
-    to: str
-    subject: str
-    text: str
-    html: str | None = None
-    headers: dict[str, str] | None = None
-    sender: str | None = None
-    message_domain: str = "feedback.invalid"
-    dedupe_key: str | None = None
-    # Travels with the message for whoever handles its outcome (e.g. the
-    # invitation it delivers).
-    meta: dict[str, Any] | None = None
-    # Whether the text, HTML or headers may carry a link with a secret in it
-    # (survey, consent, password-set, unsubscribe). Such parts are dropped
-    # once the email is sent or gives up; an email without any (`links=False`)
-    # keeps them when it gives up, so an owner's Retry sends it as it was.
-    links: bool = True
-    # What a link-bearing email was made from, never a token: e.g.
-    # {"email": "invitation", "invitation_id": 7}. A Retry after it gave up
-    # makes it again, with a fresh link (see REMAKERS).
-    remake: dict[str, Any] | None = None
-
-    def payload(self) -> dict[str, Any]:
-        payload = {
-            "to": self.to,
-            "subject": self.subject,
-            "text": self.text,
-            "html": self.html,
-            "headers": self.headers or {},
-            "from": self.sender,
-            "message_id": new_message_id(self.message_domain),
-            "meta": self.meta or {},
-            "links": self.links,
-        }
-        if self.remake is not None:
-            payload["remake"] = self.remake
-        return payload
 
 
 def enqueue_email(
@@ -376,20 +329,15 @@ def queue_test_email(
     session: Session, workspace_id: int, to: str, workspace_name: str, now: dt.datetime
 ) -> OutboxMessage:
     """An email to the owner's own address through the normal outbox, to prove delivery."""
-    return enqueue_email(
-        session,
-        workspace_id,
+    email = compose(
+        "test",
         to=to,
-        subject=f"Test email from {workspace_name}'s customer feedback"[:200],
-        text=(
-            "This is the test email you asked for on the delivery page.\n\n"
-            "It went through the same queue and worker as your survey emails, "
-            "so those can reach your customers too.\n"
-        ),
+        data={"workspace_name": workspace_name},
+        base_url=None,
         # Nothing secret in it: a Retry after it gave up sends it as it was.
         links=False,
-        now=now,
     )
+    return enqueue_email(session, workspace_id, **vars(email), now=now)
 
 
 class NotRetryable(ValueError):

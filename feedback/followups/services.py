@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.accounts.models import Membership, User, Workspace
 from feedback.db import lock_for_writing, workspace_scoped
+from feedback.delivery.emails import compose
 from feedback.delivery.services import enqueue_email
 from feedback.journey.models import Stage
 from feedback.journey.scales import SCALES
@@ -339,27 +338,23 @@ def notify_assignee(
     """Email someone that a follow-up was given to them (through the outbox)."""
     base = base_url.rstrip("/")
     scale = SCALES[response.stage.scale]
-    context = {
-        "workspace": workspace,
-        "response": response,
-        "scale_high": scale.high,
-        "excerpt": _excerpt(response.comment),
-        "assigned_by": assigned_by,
-        "link": f"{base}/follow-ups/{response.id}",
-    }
-    text = current_app.jinja_env.get_template("followups/assigned_email.txt").render(context)
-    enqueue_email(
-        session,
-        workspace.id,
+    email = compose(
+        "follow-up-assigned",
         to=assignee.email,
-        subject=f"{workspace.name}: a follow-up for you ({response.stage.name})"[:200],
-        text=text,
-        message_domain=urlsplit(base_url).hostname or "feedback.invalid",
+        data={
+            "workspace": workspace,
+            "response": response,
+            "scale_high": scale.high,
+            "excerpt": _excerpt(response.comment),
+            "assigned_by": assigned_by,
+            "link": f"{base}/follow-ups/{response.id}",
+        },
+        base_url=base_url,
         meta={"follow_up_assigned": response.id},
         # Links only to the follow-up page (login needed): kept if it gives up, for a Retry.
         links=False,
-        now=now,
     )
+    enqueue_email(session, workspace.id, **vars(email), now=now)
 
 
 def _note_entry(note: str | None, author: str | None, now: dt.datetime) -> str:
@@ -617,32 +612,26 @@ def _queue_digest(
         )
         for r in responses
     ]
-    context = {
-        "workspace": workspace,
-        "items": items,
-        "total": total,
-        "more": total - len(items),
-        "queue_link": f"{base}/follow-ups",
-    }
-    # The templates alone, without request context processors: no request here.
-    env = current_app.jinja_env
-    text = env.get_template("followups/digest_email.txt").render(context)
-    html = env.get_template("followups/digest_email.html").render(context)
-    noun = "unhappy answer" if total == 1 else "unhappy answers"
+    digest = compose(
+        "follow-up-digest",
+        to=owners[0].email,
+        data={
+            "workspace": workspace,
+            "items": items,
+            "total": total,
+            "more": total - len(items),
+            "queue_link": f"{base}/follow-ups",
+        },
+        base_url=base_url,
+        meta={"follow_up_digest": workspace.id},
+        # Links only to owner pages (login needed): kept if it gives up, for a Retry.
+        links=False,
+    )
     stamp = cutoff.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    # Rendered once: every owner gets the same words.
     for owner in owners:
-        enqueue_email(
-            session,
-            workspace.id,
-            to=owner.email,
-            subject=f"{workspace.name}: {total} new {noun} to follow up"[:200],
-            text=text,
-            html=html,
-            message_domain=urlsplit(base_url).hostname or "feedback.invalid",
-            dedupe_key=f"follow-up-digest:{owner.id}:{stamp}",
-            meta={"follow_up_digest": workspace.id},
-            # Links only to owner pages (login needed): kept if it gives up, for a Retry.
-            links=False,
-            now=now,
+        addressed = replace(
+            digest, to=owner.email, dedupe_key=f"follow-up-digest:{owner.id}:{stamp}"
         )
+        enqueue_email(session, workspace.id, **vars(addressed), now=now)
     return len(owners)

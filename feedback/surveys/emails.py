@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Protocol
-from urllib.parse import urlsplit
+from typing import Literal, Protocol
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -20,9 +18,9 @@ from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
-from feedback.delivery.addresses import sender
+from feedback.delivery.emails import Email, compose
 from feedback.delivery.models import OutboxMessage
-from feedback.delivery.services import Email, NotRetryable, enqueue_email, enqueue_emails
+from feedback.delivery.services import NotRetryable, enqueue_email, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Invitation
 from feedback.surveys.services import IssuedInvitation, hash_token, new_token, survey_url
@@ -75,7 +73,8 @@ def queue_invitation_email(
     contact = session.get(Contact, issued.invitation.contact_id)
     stage = session.get(Stage, issued.invitation.stage_id)
     assert contact is not None and stage is not None
-    email = invitation_email(
+    email = survey_email(
+        "invitation",
         workspace,
         stage,
         contact,
@@ -101,7 +100,8 @@ def queue_invitation_emails(
         session,
         workspace.id,
         [
-            invitation_email(
+            survey_email(
+                "invitation",
                 workspace,
                 stage,
                 contact,
@@ -116,7 +116,13 @@ def queue_invitation_emails(
     )
 
 
-def invitation_email(
+# The survey email of a new invitation, or its one reminder: the same email, each
+# with a link of its own.
+SurveyEmail = Literal["invitation", "reminder"]
+
+
+def survey_email(
+    kind: SurveyEmail,
     workspace: Workspace,
     stage: Stage,
     contact: ContactLike,
@@ -126,67 +132,30 @@ def invitation_email(
     base_url: str,
     secret_key: str,
 ) -> Email:
-    """The survey email of a new invitation (the raw token exists only now).
+    """The survey email (`kind` names its folder), with the link `token` opens.
 
-    Carries List-Unsubscribe and List-Unsubscribe-Post (RFC 8058) so mail
-    clients can offer one-click unsubscribe; the Message-ID is fixed when it
-    is queued, so a retried send is recognisably the same email.
+    The raw token exists only now. Carries one-click unsubscribe; the
+    Message-ID is fixed when it is queued, so a retried send is recognisably
+    the same email.
     """
-    link = survey_url(base_url, token)
     unsubscribe = f"{base_url.rstrip('/')}/u/{unsubscribe_token(secret_key, contact)}"
-    context = {
-        "workspace": workspace,
-        "stage": stage,
-        "contact": contact,
-        "link": link,
-        "unsubscribe": unsubscribe,
-        "scale": stage.rating_scale,
-    }
-    return Email(
+    return compose(
+        kind,
         to=contact.email,
-        subject=f"{workspace.name}: {stage.question}"[:200],
-        # The templates alone, without the request context processors: no
-        # request is involved, and a batch renders thousands.
-        text=current_app.jinja_env.get_template("surveys/invitation_email.txt").render(context),
-        html=current_app.jinja_env.get_template("surveys/invitation_email.html").render(context),
-        headers={
-            "List-Unsubscribe": f"<{unsubscribe}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        data={
+            "workspace": workspace,
+            "stage": stage,
+            "contact": contact,
+            "link": survey_url(base_url, token),
+            "unsubscribe": unsubscribe,
+            "scale": stage.rating_scale,
         },
-        sender=sender(workspace.sender_name, workspace.sender_address, workspace.name),
-        message_domain=urlsplit(base_url).hostname or "feedback.invalid",
-        dedupe_key=f"invitation:{invitation_id}",
-        meta={"invitation_id": invitation_id},
-        remake={"email": "invitation", "invitation_id": invitation_id},
-    )
-
-
-def reminder_email(
-    workspace: Workspace,
-    stage: Stage,
-    contact: ContactLike,
-    invitation_id: int,
-    reminder_token: str,
-    *,
-    base_url: str,
-    secret_key: str,
-) -> Email:
-    """The one reminder of an unanswered survey, with a link of its own (`reminder_token`)."""
-    email = invitation_email(
-        workspace,
-        stage,
-        contact,
-        invitation_id,
-        reminder_token,
         base_url=base_url,
-        secret_key=secret_key,
-    )
-    return replace(
-        email,
-        subject=f"Reminder: {email.subject}"[:200],
-        dedupe_key=f"reminder:{invitation_id}",
-        meta={"reminder_of": invitation_id},
-        remake={"email": "reminder", "invitation_id": invitation_id},
+        sent_as=workspace,
+        unsubscribe=unsubscribe,
+        dedupe_key=f"{kind}:{invitation_id}",
+        meta={"invitation_id" if kind == "invitation" else "reminder_of": invitation_id},
+        remake={"email": kind, "invitation_id": invitation_id},
     )
 
 
@@ -246,7 +215,8 @@ def queue_due_reminders(
         ).rowcount
         if claimed != 1:
             continue
-        email = reminder_email(
+        email = survey_email(
+            "reminder",
             workspace,
             stage,
             contact,
@@ -309,8 +279,15 @@ def remake_invitation_email(
     token = new_token()
     invitation.token_hash = hash_token(token)
     session.flush()
-    return invitation_email(
-        workspace, stage, contact, invitation.id, token, base_url=base_url, secret_key=secret_key
+    return survey_email(
+        "invitation",
+        workspace,
+        stage,
+        contact,
+        invitation.id,
+        token,
+        base_url=base_url,
+        secret_key=secret_key,
     )
 
 
@@ -330,6 +307,13 @@ def remake_reminder_email(
     token = new_token()
     invitation.reminder_token_hash = hash_token(token)
     session.flush()
-    return reminder_email(
-        workspace, stage, contact, invitation.id, token, base_url=base_url, secret_key=secret_key
+    return survey_email(
+        "reminder",
+        workspace,
+        stage,
+        contact,
+        invitation.id,
+        token,
+        base_url=base_url,
+        secret_key=secret_key,
     )

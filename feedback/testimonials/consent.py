@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
@@ -23,8 +22,8 @@ from sqlalchemy.orm import Session, joinedload
 from feedback.accounts.models import User, Workspace
 from feedback.accounts.services import members_of
 from feedback.db import workspace_scoped
-from feedback.delivery.addresses import sender
-from feedback.delivery.services import Email, NotRetryable, enqueue_emails
+from feedback.delivery.emails import Email, compose
+from feedback.delivery.services import NotRetryable, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Response
 from feedback.surveys.services import LinkStage, LinkWorkspace, hash_token, new_token
@@ -187,20 +186,6 @@ def reconfirm(session: Session, consent: Consent, now: dt.datetime) -> Testimoni
 # --- Emails ---------------------------------------------------------------------------------
 
 
-def _render(name: str, context: dict[str, Any]) -> str:
-    # The templates alone, without request context processors: no request is
-    # needed, and the owner's re-confirmation request has none of the customer's.
-    return current_app.jinja_env.get_template(name).render(context)
-
-
-def _sender(workspace: Workspace | LinkWorkspace) -> str | None:
-    return sender(workspace.sender_name, workspace.sender_address, workspace.name)
-
-
-def _domain(base_url: str) -> str:
-    return urlsplit(base_url).hostname or "feedback.invalid"
-
-
 def _consent_context(consent: Quoted, link: str) -> dict[str, Any]:
     return {
         "workspace": consent.workspace,
@@ -214,16 +199,12 @@ def _consent_context(consent: Quoted, link: str) -> dict[str, Any]:
 
 def confirmation_email(consent: Quoted, to: str, token: str, *, base_url: str) -> Email:
     """The customer's copy of what they agreed to, with a link to withdraw it."""
-    context = _consent_context(consent, consent_url(base_url, token))
-    return Email(
+    return compose(
+        "consent-confirmation",
         to=to,
-        subject=f"{consent.workspace.name}: what you agreed to when you said we may quote you"[
-            :200
-        ],
-        text=_render("testimonials/consent_confirmation_email.txt", context),
-        html=_render("testimonials/consent_confirmation_email.html", context),
-        sender=_sender(consent.workspace),
-        message_domain=_domain(base_url),
+        data=_consent_context(consent, consent_url(base_url, token)),
+        base_url=base_url,
+        sent_as=consent.workspace,
         dedupe_key=f"consent-confirmation:{consent.testimonial.id}",
         meta={"testimonial_id": consent.testimonial.id},
         remake={"email": "consent-confirmation", "testimonial_id": consent.testimonial.id},
@@ -239,28 +220,31 @@ def _excerpt(comment: str | None) -> str | None:
 
 def owner_notices(consent: Quoted, owners: Sequence[User], *, base_url: str) -> list[Email]:
     """One email per member: a new "you may quote me" is waiting for review."""
-    context = {
-        "workspace": consent.workspace,
-        "testimonial": consent.testimonial,
-        "response": consent.response,
-        "stage": consent.stage,
-        "excerpt": _excerpt(consent.response.comment),
-        "channels": channels_text(consent.testimonial),
-        "review_link": f"{base_url.rstrip('/')}/testimonials",
-    }
-    text = _render("testimonials/opt_in_notice_email.txt", context)
-    html = _render("testimonials/opt_in_notice_email.html", context)
+    if not owners:
+        return []
+    notice = compose(
+        "opt-in-notice",
+        to=owners[0].email,
+        data={
+            "workspace": consent.workspace,
+            "testimonial": consent.testimonial,
+            "response": consent.response,
+            "stage": consent.stage,
+            "excerpt": _excerpt(consent.response.comment),
+            "channels": channels_text(consent.testimonial),
+            "review_link": f"{base_url.rstrip('/')}/testimonials",
+        },
+        base_url=base_url,
+        meta={"testimonial_id": consent.testimonial.id},
+        # Its only link is the owners' review page: kept if it gives up, for a Retry.
+        links=False,
+    )
+    # Rendered once: every member gets the same words.
     return [
-        Email(
+        replace(
+            notice,
             to=owner.email,
-            subject=f"New testimonial to review: {consent.testimonial.shown_name}"[:200],
-            text=text,
-            html=html,
-            message_domain=_domain(base_url),
             dedupe_key=f"opt-in-notice:{consent.testimonial.id}:{owner.id}",
-            meta={"testimonial_id": consent.testimonial.id},
-            # Its only link is the owners' review page: kept if it gives up, for a Retry.
-            links=False,
         )
         for owner in owners
     ]
@@ -343,17 +327,15 @@ def reconfirmation_email(
     token = issue_consent_link(session, testimonial, now)
     consent = Consent(workspace, testimonial, response, response.stage)
     # ?ask=1 makes the page offer "keep showing it" even before the quote is stale.
-    context = {
-        **_consent_context(consent, consent_url(base_url, token) + "?ask=1"),
-        "contact": contact,
-    }
-    return Email(
+    return compose(
+        "consent-reconfirmation",
         to=contact.email,
-        subject=f"{workspace.name}: may we still quote you?"[:200],
-        text=_render("testimonials/consent_reconfirm_email.txt", context),
-        html=_render("testimonials/consent_reconfirm_email.html", context),
-        sender=_sender(workspace),
-        message_domain=_domain(base_url),
+        data={
+            **_consent_context(consent, consent_url(base_url, token) + "?ask=1"),
+            "contact": contact,
+        },
+        base_url=base_url,
+        sent_as=workspace,
         # No dedupe key: an owner may ask again later, and each request is its own email.
         meta={"testimonial_id": testimonial.id, "reconfirmation": True},
         remake={"email": "consent-reconfirmation", "testimonial_id": testimonial.id},
