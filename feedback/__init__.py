@@ -10,7 +10,7 @@ from flask import Flask, request
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from feedback import access, inputs, observe
+from feedback import access, inputs, observe, transactions
 from feedback.config import Config
 from feedback.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -32,6 +32,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     # First: its clock starts before any other hook, its log line is written after all.
     observe.register(app)
+    # Second: the request's transaction ends after every other after_request hook.
+    transactions.register(app)
     # Before any route is added: the rules take the `int` converter from here.
     inputs.register(app)
     db.init_app(app)
