@@ -32,8 +32,6 @@ def create_app(config: Config | None = None) -> Flask:
 
     # First: its clock starts before any other hook, its log line is written after all.
     observe.register(app)
-    # Second: the request's transaction ends after every other after_request hook.
-    transactions.register(app)
     # Before any route is added: the rules take the `int` converter from here.
     inputs.register(app)
     db.init_app(app)
@@ -84,6 +82,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.cli.add_command(feedback_cli)
     # Fail closed: a route that does not say who may open it stops the app from starting.
     access.check_every_route_declares_access(app)
+    # Last: the request's transaction ends before any other after_request hook runs.
+    transactions.register(app)
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

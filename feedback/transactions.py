@@ -17,11 +17,12 @@ transaction of their own, which the app context's teardown rolls back once the
 stream ends (`stream_with_context` keeps that context for the whole body).
 Whatever such a body must keep, it commits itself with `commit_now`.
 
-A commit that fails here (an IntegrityError, say) becomes a 500 (or a 503 when
-the database went away: see `feedback.errors`), never the view's own answer. So
-a view that answers a refused write with its own page (409, 422) must make the
-write fail inside the view: the service flushes (or inserts) within the view's
-`try`, and the commit here has nothing left to fail on.
+A commit that fails here is answered as if the view had raised the error: the
+app's error handlers take it (`feedback.errors`: a 503 when the database went
+away, a 500 for anything else, such as an IntegrityError), never the view's own
+answer. So a view that answers a refused write with its own page (409, 422)
+must make the write fail inside the view: the service flushes (or inserts)
+within the view's `try`, and the commit here has nothing left to fail on.
 
 The two explicit exceptions, greppable by name:
 
@@ -45,7 +46,7 @@ their reads themselves.
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 from werkzeug.wrappers import Response
 
 from feedback.extensions import db
@@ -55,8 +56,8 @@ FIRST_ERROR_STATUS = 400
 
 
 def register(app: Flask) -> None:
-    """Call right after `observe.register`: after_request hooks run in reverse, so the
-    transaction ends after every other hook and before the request's log line."""
+    """Call last in `create_app`: after_request hooks run in reverse, so the transaction
+    ends first, and every other hook (headers, the log line) sees the answer it settles on."""
     app.after_request(end_request_transaction)
 
 
@@ -69,7 +70,12 @@ def end_request_transaction(response: Response) -> Response:
     if response.status_code >= FIRST_ERROR_STATUS:
         session.rollback()
     elif session.in_transaction():
-        session.commit()
+        try:
+            session.commit()
+        except Exception as error:
+            # Handled as the view's own commit failing was: an outage's handler drops
+            # the session, and a 500 comes back through here to be rolled back.
+            return current_app.make_response(current_app.handle_user_exception(error))
     return response
 
 
