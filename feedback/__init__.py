@@ -10,7 +10,7 @@ from flask import Flask, request
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from feedback import access, inputs, observe
+from feedback import access, inputs, observe, transactions
 from feedback.config import Config
 from feedback.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -82,6 +82,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.cli.add_command(feedback_cli)
     # Fail closed: a route that does not say who may open it stops the app from starting.
     access.check_every_route_declares_access(app)
+    # Last: the request's transaction ends before any other after_request hook runs.
+    transactions.register(app)
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

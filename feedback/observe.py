@@ -139,10 +139,11 @@ def _finish(response: Response) -> Response:
 def _workspace_id() -> int | None:
     """The request's workspace, from the object's identity, never the database.
 
-    By now the view has committed, which expires the object: reading `.id`
-    would load it again, a query per request that fails when the database went
-    away after the commit (the answer was stored, yet the client would get an
-    error), and a 500 after a 503 that closed the session.
+    By now the request's transaction has committed (`feedback.transactions`),
+    which expires the object: reading `.id` would load it again, a query per
+    request that fails when the database went away after the commit (the answer
+    was stored, yet the client would get an error), and a 500 after a 503 that
+    closed the session.
     """
     workspace = g.get("workspace")
     if workspace is None:

@@ -6,6 +6,7 @@ from flask import current_app, g, request
 from flask import session as browser_session
 from flask_login import current_user
 
+from feedback import transactions
 from feedback.accounts.models import User, Workspace
 from feedback.accounts.services import needs_seen_update, note_session_seen, session_for_token
 from feedback.db import utcnow
@@ -40,7 +41,7 @@ def note_session_in_use() -> None:
     seen = g.pop("session_seen", None)
     if seen is not None:
         note_session_seen(db.session, seen, utcnow())
-        db.session.commit()
+        transactions.commit_now("the stamp never joins, nor waits on, the view's transaction")
 
 
 def session_token() -> str | None:

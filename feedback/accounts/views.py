@@ -25,7 +25,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
-from feedback import access
+from feedback import access, transactions
 from feedback.accounts import services
 from feedback.accounts.auth import (
     WORKSPACE_CHOICE,
@@ -83,7 +83,6 @@ def _log_in(user: User, *, remember: bool = False) -> None:
     services.start_session(
         db.session, user, now, remembered=remember, user_agent=request.user_agent.string
     )
-    db.session.commit()
     # The remember-me cookie lasts as long as the longest session may.
     login_user(user, remember=remember, duration=services.SESSION_MAX_AGE)
 
@@ -100,12 +99,12 @@ def login() -> Response | str | tuple[str, int]:
             # checked: concurrent guesses cannot slip past the limit.
             services.count_login_attempt(db.session, form.email.data, now)
         except services.LoginLocked as locked:
-            db.session.commit()
+            transactions.commit_now("the attempt stays counted behind the 429")
             return _locked_out(form, locked.until - now)
-        db.session.commit()
+        transactions.commit_now("counted, for every process, before the password is checked")
         user = services.authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
-            db.session.commit()  # the read ends before the session's writes begin
+            transactions.commit_now("the read ends before the session's writes begin")
             _log_in(user, remember=bool(form.remember.data))
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors = ["That email and password do not match an account."]
@@ -134,7 +133,6 @@ def logout() -> Response:
         if token is not None:
             # Server-side: a copy of this browser's cookies stops working too.
             services.end_session(db.session, token)
-            db.session.commit()
         logout_user()
         browser_session.pop(WORKSPACE_CHOICE, None)
         flash("You are logged out.")
@@ -168,7 +166,6 @@ def api_keys() -> str | tuple[str, int]:
         issued = services.create_api_key(
             db.session, workspace, form.name.data, utcnow(), created_by=current_user
         )
-        db.session.commit()
         form = ApiKeyForm(formdata=None)
     elif form.is_submitted():
         status = 422
@@ -193,7 +190,6 @@ def revoke_api_key(key_id: int) -> Response:
         api_key = services.revoke_api_key(db.session, workspace.id, key_id, utcnow())
     except services.ApiKeyNotFound:
         abort(404)
-    db.session.commit()
     flash(f"Key {api_key.prefix}… ({api_key.name}) is revoked: calls with it now get 401.")
     return redirect(url_for("accounts.api_keys"))
 
@@ -212,10 +208,9 @@ def settings() -> Response | tuple[str, int]:
         try:
             services.update_settings(db.session, workspace, services.WorkspaceSettings(**values))
         except services.SettingsError as error:
-            db.session.rollback()
+            transactions.discard_changes()
             getattr(form, error.field).errors = [error.message]
         else:
-            db.session.commit()
             flash("Settings saved.")
             return redirect(url_for("accounts.settings"))
     status = 422 if form.errors else 200
@@ -226,7 +221,7 @@ def settings() -> Response | tuple[str, int]:
 
 
 def _show_field_error(form: FlaskForm, error: services.AccountFieldError) -> None:
-    db.session.rollback()
+    transactions.discard_changes()
     getattr(form, error.field).errors = [error.message]
 
 
@@ -250,7 +245,6 @@ def change_password() -> Response | tuple[str, int]:
         except services.AccountFieldError as error:
             _show_field_error(form, error)
         else:
-            db.session.commit()
             flash("Your password is changed, and you are logged out everywhere else.")
             return redirect(url_for("accounts.change_password"), code=303)
     status = 422 if form.errors else 200
@@ -277,7 +271,6 @@ def set_password(token: str) -> Response | tuple[str, int]:
         except services.AccountFieldError as error:
             _show_field_error(form, error)
         else:
-            db.session.commit()
             _log_in(user)
             flash("Your password is set. Welcome!")
             return redirect(url_for("insights.dashboard"), code=303)
@@ -299,7 +292,6 @@ def forgot_password() -> str | tuple[str, int]:
             base_url=current_app.config["BASE_URL"],
             now=utcnow(),
         )
-        db.session.commit()
         return render_template("accounts/forgot_password.html", form=None, sent_to=form.email.data)
     status = 422 if form.errors else 200
     return render_template("accounts/forgot_password.html", form=form, sent_to=None), status
@@ -351,7 +343,6 @@ def add_member() -> tuple[str, int]:
     services.send_team_invitation(
         db.session, workspace, user, new_user=created, **_invitation_details()
     )
-    db.session.commit()
     return _team_page(invited=user.email)
 
 
@@ -379,7 +370,6 @@ def invite_again(user_id: int) -> Response | tuple[str, int]:
     except services.AccountError as error:
         flash(str(error))
         return redirect(url_for("accounts.team"), code=303)
-    db.session.commit()
     return _team_page(invited=user.email)
 
 
@@ -390,9 +380,8 @@ def _change_team(change: Callable[[], str]) -> Response | tuple[str, int]:
     except services.MemberNotFound:
         abort(404)
     except services.AccountError as error:
-        db.session.rollback()
+        transactions.discard_changes()
         return _team_page(problem=str(error), status=409)
-    db.session.commit()
     flash(message)
     return redirect(url_for("accounts.team"), code=303)
 
@@ -466,17 +455,15 @@ def leave_workspace(workspace_id: int) -> Response | tuple[str, int]:
     except services.MemberNotFound:
         abort(404)
     except services.AccountError as error:
-        db.session.rollback()
+        transactions.discard_changes()
         return _account_page(problem=str(error), status=409)
     unassign_member(db.session, workspace_id, user.id)
     name = left.name
-    db.session.commit()
     if browser_session.get(WORKSPACE_CHOICE) == workspace_id:
         browser_session.pop(WORKSPACE_CHOICE)
     if not services.workspaces_of(db.session, user):
         # Nothing left to open: this login ends here.
         services.end_session(db.session, session_token() or "")
-        db.session.commit()
         logout_user()
         flash(f"You have left {name}, your last workspace, and are logged out.")
         return redirect(url_for("accounts.login"), code=303)
@@ -491,7 +478,6 @@ def logout_everywhere() -> Response:
     if not EmptyForm().validate_on_submit():
         abort(400)
     services.end_sessions_of(db.session, current_user._get_current_object())
-    db.session.commit()
     logout_user()
     browser_session.pop(WORKSPACE_CHOICE, None)
     flash("You are logged out everywhere, on this device too.")

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_limiter.util import get_remote_address
 from spectree import Response as Answers
 
-from feedback import access, metrics
+from feedback import access, metrics, transactions
 from feedback.accounts.models import Workspace
 from feedback.accounts.services import authenticate_api_key
 from feedback.api import services
@@ -94,7 +94,7 @@ def authenticate() -> None:
     api_key = authenticate_api_key(db.session, secret.strip(), utcnow())
     if api_key is None:
         raise ApiError(401, "The API key is unknown or has been revoked.")
-    db.session.commit()  # its last use
+    transactions.commit_now("the key's last use is kept even when the call is refused")
     g.workspace = db.session.get(Workspace, api_key.workspace_id)
     # "a=1&&b=2" or "&=x": a parameter without a name is a client bug that the
     # query parser would silently drop; say so (a trailing "&" is harmless).
@@ -151,7 +151,6 @@ def record_touchpoint(json: TouchpointIn) -> tuple[TouchpointOut, int]:
     invitation, created = services.record_one(
         db.session, g.workspace, json, now=utcnow(), links=_links()
     )
-    db.session.commit()
     if created:
         metrics.INVITATIONS_CREATED.labels(source="api").inc()
     return TouchpointOut(invitation=invitation), 201 if created else 200
@@ -174,7 +173,6 @@ def record_touchpoints() -> tuple[BulkTouchpointsOut, int]:
     """Record up to 1,000 touchpoints; one result per event, in order (201, 200 or 422)."""
     events = services.parse_bulk(request.get_json())
     results = services.record_bulk(db.session, g.workspace, events, now=utcnow(), links=_links())
-    db.session.commit()
     metrics.INVITATIONS_CREATED.labels(source="api").inc(
         sum(1 for result in results if result.status == 201)
     )
@@ -243,18 +241,13 @@ def moderate_testimonial(testimonial_id: int, json: TestimonialPatch) -> tuple[T
     withdrew consent cannot be approved or featured (409). Another
     workspace's id is 404. Nothing changes unless all of it can.
     """
-    try:
-        item = services.moderate_testimonial(
-            db.session,
-            g.workspace.id,
-            testimonial_id,
-            json,
-            None,
-            utcnow(),
-            max_age_days=g.workspace.testimonial_max_age_days,
-        )
-    except ApiError:
-        db.session.rollback()
-        raise
-    db.session.commit()
+    item = services.moderate_testimonial(
+        db.session,
+        g.workspace.id,
+        testimonial_id,
+        json,
+        None,
+        utcnow(),
+        max_age_days=g.workspace.testimonial_max_age_days,
+    )
     return item, 200

@@ -18,7 +18,7 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from feedback import access
+from feedback import access, transactions
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
@@ -48,7 +48,6 @@ def webhooks_page() -> Response | tuple[str, int]:
         except webhooks.WebhookError as error:
             form.url.errors = [str(error)]
         else:
-            db.session.commit()
             flash("Webhook added.")
             return redirect(url_for("delivery.webhooks_page"))
     status = 422 if form.errors else 200
@@ -72,7 +71,6 @@ def remove_webhook(endpoint_id: int) -> Response:
         abort(400)
     if not webhooks.remove_webhook(db.session, current_workspace().id, endpoint_id):
         abort(404)
-    db.session.commit()
     flash("Webhook removed.")
     return redirect(url_for("delivery.webhooks_page"))
 
@@ -125,7 +123,6 @@ def send_test_email() -> Response:
     workspace = current_workspace()
     now = utcnow()
     services.queue_test_email(db.session, workspace.id, current_user.email, workspace.name, now)
-    db.session.commit()
     if services.worker_status(db.session, workspace.id, now).running:
         # The address is on the page, not in the flash: flashes travel in the cookie.
         flash("Test email queued to your address: it should arrive within a minute.")
@@ -152,11 +149,12 @@ def retry_message(message_id: int) -> Response:
             secret_key=current_app.config["SECRET_KEY"],
         )
     except services.NotRetryable as error:
+        # The redirect would commit whatever remaking the email wrote before it gave up.
+        transactions.discard_changes()
         flash(f"Not queued again: {error}")
         return redirect(url_for("delivery.delivery_page"))
     if not retried:
         abort(404)
-    db.session.commit()
     flash("Queued again: the worker will try it once more.")
     return redirect(url_for("delivery.delivery_page"))
 

@@ -18,7 +18,7 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from feedback import access
+from feedback import access, transactions
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.accounts.models import User
@@ -141,7 +141,7 @@ def assign(response_id: int) -> Response | tuple[str, int]:
     except services.FollowUpNotFound:
         abort(404)
     except services.UnknownAssignee as error:
-        db.session.rollback()
+        transactions.discard_changes()
         form.assignee.errors = [str(error)]
         return _detail_page(response_id, assign_form=form, status=422)
     user = db.session.get(User, user_id) if user_id is not None else None
@@ -156,7 +156,6 @@ def assign(response_id: int) -> Response | tuple[str, int]:
             base_url=current_app.config["BASE_URL"],
             now=utcnow(),
         )
-    db.session.commit()
     flash(f"Assigned to {user.email}." if user else "Assigned to nobody.")
     return _back(response_id)
 
@@ -179,10 +178,9 @@ def add_note(response_id: int) -> Response | tuple[str, int]:
     except services.FollowUpNotFound:
         abort(404)
     except services.InvalidNote as error:
-        db.session.rollback()
+        transactions.discard_changes()
         form.note.errors = [str(error)]
         return _detail_page(response_id, note_form=form, status=422)
-    db.session.commit()
     flash("Note added.")
     return _back(response_id)
 
@@ -205,15 +203,14 @@ def resolve(response_id: int) -> Response | tuple[str, int]:
     except services.FollowUpNotFound:
         abort(404)
     except services.InvalidNote as error:
-        db.session.rollback()
+        transactions.discard_changes()
         form.resolution.errors = [str(error)]
         return _detail_page(response_id, resolve_form=form, status=422)
     except services.WrongState as error:
         # Usually the button pressed twice, or by two people: say so, change nothing.
-        db.session.rollback()
+        transactions.discard_changes()
         flash(str(error))
         return _back(response_id)
-    db.session.commit()
     flash("Resolved.")
     return _back(response_id)
 
@@ -227,10 +224,9 @@ def _change_state(response_id: int, change: Callable[[], object], done: str) -> 
     except services.FollowUpNotFound:
         abort(404)
     except services.WrongState as error:
-        db.session.rollback()
+        transactions.discard_changes()
         flash(str(error))
         return _back(response_id)
-    db.session.commit()
     flash(done)
     return _back(response_id)
 

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from markupsafe import Markup
 from sqlalchemy import select
 
-from feedback import access, streaming
+from feedback import access, streaming, transactions
 from feedback.accounts.auth import current_workspace
 from feedback.db import utcnow, workspace_scoped
 from feedback.extensions import db
@@ -304,10 +304,13 @@ def export_testimonials() -> Response:
         db.session, workspace.id, filters, workspace.timezone, exported
     )
 
+    workspace_id = workspace.id  # read now: the request's commit expires the object
+
     def then_record() -> Iterator[str]:
+        # Streamed after the request's transaction ended: this body owns its own.
         yield from lines
-        db.session.commit()  # ends the reading transaction; the uses get one of their own
-        exports.record_export_uses(db.session, workspace.id, exported, now)
-        db.session.commit()
+        transactions.commit_now("ends the reading transaction; the uses get one of their own")
+        exports.record_export_uses(db.session, workspace_id, exported, now)
+        transactions.commit_now("the uses of a file that went out whole")
 
     return _csv_download(then_record(), f"{workspace.slug}-testimonials.csv")

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
-from feedback import access
+from feedback import access, transactions
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.extensions import db
@@ -35,9 +35,9 @@ def _touchpoint_or_404(stage: Stage, touchpoint_id: int) -> Touchpoint:
 def _refuse(form: FlaskForm, error: services.JourneyError) -> None:
     """Undo the half-made change and show the service's reason at its field.
 
-    The rollback expires what the session holds; the stage reloads as the page reads it.
+    Discarding expires what the session holds; the stage reloads as the page reads it.
     """
-    db.session.rollback()
+    transactions.discard_changes()
     field = getattr(form, error.field, None)
     if field is not None:
         field.errors = [*field.errors, error.message]
@@ -76,7 +76,6 @@ def create_stage() -> Response | tuple[str, int]:
         except services.JourneyError as error:
             _refuse(form, error)
         else:
-            db.session.commit()
             flash(f"Stage “{stage.name}” added at the end of the journey. Add its touchpoints.")
             return redirect(url_for("journey.stage", stage_id=stage.id), code=303)
     return _overview(new_stage=form, status=422)
@@ -90,7 +89,6 @@ def move_stage(stage_id: int) -> Response:
     if not form.validate():
         abort(400)
     services.move_stage(db.session, stage, -1 if form.direction.data == "up" else 1)
-    db.session.commit()
     return redirect(url_for("journey.overview"), code=303)
 
 
@@ -145,7 +143,6 @@ def stage(stage_id: int) -> Response | tuple[str, int]:
         except services.JourneyError as error:
             _refuse(form, error)
         else:
-            db.session.commit()
             flash("Stage saved.")
             return redirect(url_for("journey.stage", stage_id=stage.id), code=303)
     return _stage_page(stage, stage_form=form, status=422 if form.errors else 200)
@@ -164,7 +161,6 @@ def create_touchpoint(stage_id: int) -> Response | tuple[str, int]:
         except services.JourneyError as error:
             _refuse(form, error)
         else:
-            db.session.commit()
             flash(f"Touchpoint “{touchpoint.name}” added (key {touchpoint.key}).")
             return redirect(url_for("journey.stage", stage_id=stage.id), code=303)
     return _stage_page(stage, new_touchpoint=form, status=422)
@@ -182,7 +178,6 @@ def edit_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str, 
         except services.JourneyError as error:
             _refuse(form, error)
         else:
-            db.session.commit()
             flash("Touchpoint saved.")
             return redirect(url_for("journey.stage", stage_id=stage.id), code=303)
     return _stage_page(stage, edited=(touchpoint_id, form), status=422)
@@ -197,9 +192,8 @@ def remove_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str
     try:
         services.remove_touchpoint(db.session, touchpoint)
     except services.JourneyError as error:
-        db.session.rollback()
+        transactions.discard_changes()
         return _stage_page(stage, problem=error.message, status=409)
-    db.session.commit()
     flash(f"Touchpoint “{name}” removed.")
     return redirect(url_for("journey.stage", stage_id=stage_id), code=303)
 
@@ -212,8 +206,7 @@ def remove_stage(stage_id: int) -> Response | tuple[str, int]:
     try:
         services.remove_stage(db.session, stage)
     except services.JourneyError as error:
-        db.session.rollback()
+        transactions.discard_changes()
         return _stage_page(stage, problem=error.message, status=409)
-    db.session.commit()
     flash(f"Stage “{name}” removed.")
     return redirect(url_for("journey.overview"), code=303)

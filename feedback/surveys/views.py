@@ -22,7 +22,7 @@ from flask import (
 from flask import session as browser_session
 from flask_wtf.csrf import CSRFError
 
-from feedback import access, metrics
+from feedback import access, metrics, transactions
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
@@ -72,7 +72,7 @@ def _load(token: str, *, opening: bool) -> SurveyLink | tuple[str, int]:
     except services.AlreadyAnswered:
         return _problem("answered", 409, link.workspace)
     except services.InvitationExpired:
-        db.session.commit()  # keeps the "expired" status
+        transactions.commit_now("keeps the invitation's expired status behind the 410")
         return _problem("expired", 410, link.workspace)
     return link
 
@@ -164,24 +164,20 @@ def survey(token: str) -> Response | tuple[str, int]:
     link = loaded
     form = SurveyForm(link.stage)
     if not form.is_submitted():
-        db.session.commit()  # keeps the "opened" status
         return _render_form(link, form)
     if not form.validate():
-        db.session.commit()
+        transactions.commit_now("keeps the invitation's opened status behind the 422")
         return _render_form(link, form, 422)
     answer = _answer_from(form)
     now = utcnow()
     try:
         response = services.submit_response(db.session, link, answer, now)
     except services.InvalidAnswer as error:
-        db.session.rollback()
         getattr(form, error.field).errors = [error.message]
         return _render_form(link, form, 422)
     except services.AlreadyAnswered:
-        db.session.rollback()
         return _problem("answered", 409, link.workspace)
     consent_token = _after_opt_in(link, response, now)
-    db.session.commit()
     metrics.RESPONSES_SUBMITTED.inc()
     _keep_consent_link(f"s:{link.id}", consent_token)
     return redirect(url_for("surveys.thanks", token=token), code=303)
@@ -240,7 +236,6 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
     workspace = db.session.get(Workspace, contact.workspace_id)
     if request.method == "POST":
         services.unsubscribe(db.session, contact, utcnow())
-        db.session.commit()
         return render_template("surveys/unsubscribe.html", workspace=workspace, done=True)
     return render_template(
         "surveys/unsubscribe.html",
@@ -269,7 +264,7 @@ def import_touchpoints() -> Response | tuple[str, int]:
                 send=form.send.data,
                 now=utcnow(),
             )
-            db.session.commit()
+            transactions.commit_now("the background import reads the job in its own session")
             if job.state == "pending":
                 import_runner.start_in_background(current_app._get_current_object(), job.id)  # type: ignore[attr-defined]
             return redirect(url_for("surveys.import_job", job_id=job.id), 303)
@@ -354,12 +349,10 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
     try:
         response = services.submit_open_response(db.session, link, answer, key, now)
     except services.InvalidAnswer as error:
-        db.session.rollback()
         getattr(form, error.field).errors = [error.message]
         return _render_form(link, form, 422, submission_key=key)
     # None: this very form was sent before, and its consent was handled then.
     consent_token = _after_opt_in(link, response, now) if response is not None else None
-    db.session.commit()
     if response is not None:
         metrics.RESPONSES_SUBMITTED.inc()
     _keep_consent_link(_open_place(link), consent_token)

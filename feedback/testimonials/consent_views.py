@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
-from feedback import access
+from feedback import access, transactions
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
@@ -103,7 +103,6 @@ def withdraw(token: str) -> Response | tuple[str, int]:
     if not EmptyForm().validate_on_submit():
         abort(400)
     consent.withdraw(db.session, given, utcnow())
-    db.session.commit()
     return redirect(url_for("consent.show", token=token), code=303)
 
 
@@ -120,9 +119,8 @@ def reconfirm(token: str) -> Response | tuple[str, int]:
     try:
         consent.reconfirm(db.session, given, utcnow())
     except consent.ConsentWithdrawn:
-        db.session.rollback()
-    else:
-        db.session.commit()
+        # Withdrawn meanwhile: the redirect shows that, and keeps nothing of this.
+        transactions.discard_changes()
     return redirect(url_for("consent.show", token=token), code=303)
 
 
@@ -143,10 +141,9 @@ def request_reconfirmation(testimonial_id: int) -> Response:
     except TestimonialNotFound:
         abort(404)
     except consent.ReconfirmationError as error:
-        db.session.rollback()
+        transactions.discard_changes()
         flash(str(error))
     else:
-        db.session.commit()
         flash("Asked the customer by email to re-confirm or withdraw their testimonial.")
     place = {key: value for key in INBOX_PLACE if (value := request.args.get(key))}
     return redirect(url_for("testimonials.inbox", **place), code=303)

@@ -17,7 +17,7 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from feedback import access
+from feedback import access, transactions
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
@@ -133,10 +133,9 @@ def _act(testimonial_id: int, action: Callable[[], Testimonial], done: str) -> R
     except services.TestimonialNotFound:
         abort(404)
     except services.WithdrawnTestimonial as error:
-        db.session.rollback()
+        transactions.discard_changes()
         flash(str(error))
         return _back()
-    db.session.commit()
     flash(done)
     return _back()
 
@@ -198,10 +197,9 @@ def set_excerpt(testimonial_id: int) -> Response | tuple[str, int]:
     except services.TestimonialNotFound:
         abort(404)
     except services.ExcerptError as error:
-        db.session.rollback()
+        transactions.discard_changes()
         form.excerpt.errors = [str(error)]
         return _inbox(excerpt_form=form, form_for=testimonial_id, status=422)
-    db.session.commit()
     flash(
         "Excerpt saved." if testimonial.excerpt else "Excerpt cleared: the whole comment is used."
     )
@@ -227,10 +225,9 @@ def set_tags(testimonial_id: int) -> Response | tuple[str, int]:
     except services.TestimonialNotFound:
         abort(404)
     except services.ModerationError as error:
-        db.session.rollback()
+        transactions.discard_changes()
         form.tags.errors = [str(error)]
         return _inbox(tags_form=form, form_for=testimonial_id, status=422)
-    db.session.commit()
     flash("Tags saved.")
     return _back(testimonial_id)
 
@@ -248,7 +245,6 @@ def set_material_connection(testimonial_id: int) -> Response:
         )
     except services.TestimonialNotFound:
         abort(404)
-    db.session.commit()
     disclosure = testimonial.disclosure
     flash(f"Disclosure shown with it: {disclosure}." if disclosure else "No disclosure needed.")
     return _back(testimonial_id)
@@ -268,9 +264,7 @@ def record_use(testimonial_id: int) -> tuple[str, int]:
     except services.TestimonialNotFound:
         abort(404)
     except services.ModerationError:
-        db.session.rollback()
         abort(409)
-    db.session.commit()
     return "", 204
 
 
@@ -286,10 +280,8 @@ def card_svg(testimonial_id: int) -> Response:
     except services.TestimonialNotFound:
         abort(404)
     except services.ModerationError:
-        db.session.rollback()
         abort(409)
     body = card.svg(card.card_for(testimonial, workspace))
-    db.session.commit()
     response = Response(body, mimetype="image/svg+xml")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{workspace.slug}-testimonial-{testimonial_id}.svg"'
@@ -320,10 +312,9 @@ def settings() -> Response | tuple[str, int]:
         try:
             services.set_max_age_days(db.session, workspace, form.testimonial_max_age_days.data)
         except services.ModerationError as error:
-            db.session.rollback()
+            transactions.discard_changes()
             form.testimonial_max_age_days.errors = [str(error)]
         else:
-            db.session.commit()
             flash("Testimonial settings saved.")
             return redirect(url_for("testimonials.settings"), code=303)
     elif request.method == "POST" and form.csrf_token.errors:
