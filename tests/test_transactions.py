@@ -18,7 +18,7 @@ from feedback.accounts.models import Workspace
 from feedback.accounts.services import create_workspace
 from feedback.config import Config, config_for_tests
 from feedback.extensions import db
-from tests.conftest import RequestIsolatingClient
+from tests.support.clients import RequestIsolatingClient
 
 probe = Blueprint("transaction_probe", __name__, url_prefix="/probe")
 
