@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -22,7 +22,7 @@ from feedback.db import insert_complete_row, workspace_scoped
 from feedback.delivery import webhooks
 from feedback.insights import services as rollup
 from feedback.journey.models import OPEN_LINK_TOUCHPOINT, Stage, Touchpoint
-from feedback.journey.scales import SCALES, Scale
+from feedback.journey.scales import SCALES, Scale, is_unhappy
 from feedback.journey.services import find_touchpoint
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Contact, Invitation, Response
 from feedback.testimonials.models import CHANNELS, ROLE_MAX
@@ -148,22 +148,23 @@ def invite(
 ) -> IssuedInvitation:
     """A new personal survey link for the stage, queued for delivery.
 
-    Its status is `unsubscribed` instead when the contact has unsubscribed, or
-    `throttled` when they were asked too recently (see `is_throttled`; pass
-    `throttle=False` to record past events).
+    Its status follows `new_invitation_status` (pass `throttle=False` to
+    record past events, which then ignore earlier asks).
     Raises UnknownStage / UnknownTouchpoint for keys the workspace does not have.
     """
     touchpoint = find_touchpoint(session, workspace.id, stage_key, touchpoint_key)
     contact = find_or_create_contact(session, workspace.id, email, name)
     token = new_token()
-    # A customer who unsubscribed, or was asked recently, keeps a record of the
-    # touchpoint but gets no survey.
-    if contact.unsubscribed_at is not None:
-        status = "unsubscribed"
-    elif throttle and is_throttled(session, workspace, contact.id, touchpoint.stage_id, now):
-        status = "throttled"
-    else:
-        status = "queued"
+    asks = (
+        recent_asks(session, workspace, [contact.id], now).get(contact.id, []) if throttle else []
+    )
+    status = new_invitation_status(
+        workspace,
+        unsubscribed=contact.unsubscribed_at is not None,
+        asks=asks,
+        stage_id=touchpoint.stage_id,
+        now=now,
+    )
     invitation = Invitation(
         workspace_id=workspace.id,
         contact_id=contact.id,
@@ -226,12 +227,25 @@ def too_soon(
     )
 
 
-def is_throttled(
-    session: Session, workspace: Workspace, contact_id: int, stage_id: int, now: dt.datetime
-) -> bool:
-    """Whether asking this contact now would be too soon (see `too_soon`)."""
-    asks = recent_asks(session, workspace, [contact_id], now).get(contact_id, [])
-    return too_soon(workspace, asks, stage_id, now)
+def new_invitation_status(
+    workspace: Workspace,
+    *,
+    unsubscribed: bool,
+    asks: Iterable[tuple[int, dt.datetime]],
+    stage_id: int,
+    now: dt.datetime,
+) -> str:
+    """The status a new invitation starts in: `queued` to be sent, or why it is not.
+
+    A customer who unsubscribed (`unsubscribed`), or was asked too recently
+    (`throttled`, see `too_soon` over their `asks`), keeps a record of the
+    touchpoint but gets no survey.
+    """
+    if unsubscribed:
+        return "unsubscribed"
+    if too_soon(workspace, asks, stage_id, now):
+        return "throttled"
+    return "queued"
 
 
 def mark_sent(
@@ -594,32 +608,72 @@ def submit_response(
     constraint on the response's invitation backs that up.
     """
     check_answerable(link, now)
-    workspace, stage = link.workspace, link.stage
-    answer = validated_answer(stage, answer)
+    answer = validated_answer(link.stage, answer)
+
+    def claim_and_insert(response: Response) -> bool:
+        claimed = (
+            session.connection()
+            .execute(_CLAIM_INVITATION, {"invitation_id": link.id, "answered_now": now})
+            .rowcount
+        )
+        if claimed != 1:
+            raise AlreadyAnswered(link.id)
+        try:
+            insert_complete_row(session, response)
+        except IntegrityError as error:
+            raise AlreadyAnswered(link.id) from error
+        return True
+
+    response = _submit(
+        session,
+        link.workspace,
+        link.stage,
+        link.touchpoint,
+        answer,
+        now,
+        store=claim_and_insert,
+        invitation_id=link.id,
+        contact_id=link.contact_id,
+    )
+    assert response is not None  # claim_and_insert stores or raises
+    return response
+
+
+def _submit(
+    session: Session,
+    workspace: Workspace | LinkWorkspace,
+    stage: Stage | LinkStage,
+    touchpoint: Touchpoint | LinkTouchpoint,
+    answer: Answer,
+    now: dt.datetime,
+    *,
+    store: Callable[[Response], bool],
+    invitation_id: int | None = None,
+    contact_id: int | None = None,
+    submission_key: str | None = None,
+) -> Response | None:
+    """The submit both kinds of link share, for a validated answer; None if stored before.
+
+    The response is scored, its follow-up opened if unhappy, and `store`
+    writes it (False: this answer was stored before, and nothing more is
+    done); then its consent, webhook events and rollup follow.
+    """
     # Everything is computed before the first write: on SQLite the write lock
     # is held from the first write to the commit.
     response = new_response(
         workspace,
         stage,
-        link.touchpoint,
+        touchpoint,
         answer,
         now,
-        invitation_id=link.id,
-        contact_id=link.contact_id,
+        invitation_id=invitation_id,
+        contact_id=contact_id,
+        submission_key=submission_key,
     )
     counters = rollup.response_counters(response, stage.scale)
     day = rollup.local_day(now, workspace.timezone)
-
-    connection = session.connection()
-    claimed = connection.execute(
-        _CLAIM_INVITATION, {"invitation_id": link.id, "answered_now": now}
-    ).rowcount
-    if claimed != 1:
-        raise AlreadyAnswered(link.id)
-    try:
-        insert_complete_row(session, response)
-    except IntegrityError as error:
-        raise AlreadyAnswered(link.id) from error
+    if not store(response):
+        return None
     if answer.testimonial_opt_in:
         _record_consent(session, workspace, response, answer, now)
     publish_response_events(
@@ -627,7 +681,7 @@ def submit_response(
         workspace,
         response,
         stage.key,
-        link.touchpoint.key,
+        touchpoint.key,
         bool(counters.get("unhappy")),
         now,
     )
@@ -636,7 +690,7 @@ def submit_response(
         session,
         workspace_id=workspace.id,
         stage_id=stage.id,
-        touchpoint_id=response.touchpoint_id,
+        touchpoint_id=touchpoint.id,
         day=day,
         counters=counters,
     )
@@ -678,7 +732,7 @@ def new_response(
     apply_sentiment(
         response, sentiment.score(answer.comment) if answer.comment else None, stage.scale
     )
-    if rollup.is_unhappy(response, stage.scale):
+    if is_unhappy(stage.scale, response.rating, response.sentiment_label):
         response.follow_up_state = "open"
         response.follow_up_due_at = now + dt.timedelta(hours=workspace.follow_up_sla_hours)
     return response
@@ -818,32 +872,31 @@ def submit_open_response(
     """
     answer = validated_answer(link.stage, answer)
     touchpoint = link.touchpoint or open_link_touchpoint(session, link.stage)
-    response = new_response(
-        link.workspace, link.stage, touchpoint, answer, now, submission_key=submission_key
-    )
-    counters = rollup.response_counters(response, link.stage.scale)
-    try:
-        with session.begin_nested():
-            insert_complete_row(session, response)
-    except IntegrityError:
-        return None
-    if answer.testimonial_opt_in:
-        _record_consent(session, link.workspace, response, answer, now)
-    publish_response_events(
+
+    def insert_once(response: Response) -> bool:
+        try:
+            with session.begin_nested():
+                insert_complete_row(session, response)
+        except IntegrityError:
+            return False
+        return True
+
+    return _submit(
         session,
         link.workspace,
-        response,
-        link.stage.key,
-        touchpoint.key,
-        bool(counters.get("unhappy")),
+        link.stage,
+        touchpoint,
+        answer,
         now,
+        store=insert_once,
+        submission_key=submission_key,
     )
-    rollup.bump_rollup(
-        session,
-        workspace_id=link.workspace.id,
-        stage_id=link.stage.id,
-        touchpoint_id=touchpoint.id,
-        day=rollup.local_day(now, link.workspace.timezone),
-        counters=counters,
+
+
+def open_response(session: Session, workspace_id: int, submission_key: str) -> Response | None:
+    """The answer an open-link form with this key stored."""
+    return session.scalar(
+        workspace_scoped(
+            select(Response).where(Response.submission_key == submission_key), workspace_id
+        )
     )
-    return response

@@ -27,7 +27,7 @@ from feedback.accounts.auth import current_workspace
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.extensions import csrf, db, limiter
-from feedback.insights.services import is_unhappy
+from feedback.journey.scales import is_unhappy
 from feedback.journey.services import NotInWorkspace, stage_of, stages_in_order
 from feedback.surveys import emails, import_runner, imports, models, services, touchpoints
 from feedback.surveys.forms import ImportForm, SurveyForm
@@ -102,6 +102,11 @@ def _after_opt_in(
         base_url=current_app.config["BASE_URL"],
         now=now,
     )
+
+
+def _is_unhappy(response: models.Response, scale_key: str) -> bool:
+    """Whether the thanks page says the business will get back: as the follow-up decided."""
+    return is_unhappy(scale_key, response.rating, response.sentiment_label)
 
 
 def _keep_consent_link(place: str, token: str | None) -> None:
@@ -216,7 +221,7 @@ def thanks(token: str) -> Response | tuple[str, int]:
         workspace=link.workspace,
         stage=link.stage,
         response=response,
-        unhappy=is_unhappy(response, link.stage.scale),
+        unhappy=_is_unhappy(response, link.stage.scale),
         **_consent_for(f"s:{link.id}"),
     )
 
@@ -358,6 +363,8 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
         return _render_form(link, form, 422, submission_key=key)
     # None: this very form was sent before, and its consent was handled then.
     consent_token = _after_opt_in(link, response, now) if response is not None else None
+    stored = response or services.open_response(db.session, link.workspace.id, key)
+    unhappy = stored is not None and _is_unhappy(stored, link.stage.scale)
     db.session.commit()
     if response is not None:
         metrics.RESPONSES_SUBMITTED.inc()
@@ -367,7 +374,7 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
             "surveys.open_thanks",
             workspace_slug=workspace_slug,
             stage_key=stage_key,
-            unhappy=int(link.stage.rating_scale.is_unhappy(answer.rating)) or None,
+            unhappy=int(unhappy) or None,
         ),
         code=303,
     )
