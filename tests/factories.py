@@ -9,11 +9,10 @@ from sqlalchemy.orm import Session
 
 from feedback.accounts.models import User, Workspace
 from feedback.accounts.services import create_owner, create_workspace
-from feedback.surveys.models import Response
+from feedback.surveys.models import Invitation, Response
 from feedback.surveys.services import (
     Answer,
     IssuedInvitation,
-    SurveyLink,
     find_link,
     invite,
     mark_sent,
@@ -70,7 +69,7 @@ def make_invitation(
     return issued
 
 
-def link_of(session: Session, issued: IssuedInvitation) -> SurveyLink:
+def link_of(session: Session, issued: IssuedInvitation) -> Invitation:
     """The survey link as a customer opening it now would get it."""
     return find_link(session, issued.token)
 

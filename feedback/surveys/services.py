@@ -7,12 +7,12 @@ import hashlib
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback import sentiment
@@ -22,7 +22,7 @@ from feedback.db import insert_complete_row, workspace_scoped
 from feedback.delivery import webhooks
 from feedback.insights import services as rollup
 from feedback.journey.models import OPEN_LINK_TOUCHPOINT, Stage, Touchpoint
-from feedback.journey.scales import SCALES, Scale, is_unhappy
+from feedback.journey.scales import is_unhappy
 from feedback.journey.services import find_touchpoint
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Contact, Invitation, Response
 from feedback.testimonials.models import CHANNELS, ROLE_MAX
@@ -323,123 +323,51 @@ def record_emails_sent(session: Session, metas: Sequence[dict[str, Any]], now: d
     mark_invitations_sent(session, ids, now)
 
 
-@dataclass(frozen=True)
-class LinkWorkspace:
-    """The workspace settings a survey link needs."""
-
-    id: int
-    name: str
-    timezone: str
-    brand_colour: str
-    sender_name: str | None
-    sender_address: str | None
-    follow_up_sla_hours: int
-    consent_text: str
-    consent_version: int
-    has_webhooks: bool
-
-
-@dataclass(frozen=True)
-class LinkStage:
-    """The stage a survey link asks about."""
-
-    id: int
-    key: str
-    name: str
-    question: str
-    comment_prompt: str
-    thank_you: str
-    scale: str
-
-    @property
-    def rating_scale(self) -> Scale:
-        return SCALES[self.scale]
-
-
-@dataclass(frozen=True)
-class LinkTouchpoint:
-    id: int
-    key: str
-    name: str
-
-
-@dataclass(frozen=True)
-class SurveyLink:
-    """What a personal token opens: its invitation's state and what the form shows.
-
-    Read in one query and immutable: the customer-facing routes are the busiest
-    in the service, and they only ever change the invitation through guarded
-    UPDATEs.
-    """
-
-    id: int
-    workspace_id: int
-    contact_id: int
-    status: str
-    expires_at: dt.datetime
-    # Where an opt-in's confirmation goes; None for a contact without an address.
-    contact_email: str | None
-    workspace: LinkWorkspace
-    stage: LinkStage
-    touchpoint: LinkTouchpoint
-
-    def is_expired(self, now: dt.datetime) -> bool:
-        return self.status == "expired" or now >= self.expires_at
-
-
-_LINK_PARTS = (
-    ("workspace", LinkWorkspace, Workspace.__table__),
-    ("stage", LinkStage, Stage.__table__),
-    ("touchpoint", LinkTouchpoint, Touchpoint.__table__),
-)
-_LINK_OWN_FIELDS = ("id", "workspace_id", "contact_id", "status", "expires_at")
-
-
-def _link_query() -> Select[Any]:
-    invitations, contacts = Invitation.__table__, Contact.__table__
-    columns = [invitations.c[name] for name in _LINK_OWN_FIELDS]
-    for prefix, part, table in _LINK_PARTS:
-        columns += [table.c[f.name].label(f"{prefix}__{f.name}") for f in fields(part)]
-    return (
-        select(*columns, contacts.c.email.label("contact_email"))
-        .join(contacts, contacts.c.id == invitations.c.contact_id)
-        .join(Stage.__table__, Stage.__table__.c.id == invitations.c.stage_id)
-        .join(Touchpoint.__table__, Touchpoint.__table__.c.id == invitations.c.touchpoint_id)
-        .join(Workspace.__table__, Workspace.__table__.c.id == invitations.c.workspace_id)
-        # Either link opens it: the first email's or the reminder's (each
-        # column has a unique index, so this stays two index lookups).
-        .where(
-            or_(
-                invitations.c.token_hash == bindparam("token_hash"),
-                invitations.c.reminder_token_hash == bindparam("token_hash"),
-            )
+# What a personal token opens: the invitation with its workspace, stage,
+# touchpoint and contact, the real models in one query. populate_existing: the
+# status is read fresh even if the session already holds the invitation (it
+# moves only by the guarded UPDATEs below, which leave loaded objects as
+# they were).
+_LINK_BY_TOKEN = (
+    select(Invitation)
+    .join(Invitation.contact)
+    .join(Invitation.stage)
+    .join(Invitation.touchpoint)
+    .join(Invitation.workspace)
+    .options(
+        contains_eager(Invitation.contact),
+        contains_eager(Invitation.stage),
+        contains_eager(Invitation.touchpoint),
+        contains_eager(Invitation.workspace),
+    )
+    # Either link opens it: the first email's or the reminder's (each
+    # column has a unique index, so this stays two index lookups).
+    .where(
+        or_(
+            Invitation.token_hash == bindparam("token_hash"),
+            Invitation.reminder_token_hash == bindparam("token_hash"),
         )
     )
+    .execution_options(populate_existing=True)
+)
 
 
-_LINK_BY_TOKEN = _link_query()
+def find_link(session: Session, token: str) -> Invitation:
+    """The invitation behind a raw token, its parts loaded with it, or InvitationNotFound.
 
-
-def find_link(session: Session, token: str) -> SurveyLink:
-    """The survey link behind a raw token, or InvitationNotFound."""
+    Built once and read in one query: the customer-facing routes are the
+    busiest in the service. The invitation only ever changes through guarded
+    UPDATEs (`open_link`, `submit_response`), not through this object.
+    """
     if not token or len(token) > 100:
         raise InvitationNotFound(token)
-    row = session.connection().execute(_LINK_BY_TOKEN, {"token_hash": hash_token(token)}).first()
-    if row is None:
+    link = session.execute(_LINK_BY_TOKEN, {"token_hash": hash_token(token)}).scalar()
+    if link is None:
         raise InvitationNotFound(token)
-    values = row._mapping
-    parts = {
-        prefix: part(**{f.name: values[f"{prefix}__{f.name}"] for f in fields(part)})
-        for prefix, part, _table in _LINK_PARTS
-    }
-    return SurveyLink(
-        **{name: values[name] for name in _LINK_OWN_FIELDS},
-        contact_email=values["contact_email"],
-        **parts,
-    )
+    return link
 
 
-def check_answerable(link: SurveyLink, now: dt.datetime) -> None:
+def check_answerable(link: Invitation, now: dt.datetime) -> None:
     """Raise AlreadyAnswered or InvitationExpired unless the link can still be answered.
 
     A throttled or unsubscribed invitation was never handed out: not found.
@@ -448,11 +376,11 @@ def check_answerable(link: SurveyLink, now: dt.datetime) -> None:
         raise InvitationNotFound(link.id)
     if link.status == "answered":
         raise AlreadyAnswered(link.id)
-    if link.is_expired(now):
+    if link.status == "expired" or now >= link.expires_at:
         raise InvitationExpired(link.id)
 
 
-def open_link(session: Session, link: SurveyLink, now: dt.datetime) -> None:
+def open_link(session: Session, link: Invitation, now: dt.datetime) -> None:
     """Mark the invitation opened the first time; raise if it can no longer be answered.
 
     An invitation found past its expiry is marked expired on the way.
@@ -494,7 +422,7 @@ _CLAIM_INVITATION = (
 )
 
 
-def validated_answer(stage: Stage | LinkStage, answer: Answer) -> Answer:
+def validated_answer(stage: Stage, answer: Answer) -> Answer:
     """The answer with its text cleaned, or InvalidAnswer naming the field at fault."""
     scale = stage.rating_scale
     if answer.rating not in scale.values:
@@ -544,7 +472,7 @@ def validated_answer(stage: Stage | LinkStage, answer: Answer) -> Answer:
 
 def _record_consent(
     session: Session,
-    workspace: Workspace | LinkWorkspace,
+    workspace: Workspace,
     response: Response,
     answer: Answer,
     now: dt.datetime,
@@ -562,7 +490,7 @@ def _record_consent(
 
 def publish_response_events(
     session: Session,
-    workspace: Workspace | LinkWorkspace,
+    workspace: Workspace,
     response: Response,
     stage_key: str,
     touchpoint_key: str,
@@ -596,7 +524,7 @@ def publish_response_events(
 
 def submit_response(
     session: Session,
-    link: SurveyLink,
+    link: Invitation,
     answer: Answer,
     now: dt.datetime,
 ) -> Response:
@@ -641,9 +569,9 @@ def submit_response(
 
 def _submit(
     session: Session,
-    workspace: Workspace | LinkWorkspace,
-    stage: Stage | LinkStage,
-    touchpoint: Touchpoint | LinkTouchpoint,
+    workspace: Workspace,
+    stage: Stage,
+    touchpoint: Touchpoint,
     answer: Answer,
     now: dt.datetime,
     *,
@@ -698,9 +626,9 @@ def _submit(
 
 
 def new_response(
-    workspace: Workspace | LinkWorkspace,
-    stage: Stage | LinkStage,
-    touchpoint: Touchpoint | LinkTouchpoint,
+    workspace: Workspace,
+    stage: Stage,
+    touchpoint: Touchpoint,
     answer: Answer,
     now: dt.datetime,
     *,
@@ -738,9 +666,7 @@ def new_response(
     return response
 
 
-def response_for_invitation(
-    session: Session, invitation: Invitation | SurveyLink
-) -> Response | None:
+def response_for_invitation(session: Session, invitation: Invitation) -> Response | None:
     return session.scalar(
         workspace_scoped(
             select(Response).where(Response.invitation_id == invitation.id),
@@ -802,11 +728,6 @@ class OpenLink:
     workspace: Workspace
     stage: Stage
     touchpoint: Touchpoint | None  # None: the stage's own "open link" touchpoint
-
-    @property
-    def contact_email(self) -> None:
-        """Anyone may answer an open link: no contact, so no address to write to."""
-        return None
 
 
 def find_open_link(

@@ -27,7 +27,7 @@ from feedback.delivery.addresses import sender
 from feedback.delivery.services import Email, NotRetryable, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Response
-from feedback.surveys.services import LinkStage, LinkWorkspace, hash_token, new_token
+from feedback.surveys.services import hash_token, new_token
 from feedback.testimonials.models import CHANNEL_LABELS, SHOWN_STATUSES, ConsentLink, Testimonial
 from feedback.testimonials.services import TestimonialNotFound, get_testimonial
 
@@ -52,22 +52,19 @@ class ConsentWithdrawn(Exception):
 class Quoted:
     """What the consent emails speak of: the business, the record and the answer it quotes.
 
-    Right after a submit these are the survey link's own copies of the
-    workspace and stage, so the emails need no further query.
+    Right after a submit these are the workspace and stage the survey link
+    loaded with it, so the emails need no further query.
     """
 
-    workspace: Workspace | LinkWorkspace
+    workspace: Workspace
     testimonial: Testimonial
     response: Response
-    stage: Stage | LinkStage
+    stage: Stage
 
 
 @dataclass(frozen=True)
 class Consent(Quoted):
     """What a consent link opens: the record, its business, and the answer it quotes."""
-
-    workspace: Workspace
-    stage: Stage
 
     @property
     def status(self) -> str:
@@ -193,7 +190,7 @@ def _render(name: str, context: dict[str, Any]) -> str:
     return current_app.jinja_env.get_template(name).render(context)
 
 
-def _sender(workspace: Workspace | LinkWorkspace) -> str | None:
+def _sender(workspace: Workspace) -> str | None:
     return sender(workspace.sender_name, workspace.sender_address, workspace.name)
 
 
@@ -269,8 +266,8 @@ def owner_notices(consent: Quoted, owners: Sequence[User], *, base_url: str) -> 
 def after_opt_in(
     session: Session,
     response: Response,
-    workspace: Workspace | LinkWorkspace,
-    stage: Stage | LinkStage,
+    workspace: Workspace,
+    stage: Stage,
     customer_email: str | None,
     *,
     base_url: str,
