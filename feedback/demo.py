@@ -33,7 +33,7 @@ from feedback.demo_data import generate_demo_responses
 from feedback.extensions import db
 from feedback.insights.services import is_mismatch, rebuild_rollups
 from feedback.journey.models import Stage, Touchpoint
-from feedback.journey.scales import SCALES, Scale
+from feedback.journey.scales import SCALES, Scale, is_unhappy
 from feedback.surveys import services as surveys
 from feedback.surveys.models import Response
 from feedback.testimonials import services as moderation
@@ -534,7 +534,7 @@ def _insert_answers(
             response_id = next(ids["response"])
             opted_in = scored[0] is not None and random_() < demo_data.OPT_IN_RATES[tone]
             follow_up: tuple[Any, ...] = ("none", None, None, None, None)
-            if stage.scale.is_unhappy(rating) or scored[5] == "negative":
+            if is_unhappy(stage.scale.key, rating, scored[5]):
                 follow_up = _follow_up(rng, submitted, now, sla, days_ago, owner_id, stamp)
             responses.append(
                 (

@@ -14,11 +14,10 @@ from feedback.accounts.models import Membership, User, Workspace
 from feedback.accounts.services import create_owner, create_workspace
 from feedback.db import utcnow
 from feedback.journey.services import stages_in_order
-from feedback.surveys.models import Response
+from feedback.surveys.models import Invitation, Response
 from feedback.surveys.services import (
     Answer,
     IssuedInvitation,
-    SurveyLink,
     find_link,
     find_open_link,
     invite,
@@ -79,7 +78,7 @@ def make_invitation(
     return issued
 
 
-def link_of(session: Session, issued: IssuedInvitation) -> SurveyLink:
+def link_of(session: Session, issued: IssuedInvitation) -> Invitation:
     """The survey link as a customer opening it now would get it."""
     return find_link(session, issued.token)
 

@@ -12,7 +12,7 @@ from feedback.db import utcnow
 from feedback.insights.models import StageDailyStat
 from feedback.insights.services import journey_summary, local_day
 from feedback.journey.models import Stage
-from feedback.journey.scales import SCALES
+from feedback.journey.scales import is_unhappy
 from feedback.surveys.models import Invitation, Response
 from feedback.testimonials.models import Testimonial
 
@@ -118,10 +118,7 @@ def test_bulk_rows_hold_what_the_services_would_have_written(runner, db_session)
                 score.compound,
                 score.label,
             )
-        unhappy = (
-            SCALES[scales[response.stage_id]].is_unhappy(response.rating)
-            or response.sentiment_label == "negative"
-        )
+        unhappy = is_unhappy(scales[response.stage_id], response.rating, response.sentiment_label)
         assert (response.follow_up_state != "none") == unhappy
         if response.follow_up_state == "open":
             assert now - response.submitted_at < dt.timedelta(days=10)

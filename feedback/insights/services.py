@@ -18,7 +18,7 @@ from sqlalchemy.sql.dml import Insert
 from feedback.db import workspace_scoped
 from feedback.insights.models import StageDailyStat
 from feedback.journey.models import Stage, Touchpoint
-from feedback.journey.scales import SCALES
+from feedback.journey.scales import SCALES, is_unhappy
 from feedback.surveys.models import Invitation, Response
 
 COUNTERS = (
@@ -51,7 +51,7 @@ def response_counters(response: Response | Row[Any], scale_key: str) -> dict[str
         "responses": 1,
         "answered": int(response.invitation_id is not None),
         "rating_sum": response.rating,
-        "unhappy": int(is_unhappy(response, scale_key)),
+        "unhappy": int(is_unhappy(scale_key, response.rating, response.sentiment_label)),
         "opted_in": int(response.testimonial_opt_in),
     }
     if response.sentiment_label is not None and response.sentiment_compound is not None:
@@ -68,11 +68,6 @@ def response_counters(response: Response | Row[Any], scale_key: str) -> dict[str
         )
         counters[bucket] = 1
     return counters
-
-
-def is_unhappy(response: Response | Row[Any], scale_key: str) -> bool:
-    """A low rating on its scale, or a negative comment: someone to get back to."""
-    return SCALES[scale_key].is_unhappy(response.rating) or response.sentiment_label == "negative"
 
 
 @functools.cache
@@ -362,7 +357,7 @@ def is_mismatch(rating: int, scale_key: str, label: str | None, compound: float 
         return False
     if rating >= high_rating_from(scale_key):
         return label == "negative" and compound <= CLEARLY_NEGATIVE
-    if SCALES[scale_key].is_unhappy(rating):
+    if SCALES[scale_key].is_low(rating):
         return label == "positive" and compound >= CLEARLY_POSITIVE
     return False
 

@@ -265,7 +265,7 @@ def response_detail(response_id: int) -> str:
         response=found,
         invitation=found.invitation,
         scale=scale,
-        unhappy=scale.is_unhappy(found.rating),
+        unhappy=scale.is_low(found.rating),
         mismatch=services.is_mismatch(
             found.rating, found.stage.scale, found.sentiment_label, found.sentiment_compound
         ),

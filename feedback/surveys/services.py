@@ -6,13 +6,13 @@ import datetime as dt
 import hashlib
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback import sentiment
@@ -22,7 +22,7 @@ from feedback.db import insert_complete_row, workspace_scoped
 from feedback.delivery import webhooks
 from feedback.insights import services as rollup
 from feedback.journey.models import OPEN_LINK_TOUCHPOINT, Stage, Touchpoint
-from feedback.journey.scales import SCALES, Scale
+from feedback.journey.scales import is_unhappy
 from feedback.journey.services import find_touchpoint
 from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Contact, Invitation, Response
 from feedback.testimonials.models import CHANNELS, ROLE_MAX
@@ -148,22 +148,23 @@ def invite(
 ) -> IssuedInvitation:
     """A new personal survey link for the stage, queued for delivery.
 
-    Its status is `unsubscribed` instead when the contact has unsubscribed, or
-    `throttled` when they were asked too recently (see `is_throttled`; pass
-    `throttle=False` to record past events).
+    Its status follows `new_invitation_status` (pass `throttle=False` to
+    record past events, which then ignore earlier asks).
     Raises UnknownStage / UnknownTouchpoint for keys the workspace does not have.
     """
     touchpoint = find_touchpoint(session, workspace.id, stage_key, touchpoint_key)
     contact = find_or_create_contact(session, workspace.id, email, name)
     token = new_token()
-    # A customer who unsubscribed, or was asked recently, keeps a record of the
-    # touchpoint but gets no survey.
-    if contact.unsubscribed_at is not None:
-        status = "unsubscribed"
-    elif throttle and is_throttled(session, workspace, contact.id, touchpoint.stage_id, now):
-        status = "throttled"
-    else:
-        status = "queued"
+    asks = (
+        recent_asks(session, workspace, [contact.id], now).get(contact.id, []) if throttle else []
+    )
+    status = new_invitation_status(
+        workspace,
+        unsubscribed=contact.unsubscribed_at is not None,
+        asks=asks,
+        stage_id=touchpoint.stage_id,
+        now=now,
+    )
     invitation = Invitation(
         workspace_id=workspace.id,
         contact_id=contact.id,
@@ -226,12 +227,25 @@ def too_soon(
     )
 
 
-def is_throttled(
-    session: Session, workspace: Workspace, contact_id: int, stage_id: int, now: dt.datetime
-) -> bool:
-    """Whether asking this contact now would be too soon (see `too_soon`)."""
-    asks = recent_asks(session, workspace, [contact_id], now).get(contact_id, [])
-    return too_soon(workspace, asks, stage_id, now)
+def new_invitation_status(
+    workspace: Workspace,
+    *,
+    unsubscribed: bool,
+    asks: Iterable[tuple[int, dt.datetime]],
+    stage_id: int,
+    now: dt.datetime,
+) -> str:
+    """The status a new invitation starts in: `queued` to be sent, or why it is not.
+
+    A customer who unsubscribed (`unsubscribed`), or was asked too recently
+    (`throttled`, see `too_soon` over their `asks`), keeps a record of the
+    touchpoint but gets no survey.
+    """
+    if unsubscribed:
+        return "unsubscribed"
+    if too_soon(workspace, asks, stage_id, now):
+        return "throttled"
+    return "queued"
 
 
 def mark_sent(
@@ -309,123 +323,51 @@ def record_emails_sent(session: Session, metas: Sequence[dict[str, Any]], now: d
     mark_invitations_sent(session, ids, now)
 
 
-@dataclass(frozen=True)
-class LinkWorkspace:
-    """The workspace settings a survey link needs."""
-
-    id: int
-    name: str
-    timezone: str
-    brand_colour: str
-    sender_name: str | None
-    sender_address: str | None
-    follow_up_sla_hours: int
-    consent_text: str
-    consent_version: int
-    has_webhooks: bool
-
-
-@dataclass(frozen=True)
-class LinkStage:
-    """The stage a survey link asks about."""
-
-    id: int
-    key: str
-    name: str
-    question: str
-    comment_prompt: str
-    thank_you: str
-    scale: str
-
-    @property
-    def rating_scale(self) -> Scale:
-        return SCALES[self.scale]
-
-
-@dataclass(frozen=True)
-class LinkTouchpoint:
-    id: int
-    key: str
-    name: str
-
-
-@dataclass(frozen=True)
-class SurveyLink:
-    """What a personal token opens: its invitation's state and what the form shows.
-
-    Read in one query and immutable: the customer-facing routes are the busiest
-    in the service, and they only ever change the invitation through guarded
-    UPDATEs.
-    """
-
-    id: int
-    workspace_id: int
-    contact_id: int
-    status: str
-    expires_at: dt.datetime
-    # Where an opt-in's confirmation goes; None for a contact without an address.
-    contact_email: str | None
-    workspace: LinkWorkspace
-    stage: LinkStage
-    touchpoint: LinkTouchpoint
-
-    def is_expired(self, now: dt.datetime) -> bool:
-        return self.status == "expired" or now >= self.expires_at
-
-
-_LINK_PARTS = (
-    ("workspace", LinkWorkspace, Workspace.__table__),
-    ("stage", LinkStage, Stage.__table__),
-    ("touchpoint", LinkTouchpoint, Touchpoint.__table__),
-)
-_LINK_OWN_FIELDS = ("id", "workspace_id", "contact_id", "status", "expires_at")
-
-
-def _link_query() -> Select[Any]:
-    invitations, contacts = Invitation.__table__, Contact.__table__
-    columns = [invitations.c[name] for name in _LINK_OWN_FIELDS]
-    for prefix, part, table in _LINK_PARTS:
-        columns += [table.c[f.name].label(f"{prefix}__{f.name}") for f in fields(part)]
-    return (
-        select(*columns, contacts.c.email.label("contact_email"))
-        .join(contacts, contacts.c.id == invitations.c.contact_id)
-        .join(Stage.__table__, Stage.__table__.c.id == invitations.c.stage_id)
-        .join(Touchpoint.__table__, Touchpoint.__table__.c.id == invitations.c.touchpoint_id)
-        .join(Workspace.__table__, Workspace.__table__.c.id == invitations.c.workspace_id)
-        # Either link opens it: the first email's or the reminder's (each
-        # column has a unique index, so this stays two index lookups).
-        .where(
-            or_(
-                invitations.c.token_hash == bindparam("token_hash"),
-                invitations.c.reminder_token_hash == bindparam("token_hash"),
-            )
+# What a personal token opens: the invitation with its workspace, stage,
+# touchpoint and contact, the real models in one query. populate_existing: the
+# status is read fresh even if the session already holds the invitation (it
+# moves only by the guarded UPDATEs below, which leave loaded objects as
+# they were).
+_LINK_BY_TOKEN = (
+    select(Invitation)
+    .join(Invitation.contact)
+    .join(Invitation.stage)
+    .join(Invitation.touchpoint)
+    .join(Invitation.workspace)
+    .options(
+        contains_eager(Invitation.contact),
+        contains_eager(Invitation.stage),
+        contains_eager(Invitation.touchpoint),
+        contains_eager(Invitation.workspace),
+    )
+    # Either link opens it: the first email's or the reminder's (each
+    # column has a unique index, so this stays two index lookups).
+    .where(
+        or_(
+            Invitation.token_hash == bindparam("token_hash"),
+            Invitation.reminder_token_hash == bindparam("token_hash"),
         )
     )
+    .execution_options(populate_existing=True)
+)
 
 
-_LINK_BY_TOKEN = _link_query()
+def find_link(session: Session, token: str) -> Invitation:
+    """The invitation behind a raw token, its parts loaded with it, or InvitationNotFound.
 
-
-def find_link(session: Session, token: str) -> SurveyLink:
-    """The survey link behind a raw token, or InvitationNotFound."""
+    Built once and read in one query: the customer-facing routes are the
+    busiest in the service. The invitation only ever changes through guarded
+    UPDATEs (`open_link`, `submit_response`), not through this object.
+    """
     if not token or len(token) > 100:
         raise InvitationNotFound(token)
-    row = session.connection().execute(_LINK_BY_TOKEN, {"token_hash": hash_token(token)}).first()
-    if row is None:
+    link = session.execute(_LINK_BY_TOKEN, {"token_hash": hash_token(token)}).scalar()
+    if link is None:
         raise InvitationNotFound(token)
-    values = row._mapping
-    parts = {
-        prefix: part(**{f.name: values[f"{prefix}__{f.name}"] for f in fields(part)})
-        for prefix, part, _table in _LINK_PARTS
-    }
-    return SurveyLink(
-        **{name: values[name] for name in _LINK_OWN_FIELDS},
-        contact_email=values["contact_email"],
-        **parts,
-    )
+    return link
 
 
-def check_answerable(link: SurveyLink, now: dt.datetime) -> None:
+def check_answerable(link: Invitation, now: dt.datetime) -> None:
     """Raise AlreadyAnswered or InvitationExpired unless the link can still be answered.
 
     A throttled or unsubscribed invitation was never handed out: not found.
@@ -434,11 +376,11 @@ def check_answerable(link: SurveyLink, now: dt.datetime) -> None:
         raise InvitationNotFound(link.id)
     if link.status == "answered":
         raise AlreadyAnswered(link.id)
-    if link.is_expired(now):
+    if link.status == "expired" or now >= link.expires_at:
         raise InvitationExpired(link.id)
 
 
-def open_link(session: Session, link: SurveyLink, now: dt.datetime) -> None:
+def open_link(session: Session, link: Invitation, now: dt.datetime) -> None:
     """Mark the invitation opened the first time; raise if it can no longer be answered.
 
     An invitation found past its expiry is marked expired on the way.
@@ -480,7 +422,7 @@ _CLAIM_INVITATION = (
 )
 
 
-def validated_answer(stage: Stage | LinkStage, answer: Answer) -> Answer:
+def validated_answer(stage: Stage, answer: Answer) -> Answer:
     """The answer with its text cleaned, or InvalidAnswer naming the field at fault."""
     scale = stage.rating_scale
     if answer.rating not in scale.values:
@@ -530,7 +472,7 @@ def validated_answer(stage: Stage | LinkStage, answer: Answer) -> Answer:
 
 def _record_consent(
     session: Session,
-    workspace: Workspace | LinkWorkspace,
+    workspace: Workspace,
     response: Response,
     answer: Answer,
     now: dt.datetime,
@@ -548,7 +490,7 @@ def _record_consent(
 
 def publish_response_events(
     session: Session,
-    workspace: Workspace | LinkWorkspace,
+    workspace: Workspace,
     response: Response,
     stage_key: str,
     touchpoint_key: str,
@@ -582,7 +524,7 @@ def publish_response_events(
 
 def submit_response(
     session: Session,
-    link: SurveyLink,
+    link: Invitation,
     answer: Answer,
     now: dt.datetime,
 ) -> Response:
@@ -594,32 +536,72 @@ def submit_response(
     constraint on the response's invitation backs that up.
     """
     check_answerable(link, now)
-    workspace, stage = link.workspace, link.stage
-    answer = validated_answer(stage, answer)
+    answer = validated_answer(link.stage, answer)
+
+    def claim_and_insert(response: Response) -> bool:
+        claimed = (
+            session.connection()
+            .execute(_CLAIM_INVITATION, {"invitation_id": link.id, "answered_now": now})
+            .rowcount
+        )
+        if claimed != 1:
+            raise AlreadyAnswered(link.id)
+        try:
+            insert_complete_row(session, response)
+        except IntegrityError as error:
+            raise AlreadyAnswered(link.id) from error
+        return True
+
+    response = _submit(
+        session,
+        link.workspace,
+        link.stage,
+        link.touchpoint,
+        answer,
+        now,
+        store=claim_and_insert,
+        invitation_id=link.id,
+        contact_id=link.contact_id,
+    )
+    assert response is not None  # claim_and_insert stores or raises
+    return response
+
+
+def _submit(
+    session: Session,
+    workspace: Workspace,
+    stage: Stage,
+    touchpoint: Touchpoint,
+    answer: Answer,
+    now: dt.datetime,
+    *,
+    store: Callable[[Response], bool],
+    invitation_id: int | None = None,
+    contact_id: int | None = None,
+    submission_key: str | None = None,
+) -> Response | None:
+    """The submit both kinds of link share, for a validated answer; None if stored before.
+
+    The response is scored, its follow-up opened if unhappy, and `store`
+    writes it (False: this answer was stored before, and nothing more is
+    done); then its consent, webhook events and rollup follow.
+    """
     # Everything is computed before the first write: on SQLite the write lock
     # is held from the first write to the commit.
     response = new_response(
         workspace,
         stage,
-        link.touchpoint,
+        touchpoint,
         answer,
         now,
-        invitation_id=link.id,
-        contact_id=link.contact_id,
+        invitation_id=invitation_id,
+        contact_id=contact_id,
+        submission_key=submission_key,
     )
     counters = rollup.response_counters(response, stage.scale)
     day = rollup.local_day(now, workspace.timezone)
-
-    connection = session.connection()
-    claimed = connection.execute(
-        _CLAIM_INVITATION, {"invitation_id": link.id, "answered_now": now}
-    ).rowcount
-    if claimed != 1:
-        raise AlreadyAnswered(link.id)
-    try:
-        insert_complete_row(session, response)
-    except IntegrityError as error:
-        raise AlreadyAnswered(link.id) from error
+    if not store(response):
+        return None
     if answer.testimonial_opt_in:
         _record_consent(session, workspace, response, answer, now)
     publish_response_events(
@@ -627,7 +609,7 @@ def submit_response(
         workspace,
         response,
         stage.key,
-        link.touchpoint.key,
+        touchpoint.key,
         bool(counters.get("unhappy")),
         now,
     )
@@ -636,7 +618,7 @@ def submit_response(
         session,
         workspace_id=workspace.id,
         stage_id=stage.id,
-        touchpoint_id=response.touchpoint_id,
+        touchpoint_id=touchpoint.id,
         day=day,
         counters=counters,
     )
@@ -644,9 +626,9 @@ def submit_response(
 
 
 def new_response(
-    workspace: Workspace | LinkWorkspace,
-    stage: Stage | LinkStage,
-    touchpoint: Touchpoint | LinkTouchpoint,
+    workspace: Workspace,
+    stage: Stage,
+    touchpoint: Touchpoint,
     answer: Answer,
     now: dt.datetime,
     *,
@@ -678,15 +660,13 @@ def new_response(
     apply_sentiment(
         response, sentiment.score(answer.comment) if answer.comment else None, stage.scale
     )
-    if rollup.is_unhappy(response, stage.scale):
+    if is_unhappy(stage.scale, response.rating, response.sentiment_label):
         response.follow_up_state = "open"
         response.follow_up_due_at = now + dt.timedelta(hours=workspace.follow_up_sla_hours)
     return response
 
 
-def response_for_invitation(
-    session: Session, invitation: Invitation | SurveyLink
-) -> Response | None:
+def response_for_invitation(session: Session, invitation: Invitation) -> Response | None:
     return session.scalar(
         workspace_scoped(
             select(Response).where(Response.invitation_id == invitation.id),
@@ -748,11 +728,6 @@ class OpenLink:
     workspace: Workspace
     stage: Stage
     touchpoint: Touchpoint | None  # None: the stage's own "open link" touchpoint
-
-    @property
-    def contact_email(self) -> None:
-        """Anyone may answer an open link: no contact, so no address to write to."""
-        return None
 
 
 def find_open_link(
@@ -818,32 +793,31 @@ def submit_open_response(
     """
     answer = validated_answer(link.stage, answer)
     touchpoint = link.touchpoint or open_link_touchpoint(session, link.stage)
-    response = new_response(
-        link.workspace, link.stage, touchpoint, answer, now, submission_key=submission_key
-    )
-    counters = rollup.response_counters(response, link.stage.scale)
-    try:
-        with session.begin_nested():
-            insert_complete_row(session, response)
-    except IntegrityError:
-        return None
-    if answer.testimonial_opt_in:
-        _record_consent(session, link.workspace, response, answer, now)
-    publish_response_events(
+
+    def insert_once(response: Response) -> bool:
+        try:
+            with session.begin_nested():
+                insert_complete_row(session, response)
+        except IntegrityError:
+            return False
+        return True
+
+    return _submit(
         session,
         link.workspace,
-        response,
-        link.stage.key,
-        touchpoint.key,
-        bool(counters.get("unhappy")),
+        link.stage,
+        touchpoint,
+        answer,
         now,
+        store=insert_once,
+        submission_key=submission_key,
     )
-    rollup.bump_rollup(
-        session,
-        workspace_id=link.workspace.id,
-        stage_id=link.stage.id,
-        touchpoint_id=touchpoint.id,
-        day=rollup.local_day(now, link.workspace.timezone),
-        counters=counters,
+
+
+def open_response(session: Session, workspace_id: int, submission_key: str) -> Response | None:
+    """The answer an open-link form with this key stored."""
+    return session.scalar(
+        workspace_scoped(
+            select(Response).where(Response.submission_key == submission_key), workspace_id
+        )
     )
-    return response

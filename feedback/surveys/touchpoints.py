@@ -203,14 +203,15 @@ def _record_batch(
         contact = contacts[email]
         token = services.new_token()
         contact_asks = asks.setdefault(contact.id, [])
-        # A customer who unsubscribed, or was asked recently, keeps a record of
-        # the touchpoint but gets no survey.
-        if contact.unsubscribed_at is not None:
-            status = "unsubscribed"
-        elif services.too_soon(workspace, contact_asks, touchpoint.stage_id, now):
-            status = "throttled"
-        else:
-            status = "queued"
+        status = services.new_invitation_status(
+            workspace,
+            unsubscribed=contact.unsubscribed_at is not None,
+            asks=contact_asks,
+            stage_id=touchpoint.stage_id,
+            now=now,
+        )
+        if status == "queued":
+            # Counts as an ask for the batch's later events of this contact.
             contact_asks.append((touchpoint.stage_id, now))
         tokens.append(token)
         rows.append(

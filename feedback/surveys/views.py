@@ -28,12 +28,11 @@ from feedback.accounts.models import Workspace
 from feedback.db import utcnow
 from feedback.errors import csrf_failure_page
 from feedback.extensions import csrf, db, limiter
-from feedback.insights.services import is_unhappy
+from feedback.journey.scales import is_unhappy
 from feedback.journey.services import NotInWorkspace, stage_of, stages_in_order
 from feedback.surveys import emails, import_runner, imports, models, services, touchpoints
 from feedback.surveys.forms import ImportForm, SurveyForm
-from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX
-from feedback.surveys.services import LinkWorkspace, SurveyLink
+from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Invitation
 from feedback.testimonials import consent
 from feedback.testimonials.models import CHANNEL_LABELS, ROLE_MAX
 from feedback.testimonials.services import consent_text_for
@@ -50,13 +49,11 @@ STALE_FORM_NOTICE = (
 )
 
 
-def _problem(
-    kind: str, status: int, workspace: LinkWorkspace | Workspace | None = None
-) -> tuple[str, int]:
+def _problem(kind: str, status: int, workspace: Workspace | None = None) -> tuple[str, int]:
     return render_template("surveys/problem.html", kind=kind, workspace=workspace), status
 
 
-def _load(token: str, *, opening: bool) -> SurveyLink | tuple[str, int]:
+def _load(token: str, *, opening: bool) -> Invitation | tuple[str, int]:
     """The survey link, or the friendly page that explains why it cannot be answered."""
     try:
         link = services.find_link(db.session, token)
@@ -89,9 +86,16 @@ def _answer_from(form: SurveyForm) -> services.Answer:
 
 
 def _after_opt_in(
-    link: SurveyLink | services.OpenLink, response: models.Response, now: dt.datetime
+    link: Invitation | services.OpenLink,
+    response: models.Response,
+    customer_email: str | None,
+    now: dt.datetime,
 ) -> str | None:
-    """The consent link and emails a new opt-in sets off; the thanks page's token."""
+    """The consent link and emails a new opt-in sets off; the thanks page's token.
+
+    `customer_email` is None for an open link: anyone may answer it, so there
+    is no address to write to.
+    """
     if not response.testimonial_opt_in:
         return None
     return consent.after_opt_in(
@@ -99,10 +103,15 @@ def _after_opt_in(
         response,
         link.workspace,
         link.stage,
-        link.contact_email,
+        customer_email,
         base_url=current_app.config["BASE_URL"],
         now=now,
     )
+
+
+def _is_unhappy(response: models.Response, scale_key: str) -> bool:
+    """Whether the thanks page says the business will get back: as the follow-up decided."""
+    return is_unhappy(scale_key, response.rating, response.sentiment_label)
 
 
 def _keep_consent_link(place: str, token: str | None) -> None:
@@ -132,7 +141,7 @@ def _consent_for(place: str) -> dict[str, object]:
 
 
 def _render_form(
-    link: SurveyLink | services.OpenLink,
+    link: Invitation | services.OpenLink,
     form: SurveyForm,
     status: int = 200,
     notice: str | None = None,
@@ -159,7 +168,7 @@ def _render_form(
 def survey(token: str) -> Response | tuple[str, int]:
     """The personal survey form; a valid answer redirects to the thanks page."""
     loaded = _load(token, opening=True)
-    if not isinstance(loaded, SurveyLink):
+    if not isinstance(loaded, Invitation):
         return loaded
     link = loaded
     form = SurveyForm(link.stage)
@@ -177,16 +186,17 @@ def survey(token: str) -> Response | tuple[str, int]:
         return _render_form(link, form, 422)
     except services.AlreadyAnswered:
         return _problem("answered", 409, link.workspace)
-    consent_token = _after_opt_in(link, response, now)
+    consent_token = _after_opt_in(link, response, link.contact.email, now)
+    place = f"s:{link.id}"
     metrics.RESPONSES_SUBMITTED.inc()
-    _keep_consent_link(f"s:{link.id}", consent_token)
+    _keep_consent_link(place, consent_token)
     return redirect(url_for("surveys.thanks", token=token), code=303)
 
 
 def survey_after_csrf_failure(token: str, error: CSRFError) -> tuple[str, int]:
     """Show the form again with what the customer typed, so a stale page loses nothing."""
     loaded = _load(token, opening=False)
-    if not isinstance(loaded, SurveyLink):
+    if not isinstance(loaded, Invitation):
         return loaded
     form = SurveyForm(loaded.stage)
     return _render_form(
@@ -213,7 +223,7 @@ def thanks(token: str) -> Response | tuple[str, int]:
         workspace=link.workspace,
         stage=link.stage,
         response=response,
-        unhappy=is_unhappy(response, link.stage.scale),
+        unhappy=_is_unhappy(response, link.stage.scale),
         **_consent_for(f"s:{link.id}"),
     )
 
@@ -352,7 +362,9 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
         getattr(form, error.field).errors = [error.message]
         return _render_form(link, form, 422, submission_key=key)
     # None: this very form was sent before, and its consent was handled then.
-    consent_token = _after_opt_in(link, response, now) if response is not None else None
+    consent_token = _after_opt_in(link, response, None, now) if response is not None else None
+    stored = response or services.open_response(db.session, link.workspace.id, key)
+    unhappy = stored is not None and _is_unhappy(stored, link.stage.scale)
     if response is not None:
         metrics.RESPONSES_SUBMITTED.inc()
     _keep_consent_link(_open_place(link), consent_token)
@@ -361,7 +373,7 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
             "surveys.open_thanks",
             workspace_slug=workspace_slug,
             stage_key=stage_key,
-            unhappy=int(link.stage.rating_scale.is_unhappy(answer.rating)) or None,
+            unhappy=int(unhappy) or None,
         ),
         code=303,
     )

@@ -26,7 +26,7 @@ from feedback.delivery.emails import Email, compose
 from feedback.delivery.services import NotRetryable, enqueue_emails
 from feedback.journey.models import Stage
 from feedback.surveys.models import Contact, Response
-from feedback.surveys.services import LinkStage, LinkWorkspace, hash_token, new_token
+from feedback.surveys.services import hash_token, new_token
 from feedback.testimonials.models import CHANNEL_LABELS, SHOWN_STATUSES, ConsentLink, Testimonial
 from feedback.testimonials.services import TestimonialNotFound, get_testimonial
 
@@ -51,22 +51,19 @@ class ConsentWithdrawn(Exception):
 class Quoted:
     """What the consent emails speak of: the business, the record and the answer it quotes.
 
-    Right after a submit these are the survey link's own copies of the
-    workspace and stage, so the emails need no further query.
+    Right after a submit these are the workspace and stage the survey link
+    loaded with it, so the emails need no further query.
     """
 
-    workspace: Workspace | LinkWorkspace
+    workspace: Workspace
     testimonial: Testimonial
     response: Response
-    stage: Stage | LinkStage
+    stage: Stage
 
 
 @dataclass(frozen=True)
 class Consent(Quoted):
     """What a consent link opens: the record, its business, and the answer it quotes."""
-
-    workspace: Workspace
-    stage: Stage
 
     @property
     def status(self) -> str:
@@ -253,8 +250,8 @@ def owner_notices(consent: Quoted, owners: Sequence[User], *, base_url: str) -> 
 def after_opt_in(
     session: Session,
     response: Response,
-    workspace: Workspace | LinkWorkspace,
-    stage: Stage | LinkStage,
+    workspace: Workspace,
+    stage: Stage,
     customer_email: str | None,
     *,
     base_url: str,

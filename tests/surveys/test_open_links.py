@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from feedback.insights.models import StageDailyStat
@@ -112,3 +113,28 @@ def test_owners_get_every_open_link_with_a_printable_qr_code(client, db_session,
     assert client.get("/settings/links/retention/qr.gif").status_code == 404
     assert client.get("/settings/links/nope/qr.png").status_code == 404
     assert client.get("/settings/links/retention/qr.png?tp=checkout").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("rating", "comment", "unhappy"),
+    [
+        ("5", "Terrible. The pot arrived smashed and nobody answered my emails.", True),
+        ("1", "", True),
+        ("5", "Lovely fern, quick delivery!", False),
+        ("4", "", False),
+    ],
+)
+def test_the_open_thanks_page_and_the_follow_up_agree_on_unhappy(
+    client, db_session, rating, comment, unhappy
+):
+    workspace = make_workspace(db_session)
+    path = f"/f/{workspace.slug}/purchase?tp=checkout"
+    _page, fields = open_form(client, path)
+    data = {**fields, "rating": rating, "comment": comment}
+    for _ in range(2):  # a double submit gets the same page
+        result = client.post(path, data=data)
+        thanks = client.get(result.headers["Location"])
+        assert ("contact them directly" in thanks.text) is unhappy
+        assert ("It helps" in thanks.text) is not unhappy
+    response = db_session.scalar(select(Response))
+    assert response.follow_up_state == ("open" if unhappy else "none")

@@ -154,7 +154,7 @@ def test_a_submit_hands_back_its_consent_without_another_query(db_session):
     workspace = make_workspace(db_session)
     issued = make_invitation(db_session, workspace, email="ana@example.com")
     link = link_of(db_session, issued)
-    assert link.contact_email == "ana@example.com"
+    assert link.contact.email == "ana@example.com"
     answer = Answer(rating=5, comment="Great.", testimonial_opt_in=True, display_name="Ana")
     response = services.submit_response(db_session, link, answer, NOW)
     statements: list[str] = []
