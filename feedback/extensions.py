@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -12,7 +14,37 @@ from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 
 from feedback.db import Base
 
-db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:
+    from flask_sqlalchemy.session import Session
+    from sqlalchemy.util import ScopedRegistry
+
+    class RequestSession(Session):
+        """What `db.session` is to the type checker.
+
+        At runtime it is a `scoped_session`: every Session method called on it is
+        handed to the Session of the current app context (one per request), so it
+        can honestly be passed where services take a `Session`. It also has the
+        registry's own methods, which the request and worker lifecycles use.
+        """
+
+        registry: ScopedRegistry[Session]
+
+        def __call__(self) -> Session: ...
+
+        def remove(self) -> None: ...
+
+    class TypedSQLAlchemy(SQLAlchemy):
+        # Flask-SQLAlchemy declares it `scoped_session[Session]`, which has none of
+        # Session's methods for the checker (they are generated proxies).
+        session: RequestSession  # type: ignore[assignment]
+
+    db: TypedSQLAlchemy
+    # Models subclass `Model`: `db.Model` is made at runtime, so the checker
+    # cannot use it as a base; it is built from `Base`'s registry and metadata.
+    Model = Base
+else:
+    db = SQLAlchemy(model_class=Base)
+    Model = db.Model
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
