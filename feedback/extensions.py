@@ -11,6 +11,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 from feedback.db import Base
 
@@ -68,7 +69,9 @@ api_spec = SpecTree(
         SecurityScheme(
             name="apiKey",
             data=SecuritySchemeData(
-                type="http", scheme="bearer", description="An API key from /settings/api-keys."
+                type=SecureType.HTTP,
+                scheme="bearer",
+                description="An API key from /settings/api-keys.",
             ),
         )
     ],

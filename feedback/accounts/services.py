@@ -25,7 +25,7 @@ from feedback.accounts.models import (
     UserSession,
     Workspace,
 )
-from feedback.db import UTCDateTime, lock_for_writing, workspace_scoped
+from feedback.db import UTCDateTime, lock_for_writing, rowcount, workspace_scoped
 from feedback.delivery.addresses import (
     AddressError,
     check_address,
@@ -290,7 +290,7 @@ def start_session(
     clear_login_attempts(session, user.email)
     forget_old_login_attempts(session, now)
     session.flush()
-    user.session_token = token  # type: ignore[attr-defined]
+    user.session_token = token
     return token
 
 
@@ -334,7 +334,7 @@ def end_sessions_of(session: Session, user: User, *, keep_token: str | None = No
     stmt = delete(UserSession).where(UserSession.user_id == user.id)
     if keep_token is not None:
         stmt = stmt.where(UserSession.token_hash != _hash_session_token(keep_token))
-    return session.execute(stmt).rowcount or 0
+    return rowcount(session.execute(stmt))
 
 
 def sessions_of(session: Session, user: User, now: dt.datetime) -> list[UserSession]:
@@ -749,13 +749,13 @@ class MemberNotFound(LookupError):
 
 
 def _owners_besides(session: Session, workspace_id: int, user_id: int) -> int:
-    return session.scalar(
+    return session.execute(
         select(func.count()).where(
             Membership.workspace_id == workspace_id,
             Membership.role == "owner",
             Membership.user_id != user_id,
         )
-    )
+    ).scalar_one()
 
 
 def set_member_role(
