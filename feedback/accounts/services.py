@@ -198,12 +198,12 @@ def count_login_attempt(session: Session, email: str, now: dt.datetime) -> None:
     row = LoginThrottle.__table__.c
     locked = row.locked_until > _at(now)
     window_over = row.window_start <= _at(now - LOGIN_ATTEMPT_WINDOW)
-    stmt = insert(LoginThrottle.__table__).values(
+    first_attempt = insert(LoginThrottle.__table__).values(
         email_hash=_email_key(email), failures=1, window_start=now, locked_until=None
     )
     # Every expression reads the row as it was before this attempt. The attempt after
     # LOGIN_ATTEMPTS_ALLOWED in one window starts the lock.
-    stmt = stmt.on_conflict_do_update(
+    stmt = first_attempt.on_conflict_do_update(
         index_elements=["email_hash"],
         set_={
             "failures": case((locked, row.failures), (window_over, 1), else_=row.failures + 1),

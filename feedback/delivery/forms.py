@@ -13,7 +13,7 @@ class WebhookForm(FlaskForm):
     url = StringField("URL", validators=[InputRequired("Give the URL."), Length(max=500)])
     events = SelectMultipleField(
         "Events",
-        choices=list(EVENTS),
+        choices=[(event, event) for event in EVENTS],
         default=list(EVENTS),
         widget=widgets.ListWidget(prefix_label=False),
         option_widget=widgets.CheckboxInput(),
