@@ -157,7 +157,7 @@ def import_touchpoints(csv_file: Any, slug: str, no_send: bool) -> None:
         rows = touchpoints.read_csv(csv_file.read())
     except touchpoints.CsvImportError as error:
         raise click.ClickException(str(error)) from error
-    job = imports.create_import_job(
+    created = imports.create_import_job(
         db.session,
         workspace,
         rows,
@@ -166,9 +166,8 @@ def import_touchpoints(csv_file: Any, slug: str, no_send: bool) -> None:
         now=utcnow(),
     )
     db.session.commit()
-    job_id = job.id
     job = import_runner.run_import_job(
-        db.session, job_id, import_runner.ImportSettings.of(current_app)
+        db.session, created.id, import_runner.ImportSettings.of(current_app)
     )
     assert job is not None
     for run in imports.rejected_lines(db.session, job):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import (
     DateTime,
@@ -18,7 +18,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect, Result
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -86,6 +86,11 @@ class Base(DeclarativeBase):
         type_annotation_map={dt.datetime: UTCDateTime()},
     )
 
+    if TYPE_CHECKING:
+        # Every model maps one Table (none maps a join or a select), so its
+        # insert() and columns are there; SQLAlchemy declares the wider FromClause.
+        __table__: ClassVar[Table]
+
 
 class WorkspaceOwned:
     """Mixin for every table that holds one workspace's data.
@@ -131,6 +136,8 @@ def insert_complete_row(session: Session, obj: M) -> M:
         raise ValueError(f"{type(obj).__name__} has unset columns: {', '.join(missing)}")
     values = {key: state[key] for key in columns}
     result = session.connection().execute(statement, values)
+    # Set for every single-row INSERT (only executemany leaves it None).
+    assert result.inserted_primary_key is not None
     setattr(obj, table.primary_key.columns[0].key, result.inserted_primary_key[0])
     make_transient_to_detached(obj)
     session.add(obj)
@@ -142,10 +149,10 @@ def _insert_for(table: Table) -> tuple[Insert, tuple[str, ...]]:
     return table.insert(), tuple(c.key for c in table.columns if not c.primary_key)
 
 
-T = TypeVar("T", bound=Any)
+Ts = TypeVarTuple("Ts")
 
 
-def workspace_scoped(stmt: Select[T], workspace_id: int) -> Select[T]:
+def workspace_scoped(stmt: Select[*Ts], workspace_id: int) -> Select[*Ts]:
     """Restrict every workspace-owned entity in `stmt` to one workspace.
 
     The criterion applies wherever such an entity appears in the statement
@@ -158,6 +165,15 @@ def workspace_scoped(stmt: Select[T], workspace_id: int) -> Select[T]:
             include_aliases=True,
         )
     )
+
+
+def rowcount(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows the UPDATE or DELETE that gave `result` matched.
+
+    Executing one gives a CursorResult, which has the count; `Session.execute` is
+    typed to return the plain Result it is for a SELECT.
+    """
+    return cast(CursorResult[*tuple[Any, ...]], result).rowcount
 
 
 __all__ = [

@@ -845,7 +845,9 @@ def _insert_rows(
         return
     names = ", ".join(columns)
     if connection.dialect.name == "postgresql":
-        cursor = connection.connection.driver_connection.cursor()
+        driver_connection = connection.connection.driver_connection
+        assert driver_connection is not None  # only an invalidated connection has none
+        cursor = driver_connection.cursor()
         with cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_postgres_types(table, columns))
             for row in rows:

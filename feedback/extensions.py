@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -9,10 +11,41 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 from feedback.db import Base
 
-db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:
+    from flask_sqlalchemy.session import Session
+    from sqlalchemy.util import ScopedRegistry
+
+    class RequestSession(Session):
+        """What `db.session` is to the type checker.
+
+        At runtime it is a `scoped_session`: every Session method called on it is
+        handed to the Session of the current app context (one per request), so it
+        can honestly be passed where services take a `Session`. It also has the
+        registry's own methods, which the request and worker lifecycles use.
+        """
+
+        registry: ScopedRegistry[Session]
+
+        def __call__(self) -> Session: ...
+
+        def remove(self) -> None: ...
+
+    class TypedSQLAlchemy(SQLAlchemy):
+        # Flask-SQLAlchemy declares it `scoped_session[Session]`, which has none of
+        # Session's methods for the checker (they are generated proxies).
+        session: RequestSession  # type: ignore[assignment]
+
+    db: TypedSQLAlchemy
+    # Models subclass `Model`: `db.Model` is made at runtime, so the checker
+    # cannot use it as a base; it is built from `Base`'s registry and metadata.
+    Model = Base
+else:
+    db = SQLAlchemy(model_class=Base)
+    Model = db.Model
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -36,7 +69,9 @@ api_spec = SpecTree(
         SecurityScheme(
             name="apiKey",
             data=SecuritySchemeData(
-                type="http", scheme="bearer", description="An API key from /settings/api-keys."
+                type=SecureType.HTTP,
+                scheme="bearer",
+                description="An API key from /settings/api-keys.",
             ),
         )
     ],

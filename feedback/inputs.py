@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Request, abort, request
 from flask.json.provider import DefaultJSONProvider
@@ -59,6 +59,19 @@ def db_int(value: str) -> int:
     if not -DB_INT_MAX <= number <= DB_INT_MAX:
         raise ValueError(f"{value!r} is out of range")
     return number
+
+
+D = TypeVar("D")
+
+
+def required(data: D | None) -> D:
+    """A form field's value once its InputRequired validator passed.
+
+    WTForms types `data` as optional (None: the field was not in the request at
+    all); InputRequired refuses that, so after validation the value is there.
+    """
+    assert data is not None, "read before validation, or the field is not InputRequired"
+    return data
 
 
 class MomentOutOfRange(ValueError):

@@ -24,7 +24,7 @@ def load_user(session_id: str) -> User | None:
         # Written by `note_session_in_use`, before the view: never inside its transaction.
         g.session_seen = user_session.id
     user = user_session.user
-    user.session_token = session_id  # type: ignore[attr-defined]
+    user.session_token = session_id
     return user
 
 

@@ -13,7 +13,9 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields import Field
-from wtforms.fields.choices import SelectChoice
+
+# New in WTForms 3.3; types-WTForms (3.2) does not have it yet.
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from feedback.delivery.addresses import has_control_characters

@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.db import WorkspaceOwned, created_at, intpk, str80, str120, str254
-from feedback.extensions import db
+from feedback.extensions import Model
 
 ROLES = ("owner", "member")
 DEFAULT_CONSENT_TEXT = (
@@ -21,7 +21,7 @@ DEFAULT_CONSENT_TEXT = (
 # Workspaces still on the first default moved to this one as version 2 (migration c10610425ecf).
 
 
-class Workspace(db.Model):
+class Workspace(Model):
     """A business and its settings."""
 
     __tablename__ = "workspace"
@@ -69,7 +69,7 @@ class Workspace(db.Model):
         return f"<Workspace {self.slug}>"
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """Someone who logs in to look after one or more workspaces."""
 
     __tablename__ = "user_account"
@@ -112,7 +112,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.email}>"
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One logged-in browser. Only the SHA-256 of its random token is stored; the token
     itself travels in the browser's (signed) session and remember-me cookies. Logging out
     deletes the row, which ends the session for every copy of those cookies."""
@@ -137,7 +137,7 @@ class UserSession(db.Model):
     user: Mapped[User] = relationship()
 
 
-class LoginThrottle(db.Model):
+class LoginThrottle(Model):
     """Failed password logins for one email address, where every process sees them.
 
     Keyed by the SHA-256 of the normalised address, and kept for addresses with no
@@ -158,7 +158,7 @@ class LoginThrottle(db.Model):
     locked_until: Mapped[dt.datetime | None]
 
 
-class Membership(db.Model):
+class Membership(Model):
     """A user's role in a workspace."""
 
     __tablename__ = "membership"
@@ -179,7 +179,7 @@ class Membership(db.Model):
     user: Mapped[User] = relationship(back_populates="memberships")
 
 
-class ApiKey(WorkspaceOwned, db.Model):
+class ApiKey(WorkspaceOwned, Model):
     """A key other systems use to call the JSON API for one workspace.
 
     Only the SHA-256 of the key is stored; its first characters (`prefix`) are

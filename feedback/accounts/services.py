@@ -25,7 +25,7 @@ from feedback.accounts.models import (
     UserSession,
     Workspace,
 )
-from feedback.db import UTCDateTime, lock_for_writing, workspace_scoped
+from feedback.db import UTCDateTime, lock_for_writing, rowcount, workspace_scoped
 from feedback.delivery.addresses import (
     AddressError,
     check_address,
@@ -198,12 +198,12 @@ def count_login_attempt(session: Session, email: str, now: dt.datetime) -> None:
     row = LoginThrottle.__table__.c
     locked = row.locked_until > _at(now)
     window_over = row.window_start <= _at(now - LOGIN_ATTEMPT_WINDOW)
-    stmt = insert(LoginThrottle.__table__).values(
+    first_attempt = insert(LoginThrottle.__table__).values(
         email_hash=_email_key(email), failures=1, window_start=now, locked_until=None
     )
     # Every expression reads the row as it was before this attempt. The attempt after
     # LOGIN_ATTEMPTS_ALLOWED in one window starts the lock.
-    stmt = stmt.on_conflict_do_update(
+    stmt = first_attempt.on_conflict_do_update(
         index_elements=["email_hash"],
         set_={
             "failures": case((locked, row.failures), (window_over, 1), else_=row.failures + 1),
@@ -290,7 +290,7 @@ def start_session(
     clear_login_attempts(session, user.email)
     forget_old_login_attempts(session, now)
     session.flush()
-    user.session_token = token  # type: ignore[attr-defined]
+    user.session_token = token
     return token
 
 
@@ -334,7 +334,7 @@ def end_sessions_of(session: Session, user: User, *, keep_token: str | None = No
     stmt = delete(UserSession).where(UserSession.user_id == user.id)
     if keep_token is not None:
         stmt = stmt.where(UserSession.token_hash != _hash_session_token(keep_token))
-    return session.execute(stmt).rowcount or 0
+    return rowcount(session.execute(stmt))
 
 
 def sessions_of(session: Session, user: User, now: dt.datetime) -> list[UserSession]:
@@ -749,13 +749,13 @@ class MemberNotFound(LookupError):
 
 
 def _owners_besides(session: Session, workspace_id: int, user_id: int) -> int:
-    return session.scalar(
+    return session.execute(
         select(func.count()).where(
             Membership.workspace_id == workspace_id,
             Membership.role == "owner",
             Membership.user_id != user_id,
         )
-    )
+    ).scalar_one()
 
 
 def set_member_role(

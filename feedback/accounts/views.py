@@ -49,6 +49,7 @@ from feedback.accounts.models import User
 from feedback.db import utcnow
 from feedback.extensions import db, limiter
 from feedback.followups.services import unassign_member
+from feedback.inputs import required
 
 bp = Blueprint("accounts", __name__)
 
@@ -90,19 +91,21 @@ def _log_in(user: User, *, remember: bool = False) -> None:
 @bp.route("/login", methods=["GET", "POST"])
 @access.public
 @limiter.limit("10 per minute", methods=["POST"])
-def login() -> Response | str | tuple[str, int]:
+def login() -> Response | str | tuple[str, int] | tuple[str, int, dict[str, str]]:
     form = LoginForm()
     if form.validate_on_submit():
         now = utcnow()
         try:
             # Counted (and committed, so every process sees it) before the password is
             # checked: concurrent guesses cannot slip past the limit.
-            services.count_login_attempt(db.session, form.email.data, now)
+            services.count_login_attempt(db.session, required(form.email.data), now)
         except services.LoginLocked as locked:
             transactions.commit_now("the attempt stays counted behind the 429")
             return _locked_out(form, locked.until - now)
         transactions.commit_now("counted, for every process, before the password is checked")
-        user = services.authenticate(db.session, form.email.data, form.password.data)
+        user = services.authenticate(
+            db.session, required(form.email.data), required(form.password.data)
+        )
         if user is not None:
             transactions.commit_now("the read ends before the session's writes begin")
             _log_in(user, remember=bool(form.remember.data))
@@ -164,7 +167,7 @@ def api_keys() -> str | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         issued = services.create_api_key(
-            db.session, workspace, form.name.data, utcnow(), created_by=current_user
+            db.session, workspace, required(form.name.data), utcnow(), created_by=current_user
         )
         form = ApiKeyForm(formdata=None)
     elif form.is_submitted():
@@ -237,9 +240,9 @@ def change_password() -> Response | tuple[str, int]:
             services.change_password(
                 db.session,
                 user,
-                form.current_password.data,
-                form.password.data,
-                form.confirm.data,
+                required(form.current_password.data),
+                required(form.password.data),
+                required(form.confirm.data),
                 keep_session_token=session_token(),
             )
         except services.AccountFieldError as error:
@@ -267,7 +270,9 @@ def set_password(token: str) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         try:
             # Every session of the account ends; this browser gets a new one.
-            services.set_password(db.session, user, form.password.data, form.confirm.data)
+            services.set_password(
+                db.session, user, required(form.password.data), required(form.confirm.data)
+            )
         except services.AccountFieldError as error:
             _show_field_error(form, error)
         else:
@@ -287,7 +292,7 @@ def forgot_password() -> str | tuple[str, int]:
     if form.validate_on_submit():
         services.request_password_reset(
             db.session,
-            form.email.data,
+            required(form.email.data),
             secret_key=current_app.config["SECRET_KEY"],
             base_url=current_app.config["BASE_URL"],
             now=utcnow(),
@@ -336,7 +341,9 @@ def add_member() -> tuple[str, int]:
     if not form.validate():
         return _team_page(form, status=422)
     try:
-        user, created = services.add_member(db.session, workspace, form.email.data, form.role.data)
+        user, created = services.add_member(
+            db.session, workspace, required(form.email.data), form.role.data
+        )
     except services.AccountFieldError as error:
         _show_field_error(form, error)
         return _team_page(form, status=422)

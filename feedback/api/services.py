@@ -87,6 +87,11 @@ def invitation_out(recorded: RecordedTouchpoint, base_url: str) -> InvitationOut
     )
 
 
+def _failed_item(error: ApiError) -> BulkItemOut:
+    # Validated as the API answers it: a status the schema allows, and the error body.
+    return BulkItemOut.model_validate({"status": error.status, "error": error.body()["error"]})
+
+
 def _item_error(error: Exception) -> ApiError:
     if isinstance(error, EventIdConflict):
         return ApiError(409, str(error), fields={"event_id": "used before for another event"})
@@ -147,7 +152,7 @@ def record_bulk(
         try:
             valid.append((index, TouchpointIn.model_validate(raw)))
         except ValidationError as error:
-            results[index] = BulkItemOut(status=422, error=invalid(error).body()["error"])
+            results[index] = _failed_item(invalid(error))
     outcomes = record_touchpoints(
         session,
         workspace,
@@ -158,8 +163,7 @@ def record_bulk(
     )
     for (index, _), outcome in zip(valid, outcomes, strict=True):
         if isinstance(outcome, Exception):
-            error = _item_error(outcome)
-            results[index] = BulkItemOut(status=error.status, error=error.body()["error"])
+            results[index] = _failed_item(_item_error(outcome))
         else:
             results[index] = BulkItemOut(
                 status=201 if outcome.created else 200,

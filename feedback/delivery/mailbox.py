@@ -131,8 +131,8 @@ def read_message(folder: Path, name: str) -> MailboxMessage | None:
     return MailboxMessage(
         name=name,
         headers=[(h, str(message[h])) for h in SHOWN_HEADERS if message[h] is not None],
-        html=html.get_content() if html is not None else None,  # type: ignore[attr-defined]
-        text=text.get_content() if text is not None else None,  # type: ignore[attr-defined]
+        html=html.get_content() if html is not None else None,
+        text=text.get_content() if text is not None else None,
     )
 
 

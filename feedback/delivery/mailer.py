@@ -128,7 +128,8 @@ def build_email(payload: dict[str, Any], mail_from: str) -> Message:
         message = text
     message["From"] = _from(payload.get("from"), mail_from)
     message["To"] = to
-    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+    # A Header is what a compat32 message takes for an encoded value; typeshed allows str only.
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
     # The time of this attempt: RFC 5322 requires one, and spam filters score its absence.
     message["Date"] = formatdate(usegmt=True)
     message_id = str(payload.get("message_id") or "")

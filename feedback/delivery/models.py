@@ -9,13 +9,13 @@ from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column
 
 from feedback.db import WorkspaceOwned, created_at, intpk
-from feedback.extensions import db
+from feedback.extensions import Model
 
 OUTBOX_KINDS = ("email", "webhook")
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
 
 
-class OutboxMessage(WorkspaceOwned, db.Model):
+class OutboxMessage(WorkspaceOwned, Model):
     """One email (or, later, webhook call) waiting to go out, with its retry state.
 
     A worker claims due messages for a lease; a worker that dies mid-send
@@ -53,7 +53,7 @@ class OutboxMessage(WorkspaceOwned, db.Model):
         return f"<OutboxMessage {self.id} {self.kind} {self.status}>"
 
 
-class WebhookEndpoint(WorkspaceOwned, db.Model):
+class WebhookEndpoint(WorkspaceOwned, Model):
     """A URL an owner registered to hear about events, with its signing secret."""
 
     __tablename__ = "webhook_endpoint"
@@ -68,7 +68,7 @@ class WebhookEndpoint(WorkspaceOwned, db.Model):
     created_at: Mapped[created_at]
 
 
-class WorkerHeartbeat(db.Model):
+class WorkerHeartbeat(Model):
     """One row per running `flask feedback worker` process, rewritten as it works.
 
     Not a workspace's data: the workers serve every workspace, and a delivery

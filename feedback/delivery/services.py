@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
-from feedback.db import workspace_scoped
+from feedback.db import rowcount, workspace_scoped
 from feedback.delivery.emails import Email, compose
 from feedback.delivery.models import OUTBOX_STATUSES, OutboxMessage, WorkerHeartbeat
 
@@ -437,10 +437,12 @@ def retry_failed(
         )
         if remade is not message.payload:
             values["payload"] = remade
-    retried = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message.id, OutboxMessage.status == "failed")
-        .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    retried = rowcount(
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id, OutboxMessage.status == "failed")
+            .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+    )
     return retried == 1

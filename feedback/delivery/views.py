@@ -25,6 +25,7 @@ from feedback.db import utcnow
 from feedback.delivery import mailbox, services, webhooks
 from feedback.delivery.forms import WebhookForm
 from feedback.extensions import db, limiter
+from feedback.inputs import required
 
 bp = Blueprint("delivery", __name__)
 
@@ -40,8 +41,8 @@ def webhooks_page() -> Response | tuple[str, int]:
             webhooks.register_webhook(
                 db.session,
                 workspace.id,
-                form.url.data,
-                form.events.data,
+                required(form.url.data),
+                required(form.events.data),
                 utcnow(),
                 allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"],
             )

@@ -246,8 +246,8 @@ def _send_emails(
     back with the last error, to be retried later.
     """
     todo: queue.SimpleQueue[_Email] = queue.SimpleQueue()
-    for email in emails:
-        todo.put(email)
+    for queued in emails:
+        todo.put(queued)
     done: queue.SimpleQueue[tuple[_Email | None, str | None, bool]] = queue.SimpleQueue()
 
     def send_all(smtp: MailConnection) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+
+# New in WTForms 3.3; types-WTForms (3.2) does not have it yet.
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from feedback.insights.services import EARLIEST_DAY, LATEST_DAY

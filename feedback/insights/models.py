@@ -8,10 +8,10 @@ from sqlalchemy import Date, Float, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from feedback.db import WorkspaceOwned, intpk, same_workspace_fk
-from feedback.extensions import db
+from feedback.extensions import Model
 
 
-class StageDailyStat(WorkspaceOwned, db.Model):
+class StageDailyStat(WorkspaceOwned, Model):
     """Counts and sums for one stage and touchpoint on one day of the workspace's calendar.
 
     Updated in the same transaction as each response, so its figures always

@@ -269,13 +269,15 @@ def stage_weeks(
     weeks = []
     monday = first_week
     while monday <= last_week:
-        responses, rating_sum, scored, compound_sum = totals.get(monday, [0, 0, 0, 0.0])
+        week_responses, week_rating_sum, week_scored, week_compound_sum = totals.get(
+            monday, [0, 0, 0, 0.0]
+        )
         weeks.append(
             WeekFigures(
                 first_day=monday,
-                responses=int(responses),
-                average_rating=rating_sum / responses if responses else None,
-                mean_sentiment=compound_sum / scored if scored else None,
+                responses=int(week_responses),
+                average_rating=week_rating_sum / week_responses if week_responses else None,
+                mean_sentiment=week_compound_sum / week_scored if week_scored else None,
             )
         )
         monday += dt.timedelta(weeks=1)

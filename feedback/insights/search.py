@@ -126,7 +126,7 @@ def narrow_to_text(
             )
         )
     search = table(SQLITE_TABLE)
-    matching = (
+    matching: Select[Any] = (
         select(literal_column("rowid"))
         .select_from(search)
         .where(literal_column(SQLITE_TABLE).bool_op("MATCH")(query))

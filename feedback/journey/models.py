@@ -11,7 +11,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.db import WorkspaceOwned, created_at, intpk, same_workspace_fk, str40, str80
-from feedback.extensions import db
+from feedback.extensions import Model
 from feedback.journey.scales import SCALES, Scale
 
 CHANNELS = ("email", "phone", "web", "store", "social", "meeting", "other")
@@ -19,7 +19,7 @@ CHANNELS = ("email", "phone", "web", "store", "social", "meeting", "other")
 OPEN_LINK_TOUCHPOINT = "open-link"
 
 
-class Stage(WorkspaceOwned, db.Model):
+class Stage(WorkspaceOwned, Model):
     """One step of a workspace's customer journey, in journey order by `position`."""
 
     __tablename__ = "stage"
@@ -58,7 +58,7 @@ class Stage(WorkspaceOwned, db.Model):
         return f"<Stage {self.key}>"
 
 
-class Touchpoint(WorkspaceOwned, db.Model):
+class Touchpoint(WorkspaceOwned, Model):
     """Something that happens to a customer in a stage (a call, a delivery...)."""
 
     __tablename__ = "touchpoint"

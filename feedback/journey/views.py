@@ -10,6 +10,7 @@ from feedback import access, transactions
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.extensions import db
+from feedback.inputs import required
 from feedback.journey import services
 from feedback.journey.forms import MoveForm, NewStageForm, StageForm, TouchpointForm
 from feedback.journey.models import Stage, Touchpoint
@@ -71,7 +72,7 @@ def create_stage() -> Response | tuple[str, int]:
     if form.validate():
         try:
             stage = services.add_stage(
-                db.session, current_workspace(), form.name.data, form.scale.data
+                db.session, current_workspace(), required(form.name.data), form.scale.data
             )
         except services.JourneyError as error:
             _refuse(form, error)
@@ -131,10 +132,10 @@ def stage(stage_id: int) -> Response | tuple[str, int]:
     form = StageForm(obj=stage)
     if form.validate_on_submit():
         changes = services.StageChanges(
-            name=form.name.data,
-            question=form.question.data,
-            comment_prompt=form.comment_prompt.data,
-            thank_you=form.thank_you.data,
+            name=required(form.name.data),
+            question=required(form.question.data),
+            comment_prompt=required(form.comment_prompt.data),
+            thank_you=required(form.thank_you.data),
             scale=form.scale.data,
             active=form.active.data,
         )
@@ -156,7 +157,7 @@ def create_touchpoint(stage_id: int) -> Response | tuple[str, int]:
     if form.validate():
         try:
             touchpoint = services.add_touchpoint(
-                db.session, stage, form.name.data, form.channel.data
+                db.session, stage, required(form.name.data), form.channel.data
             )
         except services.JourneyError as error:
             _refuse(form, error)
@@ -174,7 +175,9 @@ def edit_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str, 
     form = TouchpointForm(prefix=f"tp{touchpoint.id}")
     if form.validate():
         try:
-            services.update_touchpoint(db.session, touchpoint, form.name.data, form.channel.data)
+            services.update_touchpoint(
+                db.session, touchpoint, required(form.name.data), form.channel.data
+            )
         except services.JourneyError as error:
             _refuse(form, error)
         else:

@@ -18,6 +18,7 @@ from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Workspace
+from feedback.db import rowcount
 from feedback.delivery.emails import Email, compose
 from feedback.delivery.models import OutboxMessage
 from feedback.delivery.services import NotRetryable, enqueue_email, enqueue_emails
@@ -207,12 +208,14 @@ def queue_due_reminders(
         if invitation.sent_at + dt.timedelta(days=workspace.reminder_days) > now:
             continue
         token = new_token()
-        claimed = session.execute(
-            update(Invitation)
-            .where(Invitation.id == invitation.id, Invitation.reminder_count == 0)
-            .values(reminder_count=1, reminder_token_hash=hash_token(token))
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        claimed = rowcount(
+            session.execute(
+                update(Invitation)
+                .where(Invitation.id == invitation.id, Invitation.reminder_count == 0)
+                .values(reminder_count=1, reminder_token_hash=hash_token(token))
+                .execution_options(synchronize_session=False)
+            )
+        )
         if claimed != 1:
             continue
         email = survey_email(

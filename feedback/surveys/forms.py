@@ -66,8 +66,8 @@ class SurveyForm(FlaskForm):
         self.rating.choices = [(value, str(value)) for value in scale.values]
         self.scale_message = f"Please choose a rating from {scale.low} to {scale.high}."
 
-    def validate(self, extra_validators: object = None) -> bool:  # type: ignore[override]
-        valid = super().validate(extra_validators)  # type: ignore[arg-type]
+    def validate(self, extra_validators: object = None) -> bool:
+        valid = super().validate(extra_validators)
         if self.rating.errors:
             # One clear message whatever went wrong: missing, not a number, off the scale.
             self.rating.errors = [self.scale_message]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
+
+# New in WTForms 3.3; types-WTForms (3.2) does not have it yet.
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange
 
 from feedback.testimonials.models import MATERIAL_CONNECTION_LABELS, TAG_MAX

@@ -16,7 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.db import WorkspaceOwned, intpk, same_workspace_fk
-from feedback.extensions import db
+from feedback.extensions import Model
 from feedback.surveys.models import DISPLAY_NAME_MAX, Response
 
 TESTIMONIAL_STATUSES = ("pending", "approved", "rejected", "featured")
@@ -44,7 +44,7 @@ USE_CHANNELS = ("wall", "embed", "feed", "export", "copy", "card")
 TAG_MAX = 40
 
 
-class Testimonial(WorkspaceOwned, db.Model):
+class Testimonial(WorkspaceOwned, Model):
     """A customer's "you may quote me", with the consent text exactly as shown.
 
     The consent fields are written once when the customer submits and never
@@ -158,7 +158,7 @@ class Testimonial(WorkspaceOwned, db.Model):
         )
 
 
-class TestimonialTag(WorkspaceOwned, db.Model):
+class TestimonialTag(WorkspaceOwned, Model):
     """An owner's label on a testimonial ("delivery", "plants"), for filtering walls and widgets."""
 
     __tablename__ = "testimonial_tag"
@@ -177,7 +177,7 @@ class TestimonialTag(WorkspaceOwned, db.Model):
     tag: Mapped[str] = mapped_column(String(TAG_MAX))
 
 
-class ConsentLink(WorkspaceOwned, db.Model):
+class ConsentLink(WorkspaceOwned, Model):
     """A link that lets the customer see and withdraw (or re-confirm) their consent.
 
     Only the SHA-256 of the token is kept. One per message that carried one:
@@ -194,7 +194,7 @@ class ConsentLink(WorkspaceOwned, db.Model):
     created_at: Mapped[dt.datetime]
 
 
-class TestimonialUse(WorkspaceOwned, db.Model):
+class TestimonialUse(WorkspaceOwned, Model):
     """Where a testimonial has been published, first and last time seen there."""
 
     __tablename__ = "testimonial_use"

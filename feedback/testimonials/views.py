@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -22,6 +23,7 @@ from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.db import utcnow
 from feedback.extensions import db
+from feedback.inputs import required
 from feedback.journey.services import stages_in_order
 from feedback.paging import CURSOR_MAX, usable_cursor
 from feedback.testimonials import card, services
@@ -122,7 +124,9 @@ def inbox() -> tuple[str, int]:
 
 def _back(testimonial_id: int | None = None) -> Response:
     anchor = f"t{testimonial_id}" if testimonial_id is not None else None
-    return redirect(url_for("testimonials.inbox", **_where(), _anchor=anchor), code=303)
+    # mypy matches the query's str values against url_for's `_external: bool` too.
+    where: dict[str, Any] = _where()
+    return redirect(url_for("testimonials.inbox", **where, _anchor=anchor), code=303)
 
 
 def _act(testimonial_id: int, action: Callable[[], Testimonial], done: str) -> Response:
@@ -259,7 +263,11 @@ def record_use(testimonial_id: int) -> tuple[str, int]:
         abort(400)
     try:
         services.record_owner_use(
-            db.session, current_workspace().id, testimonial_id, form.channel.data, utcnow()
+            db.session,
+            current_workspace().id,
+            testimonial_id,
+            required(form.channel.data),
+            utcnow(),
         )
     except services.TestimonialNotFound:
         abort(404)
