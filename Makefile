@@ -37,6 +37,7 @@ test: lint test-sqlite test-postgres
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test-sqlite: venv
 	@echo "== tests on SQLite"
