@@ -484,10 +484,11 @@ def seed_app_database(url: str, invitations: int) -> tuple[list[str], float]:
 
     from feedback import create_app
     from feedback.accounts.services import create_workspace
+    from feedback.answers import mark_sent
     from feedback.config import config_for_tests
     from feedback.db import utcnow
     from feedback.extensions import db
-    from feedback.surveys.services import invite, mark_sent
+    from feedback.surveys.services import invite
 
     t0 = time.perf_counter()
     app = create_app(config_for_tests(url))

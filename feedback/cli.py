@@ -12,6 +12,7 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
+from feedback import answers
 from feedback import backup as backups
 from feedback import demo as demo_module
 from feedback.accounts import services as accounts
@@ -122,7 +123,7 @@ def invite(
         click.echo(f"Queued the survey email to {issued.invitation.contact.email}.")
     else:
         # Printing the link hands it over, so it counts as sent.
-        surveys.mark_sent(db.session, workspace, issued.invitation, now)
+        answers.mark_sent(db.session, workspace, issued.invitation, now)
     db.session.commit()
     click.echo(surveys.survey_url(current_app.config["BASE_URL"], issued.token))
 
@@ -350,7 +351,7 @@ def worker(once: bool, interval: float, connections: int) -> None:
         max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
         connections=connections,
         lease=dt.timedelta(seconds=config["OUTBOX_LEASE_SECONDS"]),
-        on_sent=surveys.record_emails_sent,
+        on_sent=answers.record_emails_sent,
         webhook_allow_private=config["WEBHOOK_ALLOW_PRIVATE_NETWORKS"],
     )
     digests_due = 0.0

@@ -28,12 +28,13 @@ from sqlalchemy.types import TypeDecorator
 from feedback import demo_data, sentiment
 from feedback.accounts import services as accounts
 from feedback.accounts.models import Membership, Workspace
+from feedback.answers import mark_sent, submit_response
 from feedback.db import lock_for_writing, workspace_scoped
 from feedback.demo_data import generate_demo_responses
 from feedback.extensions import db
-from feedback.insights.services import is_mismatch, rebuild_rollups
+from feedback.insights.services import rebuild_rollups
 from feedback.journey.models import Stage, Touchpoint
-from feedback.journey.scales import SCALES, Scale, is_unhappy
+from feedback.journey.scales import SCALES, Scale, is_mismatch, is_unhappy
 from feedback.surveys import services as surveys
 from feedback.surveys.models import Response
 from feedback.testimonials import services as moderation
@@ -82,7 +83,7 @@ def create_demo(
                 now=sent_at,
                 throttle=False,
             )
-            surveys.mark_sent(session, workspace, unanswered.invitation, sent_at)
+            mark_sent(session, workspace, unanswered.invitation, sent_at)
             invitations += 1
         issued = surveys.invite(
             session,
@@ -95,10 +96,10 @@ def create_demo(
             throttle=False,
         )
         invitations += 1
-        surveys.mark_sent(session, workspace, issued.invitation, sent_at)
+        mark_sent(session, workspace, issued.invitation, sent_at)
         link = surveys.find_link(session, issued.token)
         surveys.open_link(session, link, answered_at - dt.timedelta(minutes=2))
-        surveys.submit_response(
+        submit_response(
             session,
             surveys.find_link(session, issued.token),
             surveys.Answer(

@@ -23,6 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedback import access, metrics
+from feedback.db import utcnow
+from feedback.delivery.monitoring import OutboxCollector
 from feedback.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -80,4 +82,4 @@ def readyz() -> tuple[Response, int]:
 def prometheus_metrics() -> Response:
     """Prometheus text format: request counts and latencies, deliveries, outbox depth."""
     metrics.require_monitoring_token()
-    return metrics.metrics_response()
+    return metrics.metrics_response(OutboxCollector(utcnow()))

@@ -12,15 +12,15 @@ right for one process (`flask run`, tests) and wrong for several.
 
 What the database knows (outbox depth, the oldest waiting message) is read
 with a query at scrape time, so every web process reports the same truth and
-no background thread keeps a gauge up to date.
+no background thread keeps a gauge up to date: the package that owns those
+rows collects them (`delivery.monitoring`), and `/metrics` hands its
+collector to `exposition`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import os
-from collections.abc import Iterator
 
 from flask import Response, abort, current_app, request
 from prometheus_client import (
@@ -31,13 +31,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-
-from feedback.db import utcnow
-from feedback.extensions import db
 
 HTTP_REQUESTS = Counter(
     "feedback_http_requests_total",
@@ -81,74 +76,17 @@ def count_deliveries(kind: str, sent: int, retrying: int, failed: int) -> None:
             OUTBOX_DELIVERIES.labels(kind=kind, outcome=outcome).inc(number)
 
 
-class OutboxCollector(Collector):
-    """Outbox depth by kind and status, and the age of the oldest due message, read now."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def collect(self) -> Iterator[Metric]:
-        from feedback.delivery.models import OutboxMessage
-
-        depth = GaugeMetricFamily(
-            "feedback_outbox_messages",
-            "Outbox messages by kind and status (pending ones wait to be sent).",
-            labels=["kind", "status"],
-        )
-        rows = db.session.execute(
-            select(OutboxMessage.kind, OutboxMessage.status, func.count()).group_by(
-                OutboxMessage.kind, OutboxMessage.status
-            )
-        ).all()
-        for kind, status, number in rows:
-            depth.add_metric([kind, status], number)
-        yield depth
-        oldest = GaugeMetricFamily(
-            "feedback_outbox_oldest_pending_seconds",
-            "Age of the oldest pending outbox message (0 when none waits), by kind.",
-            labels=["kind"],
-        )
-        waiting = db.session.execute(
-            select(OutboxMessage.kind, func.min(OutboxMessage.created_at))
-            .where(OutboxMessage.status == "pending")
-            .group_by(OutboxMessage.kind)
-        ).all()
-        ages = {kind: _age_seconds(created, self.now) for kind, created in waiting}
-        for kind in sorted({"email", "webhook", *ages}):
-            oldest.add_metric([kind], ages.get(kind, 0.0))
-        yield oldest
-        from feedback.delivery.models import WorkerHeartbeat
-
-        last_beat = db.session.scalar(select(func.max(WorkerHeartbeat.last_seen_at)))
-        if isinstance(last_beat, str):  # SQLite hands back text for an aggregate
-            last_beat = dt.datetime.fromisoformat(last_beat)
-        heartbeat = GaugeMetricFamily(
-            "feedback_worker_heartbeat_age_seconds",
-            "Seconds since any delivery worker last wrote its heartbeat (absent: none ever).",
-        )
-        if last_beat is not None:
-            heartbeat.add_metric([], _age_seconds(last_beat, self.now))
-        yield heartbeat
-        db.session.rollback()  # end the read transaction; nothing to keep
-
-
-def _age_seconds(moment: dt.datetime | None, now: dt.datetime) -> float:
-    if moment is None:
-        return 0.0
-    if moment.tzinfo is None:  # SQLite hands back naive UTC
-        moment = moment.replace(tzinfo=dt.UTC)
-    return max((now - moment).total_seconds(), 0.0)
-
-
-def exposition() -> bytes:
-    """This process's (or, in multiprocess mode, every process's) metrics, then the outbox's."""
+def exposition(*live_collectors: Collector) -> bytes:
+    """This process's (or, in multiprocess mode, every process's) metrics, then what
+    `live_collectors` read now (the outbox's: `delivery.monitoring.OutboxCollector`)."""
     if multiprocess_dir():
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
     else:
         registry = REGISTRY
     live = CollectorRegistry()
-    live.register(OutboxCollector(utcnow()))
+    for collector in live_collectors:
+        live.register(collector)
     return generate_latest(registry) + generate_latest(live)
 
 
@@ -172,5 +110,5 @@ def require_monitoring_token() -> None:
         abort(404)
 
 
-def metrics_response() -> Response:
-    return Response(exposition(), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+def metrics_response(*live_collectors: Collector) -> Response:
+    return Response(exposition(*live_collectors), mimetype=None, content_type=CONTENT_TYPE_LATEST)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from feedback.accounts import services as accounts
 from feedback.accounts.models import Membership, User, Workspace
 from feedback.accounts.services import create_owner, create_workspace
+from feedback.answers import mark_sent, submit_open_response, submit_response
 from feedback.db import utcnow
 from feedback.journey.services import stages_in_order
 from feedback.surveys.models import Invitation, Response
@@ -21,9 +22,6 @@ from feedback.surveys.services import (
     find_link,
     find_open_link,
     invite,
-    mark_sent,
-    submit_open_response,
-    submit_response,
 )
 from feedback.testimonials import services as testimonials
 from feedback.testimonials.models import Testimonial

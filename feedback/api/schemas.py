@@ -23,10 +23,9 @@ from pydantic import (
 
 from feedback.inputs import moment_in_range
 from feedback.insights.services import EARLIEST_DAY, LATEST_DAY
-from feedback.surveys.models import INVITATION_STATUSES, SENTIMENT_LABELS
+from feedback.surveys.models import CHANNELS, INVITATION_STATUSES, SENTIMENT_LABELS
 from feedback.surveys.services import InvalidInvitation, valid_email
 from feedback.testimonials.models import (
-    CHANNELS,
     MATERIAL_CONNECTIONS,
     TESTIMONIAL_STATUSES,
     USE_CHANNELS,

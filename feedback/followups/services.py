@@ -3,16 +3,14 @@
 A follow-up is five columns of its `Response` (`follow_up_state`,
 `follow_up_due_at`, `assignee_id`, `resolved_at`, `resolution_note`); they
 stay on that table, where the queue's indexes cover them. This module owns
-every change to them once the answer is stored: start, assign, unassign a
-member who goes, note, resolve, reopen.
+every change to them: the first state, then assign, unassign a member who
+goes, note, resolve, reopen.
 
-An answer is stored with its follow-up state, in one INSERT: 'open' and due
-within the workspace's SLA if unhappy, 'none' otherwise (see
-`surveys.services.new_response`). That first state stays with surveys
-because the submit path lives there and surveys sits below followups: it
-may not call this module, and opening the follow-up here afterwards would
-cost every unhappy answer a second write. (The demo loader likewise stores
-made-up follow-ups as whole rows.)
+An answer is stored with its follow-up state, in one INSERT: the submit
+(`feedback.answers`, above this module) calls `open_follow_up_for` on the
+new response before it is written, so opening the follow-up costs an
+unhappy answer no second write. (The demo loader stores made-up follow-ups
+as whole rows.)
 
 Removing someone from a team (`accounts`, below this module) does not touch
 follow-ups: whoever removes them calls `unassign_member` in the same
@@ -34,7 +32,7 @@ from feedback.db import lock_for_writing, workspace_scoped
 from feedback.delivery.emails import compose
 from feedback.delivery.services import enqueue_email
 from feedback.journey.models import Stage
-from feedback.journey.scales import SCALES
+from feedback.journey.scales import SCALES, is_unhappy
 from feedback.paging import (
     Cursor,
     KeysetPage,
@@ -97,6 +95,19 @@ class Note:
     at: dt.datetime | None
     author: str | None
     text: str
+
+
+def open_follow_up_for(
+    response: Response, workspace: Workspace, scale_key: str, now: dt.datetime
+) -> None:
+    """A new, not yet stored response's follow-up: open and due within the workspace's SLA
+    if the answer is unhappy (on its stage's scale `scale_key`), none otherwise."""
+    if is_unhappy(scale_key, response.rating, response.sentiment_label):
+        response.follow_up_state = "open"
+        response.follow_up_due_at = now + dt.timedelta(hours=workspace.follow_up_sla_hours)
+    else:
+        response.follow_up_state = "none"
+        response.follow_up_due_at = None
 
 
 def _span(delta: dt.timedelta) -> str:

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections import defaultdict
-from collections.abc import Collection
+from collections import Counter, defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Row, delete, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
+from feedback.accounts.models import Workspace
 from feedback.db import workspace_scoped
 from feedback.insights.models import StageDailyStat
 from feedback.journey.models import Stage, Touchpoint
-from feedback.journey.scales import SCALES, is_unhappy
+from feedback.journey.scales import (
+    CLEARLY_NEGATIVE,
+    CLEARLY_POSITIVE,
+    SCALES,
+    high_rating_from,
+    is_unhappy,
+)
 from feedback.surveys.models import Invitation, Response
+from feedback.testimonials.wall import AggregateRating
 
 COUNTERS = (
     "invitations_sent",
@@ -104,6 +112,37 @@ def bump_rollup(
     )
     connection = session.connection()
     connection.execute(_rollup_upsert(connection.dialect.name), params)
+
+
+def count_sends(
+    session: Session, sent: Sequence[Row[tuple[int, int, int]]], now: dt.datetime
+) -> None:
+    """Count invitations that just went out in their days' rollups.
+
+    `sent` holds each one's (workspace_id, stage_id, touchpoint_id), as
+    `surveys.services.mark_invitations_sent` returns them: a few statements
+    for any number of invitations.
+    """
+    if not sent:
+        return
+    workspaces = Workspace.__table__
+    timezones = dict(
+        session.execute(
+            select(workspaces.c.id, workspaces.c.timezone).where(
+                workspaces.c.id.in_({row.workspace_id for row in sent})
+            )
+        ).all()
+    )
+    counts = Counter((row.workspace_id, row.stage_id, row.touchpoint_id) for row in sent)
+    for (workspace_id, stage_id, touchpoint_id), count in counts.items():
+        bump_rollup(
+            session,
+            workspace_id=workspace_id,
+            stage_id=stage_id,
+            touchpoint_id=touchpoint_id,
+            day=local_day(now, timezones[workspace_id]),
+            counters={"invitations_sent": count},
+        )
 
 
 def record_response(session: Session, response: Response, timezone: str, scale_key: str) -> None:
@@ -338,28 +377,8 @@ def touchpoints_matching(
 
 
 # -- rating / comment mismatch --------------------------------------------------
-# A high rating with a clearly negative comment (or the reverse) is worth a
-# second look: often the customer picked the wrong end of the scale, or is
-# being sarcastic.
-HIGH_SHARE = 0.75  # top quarter of the scale: NPS 9-10, CSAT 4-5 (4.0 of 1-5), CES 6-7
-CLEARLY_NEGATIVE = -0.3
-CLEARLY_POSITIVE = 0.5
-
-
-def high_rating_from(scale_key: str) -> float:
-    scale = SCALES[scale_key]
-    return scale.low + HIGH_SHARE * (scale.high - scale.low)
-
-
-def is_mismatch(rating: int, scale_key: str, label: str | None, compound: float | None) -> bool:
-    """Whether the rating and the comment's sentiment clearly disagree."""
-    if label is None or compound is None:
-        return False
-    if rating >= high_rating_from(scale_key):
-        return label == "negative" and compound <= CLEARLY_NEGATIVE
-    if SCALES[scale_key].is_low(rating):
-        return label == "positive" and compound >= CLEARLY_POSITIVE
-    return False
+# The rule itself (`journey.scales.is_mismatch`) sits with the scales, below
+# the surveys that store it on every response; this is its SQL twin.
 
 
 def mismatch_clause() -> ColumnElement[bool]:
@@ -381,3 +400,39 @@ def mismatch_clause() -> ColumnElement[bool]:
         & (Response.sentiment_label == "positive")
         & (Response.sentiment_compound >= CLEARLY_POSITIVE),
     )
+
+
+def aggregate_rating(
+    session: Session, workspace_id: int, stage_key: str | None = None
+) -> AggregateRating:
+    """The mean of ALL responses in scope on 1-5 (not only the approved ones), with the count.
+
+    Read from the stage/day rollup. Stages rate on different scales, so each
+    stage's sum is mapped onto 1-5 before the stages are combined (the mapping
+    is linear, so mapping the sum equals summing the mapped ratings).
+    """
+    stmt = (
+        select(
+            Stage.scale,
+            func.sum(StageDailyStat.responses),
+            func.sum(StageDailyStat.rating_sum),
+        )
+        .join(
+            Stage,
+            and_(Stage.id == StageDailyStat.stage_id, Stage.workspace_id == workspace_id),
+        )
+        .where(StageDailyStat.workspace_id == workspace_id)
+        .group_by(Stage.id, Stage.scale)
+    )
+    if stage_key is not None:
+        stmt = stmt.where(Stage.key == stage_key)
+    count = 0
+    total = 0.0
+    for scale_key, responses, rating_sum in session.execute(workspace_scoped(stmt, workspace_id)):
+        if not responses:
+            continue
+        scale = SCALES[scale_key]
+        # sum of (1 + 4 * (r - low) / (high - low)) over the stage's responses
+        total += responses + 4 * (rating_sum - scale.low * responses) / (scale.high - scale.low)
+        count += responses
+    return AggregateRating(round(total / count, 1) if count else None, count)

@@ -22,6 +22,7 @@ from feedback.insights import charts, exports, queries, services
 from feedback.insights.forms import ResponseFilterForm
 from feedback.insights.services import EARLIEST_DAY, LATEST_DAY, Period, local_day
 from feedback.journey.models import CHANNELS, Stage
+from feedback.journey.scales import is_mismatch
 from feedback.journey.services import stages_in_order
 from feedback.paging import PAGING_ARGS, usable_cursor
 
@@ -161,7 +162,7 @@ def stage(key: str) -> str:
         breakdown=breakdown,
         terms=terms,
         latest=latest,
-        is_mismatch=services.is_mismatch,
+        is_mismatch=is_mismatch,
     )
 
 
@@ -246,7 +247,7 @@ def responses() -> tuple[str, int]:
         filtered=filters != queries.ResponseFilters(),
         args=args,
         bad_cursor=bad_cursor,
-        is_mismatch=services.is_mismatch,
+        is_mismatch=is_mismatch,
     ), status
 
 
@@ -266,7 +267,7 @@ def response_detail(response_id: int) -> str:
         invitation=found.invitation,
         scale=scale,
         unhappy=scale.is_low(found.rating),
-        mismatch=services.is_mismatch(
+        mismatch=is_mismatch(
             found.rating, found.stage.scale, found.sentiment_label, found.sentiment_compound
         ),
     )

@@ -45,3 +45,27 @@ def is_unhappy(scale_key: str, rating: int, sentiment_label: str | None) -> bool
     sends the `response.negative` webhook: all of them must agree.
     """
     return SCALES[scale_key].is_low(rating) or sentiment_label == "negative"
+
+
+# A high rating with a clearly negative comment (or the reverse) is worth a
+# second look: often the customer picked the wrong end of the scale, or is
+# being sarcastic.
+HIGH_SHARE = 0.75  # top quarter of the scale: NPS 9-10, CSAT 4-5 (4.0 of 1-5), CES 6-7
+CLEARLY_NEGATIVE = -0.3
+CLEARLY_POSITIVE = 0.5
+
+
+def high_rating_from(scale_key: str) -> float:
+    scale = SCALES[scale_key]
+    return scale.low + HIGH_SHARE * (scale.high - scale.low)
+
+
+def is_mismatch(rating: int, scale_key: str, label: str | None, compound: float | None) -> bool:
+    """Whether the rating and the comment's sentiment clearly disagree."""
+    if label is None or compound is None:
+        return False
+    if rating >= high_rating_from(scale_key):
+        return label == "negative" and compound <= CLEARLY_NEGATIVE
+    if SCALES[scale_key].is_low(rating):
+        return label == "positive" and compound >= CLEARLY_POSITIVE
+    return False

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from feedback.accounts.models import Workspace
-from feedback.db import lock_for_writing, workspace_scoped
+from feedback.db import workspace_scoped
 from feedback.journey.models import CHANNELS, OPEN_LINK_TOUCHPOINT, Stage, Touchpoint
 from feedback.journey.scales import SCALES
 from feedback.text import clean_text, slug_of
@@ -204,48 +203,7 @@ def touchpoint_of(session: Session, stage: Stage, touchpoint_id: int) -> Touchpo
     return touchpoint
 
 
-def _models_that_refer() -> tuple[type[Any], ...]:
-    # Imported here: surveys and insights build on journey, not the other way round.
-    from feedback.insights.models import StageDailyStat
-    from feedback.surveys.models import Invitation, Response
-
-    return Invitation, Response, StageDailyStat
-
-
-def _referred_to(
-    session: Session, workspace_id: int, column: str, value: int, models: tuple[type[Any], ...]
-) -> bool:
-    """Whether a row of any of `models` in the workspace has `column` equal to `value`."""
-    return any(
-        session.scalar(
-            select(
-                select(getattr(model, column))
-                .where(model.workspace_id == workspace_id, getattr(model, column) == value)
-                .exists()
-            )
-        )
-        for model in models
-    )
-
-
-def stage_in_use(session: Session, stage: Stage) -> bool:
-    """Whether any invitation, response or rollup row refers to the stage."""
-    return _referred_to(session, stage.workspace_id, "stage_id", stage.id, _models_that_refer())
-
-
-def stage_has_responses(session: Session, stage: Stage) -> bool:
-    _invitation, response, _rollup = _models_that_refer()
-    return _referred_to(session, stage.workspace_id, "stage_id", stage.id, (response,))
-
-
-def touchpoint_in_use(session: Session, touchpoint: Touchpoint) -> bool:
-    """Whether any invitation, response or rollup row refers to the touchpoint."""
-    return _referred_to(
-        session, touchpoint.workspace_id, "touchpoint_id", touchpoint.id, _models_that_refer()
-    )
-
-
-def _text(value: str | None, field: str, label: str, limit: int) -> str:
+def owner_text(value: str | None, field: str, label: str, limit: int) -> str:
     """One line of the owner's wording, cleaned, or JourneyError for the field."""
     text = clean_text(value, multiline=False)
     if text is None:
@@ -266,44 +224,9 @@ def _unique_key(name: str, taken: set[str], fallback: str) -> str:
     return key
 
 
-def update_stage(session: Session, stage: Stage, changes: StageChanges) -> Stage:
-    """Apply an owner's changes to a stage, or JourneyError naming the field at fault.
-
-    The scale cannot change once the stage has answers: its rollups would
-    mix ratings of two scales (a 5 out of 5 is not a 5 out of 10).
-    """
-    name = _text(changes.name, "name", "a name", NAME_MAX)
-    others = [s for s in stages_in_order(session, stage.workspace_id) if s.id != stage.id]
-    if name.casefold() in {s.name.casefold() for s in others}:
-        raise JourneyError("name", "Another stage already has this name.")
-    question = _text(changes.question, "question", "the question", QUESTION_MAX)
-    comment_prompt = _text(
-        changes.comment_prompt, "comment_prompt", "the comment prompt", PROMPT_MAX
-    )
-    thank_you = _text(changes.thank_you, "thank_you", "the thank-you line", PROMPT_MAX)
-    if changes.scale not in SCALES:
-        raise JourneyError("scale", "Please choose one of the scales listed.")
-    if changes.scale != stage.scale and stage_has_responses(session, stage):
-        raise JourneyError(
-            "scale",
-            "This stage already has answers on its scale, so the scale cannot change "
-            "(its figures would mix two scales). Add a new stage instead.",
-        )
-    if not changes.active and not any(s.active for s in others):
-        raise JourneyError("active", "At least one stage must stay active.")
-    stage.name = name
-    stage.question = question
-    stage.comment_prompt = comment_prompt
-    stage.thank_you = thank_you
-    stage.scale = changes.scale
-    stage.active = changes.active
-    session.flush()
-    return stage
-
-
 def add_stage(session: Session, workspace: Workspace, name: str, scale: str) -> Stage:
     """A new stage at the end of the journey, with starter wording the owner can edit."""
-    name = _text(name, "name", "a name", NAME_MAX)
+    name = owner_text(name, "name", "a name", NAME_MAX)
     if scale not in SCALES:
         raise JourneyError("scale", "Please choose one of the scales listed.")
     stages = stages_in_order(session, workspace.id)
@@ -345,7 +268,7 @@ def move_stage(session: Session, stage: Stage, step: int) -> None:
 
 
 def _touchpoint_fields(name: str, channel: str) -> tuple[str, str]:
-    name = _text(name, "name", "a name", NAME_MAX)
+    name = owner_text(name, "name", "a name", NAME_MAX)
     if channel not in CHANNELS:
         raise JourneyError("channel", "Please choose one of the channels listed.")
     return name, channel
@@ -383,45 +306,3 @@ def update_touchpoint(
     touchpoint.channel = channel
     session.flush()
     return touchpoint
-
-
-def remove_touchpoint(session: Session, touchpoint: Touchpoint) -> None:
-    """Delete a touchpoint nobody was asked about yet; one in use stays (its answers need it).
-
-    The rows that refer to a touchpoint go with it (ON DELETE CASCADE), so the
-    check and the delete must not let an invitation in between: the row is
-    locked first (FOR UPDATE on PostgreSQL, which new invitations' foreign key
-    checks wait for; the write lock on SQLite).
-    """
-    lock_for_writing(session)
-    session.execute(
-        select(Touchpoint.id).where(Touchpoint.id == touchpoint.id).with_for_update()
-    ).all()
-    if touchpoint_in_use(session, touchpoint):
-        raise JourneyError(
-            "touchpoint",
-            f"“{touchpoint.name}” already has survey links or answers, so it stays; "
-            "rename it instead.",
-        )
-    session.delete(touchpoint)
-    session.flush()
-
-
-def remove_stage(session: Session, stage: Stage) -> None:
-    """Delete a stage nobody was asked about yet, with its touchpoints (a stage added by
-    mistake); one in use can only be switched off. Locked like `remove_touchpoint`."""
-    lock_for_writing(session)
-    session.execute(select(Stage.id).where(Stage.id == stage.id).with_for_update()).all()
-    if stage_in_use(session, stage):
-        raise JourneyError(
-            "stage",
-            f"“{stage.name}” already has survey links or answers, so it stays; "
-            "switch it off instead.",
-        )
-    others = [s for s in stages_in_order(session, stage.workspace_id) if s.id != stage.id]
-    if not any(s.active for s in others):
-        raise JourneyError("stage", "At least one stage must stay active.")
-    for touchpoint in list(stage.touchpoints):
-        session.delete(touchpoint)
-    session.delete(stage)
-    session.flush()

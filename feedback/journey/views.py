@@ -11,7 +11,7 @@ from feedback.accounts.auth import current_workspace
 from feedback.accounts.forms import EmptyForm
 from feedback.extensions import db
 from feedback.inputs import required
-from feedback.journey import services
+from feedback.journey import editing, services
 from feedback.journey.forms import MoveForm, NewStageForm, StageForm, TouchpointForm
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES
@@ -113,11 +113,11 @@ def _stage_page(
         "journey/stage.html",
         workspace=current_workspace(),
         stage=stage,
-        has_answers=services.stage_has_responses(db.session, stage),
-        removable=not services.stage_in_use(db.session, stage),
+        has_answers=editing.stage_has_responses(db.session, stage),
+        removable=not editing.stage_in_use(db.session, stage),
         form=stage_form or StageForm(formdata=None, obj=stage),
         touchpoint_forms=touchpoint_forms,
-        in_use={t.id: services.touchpoint_in_use(db.session, t) for t in stage.touchpoints},
+        in_use={t.id: editing.touchpoint_in_use(db.session, t) for t in stage.touchpoints},
         new_touchpoint=new_touchpoint or TouchpointForm(formdata=None, prefix="new"),
         remove_form=EmptyForm(formdata=None),
         problem=problem,
@@ -140,7 +140,7 @@ def stage(stage_id: int) -> Response | tuple[str, int]:
             active=form.active.data,
         )
         try:
-            services.update_stage(db.session, stage, changes)
+            editing.update_stage(db.session, stage, changes)
         except services.JourneyError as error:
             _refuse(form, error)
         else:
@@ -193,7 +193,7 @@ def remove_touchpoint(stage_id: int, touchpoint_id: int) -> Response | tuple[str
     touchpoint = _touchpoint_or_404(stage, touchpoint_id)
     name = touchpoint.name
     try:
-        services.remove_touchpoint(db.session, touchpoint)
+        editing.remove_touchpoint(db.session, touchpoint)
     except services.JourneyError as error:
         transactions.discard_changes()
         return _stage_page(stage, problem=error.message, status=409)
@@ -207,7 +207,7 @@ def remove_stage(stage_id: int) -> Response | tuple[str, int]:
     stage = _stage_or_404(stage_id)
     name = stage.name
     try:
-        services.remove_stage(db.session, stage)
+        editing.remove_stage(db.session, stage)
     except services.JourneyError as error:
         transactions.discard_changes()
         return _stage_page(stage, problem=error.message, status=409)

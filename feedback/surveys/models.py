@@ -39,6 +39,17 @@ SENTIMENT_LABELS = ("positive", "neutral", "negative")
 FOLLOW_UP_STATES = ("none", "open", "resolved")
 COMMENT_MAX = 2000
 DISPLAY_NAME_MAX = 80
+# The opt-in's role or company, and where the words may be shown: asked on the
+# survey form, kept on the testimonial.
+ROLE_MAX = 80
+# Where a customer may let the business show their words. The website (wall,
+# widget, feed) comes with every opt-in; the others are ticked separately.
+CHANNELS = ("website", "social", "print")
+CHANNEL_LABELS = {
+    "website": "on our website",
+    "social": "on social media",
+    "print": "in print and advertising",
+}
 
 
 class Contact(WorkspaceOwned, db.Model):
@@ -227,7 +238,7 @@ class Response(WorkspaceOwned, db.Model):
     sentiment_neg: Mapped[float | None] = mapped_column(Float)
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
     sentiment_version: Mapped[str | None] = mapped_column(String(40))
-    # The rating and the comment's sentiment clearly disagree (insights.services.is_mismatch),
+    # The rating and the comment's sentiment clearly disagree (journey.scales.is_mismatch),
     # stored when the answer is scored so the list can filter on it through an index.
     mismatch: Mapped[bool] = mapped_column(default=False, server_default=false())
     submitted_at: Mapped[dt.datetime]

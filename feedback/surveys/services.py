@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Row, Select, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
@@ -19,14 +18,18 @@ from feedback import sentiment
 from feedback.accounts.models import Workspace
 from feedback.accounts.services import is_email_address, normalise_email
 from feedback.db import insert_complete_row, workspace_scoped
-from feedback.delivery import webhooks
-from feedback.insights import services as rollup
 from feedback.journey.models import OPEN_LINK_TOUCHPOINT, Stage, Touchpoint
-from feedback.journey.scales import is_unhappy
+from feedback.journey.scales import is_mismatch
 from feedback.journey.services import find_touchpoint
-from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Contact, Invitation, Response
-from feedback.testimonials.models import CHANNELS, ROLE_MAX
-from feedback.testimonials.services import record_consent
+from feedback.surveys.models import (
+    CHANNELS,
+    COMMENT_MAX,
+    DISPLAY_NAME_MAX,
+    ROLE_MAX,
+    Contact,
+    Invitation,
+    Response,
+)
 from feedback.text import clean_text
 
 TOKEN_BYTES = 32  # 256 bits of randomness
@@ -248,57 +251,40 @@ def new_invitation_status(
     return "queued"
 
 
-def mark_sent(
-    session: Session, workspace: Workspace, invitation: Invitation, now: dt.datetime
-) -> None:
-    """The link has been handed to the customer (by email, or printed for the owner)."""
-    if mark_invitation_sent(session, invitation.id, now):
-        # Already written by the statement above; keep the loaded object in step.
+def mark_invitation_sent(
+    session: Session, invitation: Invitation, now: dt.datetime
+) -> Sequence[Row[tuple[int, int, int]]]:
+    """The link has been handed to the customer (by email, or printed for the owner).
+
+    Returns what `mark_invitations_sent` does: nothing if it was not queued.
+    """
+    sent = mark_invitations_sent(session, [invitation.id], now)
+    if sent:
+        # Already written by the statement below; keep the loaded object in step.
         set_committed_value(invitation, "status", "sent")
         set_committed_value(invitation, "sent_at", now)
+    return sent
 
 
-def mark_invitation_sent(session: Session, invitation_id: int, now: dt.datetime) -> bool:
-    """A queued invitation becomes sent, counted in its day's rollup; False if it was not queued."""
-    return mark_invitations_sent(session, [invitation_id], now) == 1
+def mark_invitations_sent(
+    session: Session, invitation_ids: Sequence[int], now: dt.datetime
+) -> Sequence[Row[tuple[int, int, int]]]:
+    """Queued invitations become sent; returns the (workspace_id, stage_id, touchpoint_id)
+    of each one that was queued, for the rollup to count (`feedback.answers.mark_sent`).
 
-
-def mark_invitations_sent(session: Session, invitation_ids: Sequence[int], now: dt.datetime) -> int:
-    """Queued invitations become sent, counted in their days' rollups; returns how many.
-
-    A few statements for any number of invitations, and no ORM objects: the
+    One statement for any number of invitations, and no ORM objects: the
     worker records its sends in groups.
     """
     if not invitation_ids:
-        return 0
-    # Core statements: the ORM's bulk-update machinery costs more than the update.
-    invitations, workspaces = Invitation.__table__, Workspace.__table__
-    sent = session.execute(
+        return []
+    # A Core statement: the ORM's bulk-update machinery costs more than the update.
+    invitations = Invitation.__table__
+    return session.execute(
         update(invitations)
         .where(invitations.c.id.in_(invitation_ids), invitations.c.status == "queued")
         .values(status="sent", sent_at=now)
         .returning(invitations.c.workspace_id, invitations.c.stage_id, invitations.c.touchpoint_id)
     ).all()
-    if not sent:
-        return 0
-    timezones = dict(
-        session.execute(
-            select(workspaces.c.id, workspaces.c.timezone).where(
-                workspaces.c.id.in_({row.workspace_id for row in sent})
-            )
-        ).all()
-    )
-    counts = Counter((row.workspace_id, row.stage_id, row.touchpoint_id) for row in sent)
-    for (workspace_id, stage_id, touchpoint_id), count in counts.items():
-        rollup.bump_rollup(
-            session,
-            workspace_id=workspace_id,
-            stage_id=stage_id,
-            touchpoint_id=touchpoint_id,
-            day=rollup.local_day(now, timezones[workspace_id]),
-            counters={"invitations_sent": count},
-        )
-    return len(sent)
 
 
 def unsubscribe(session: Session, contact: Contact, now: dt.datetime) -> None:
@@ -317,39 +303,39 @@ def unsubscribe(session: Session, contact: Contact, now: dt.datetime) -> None:
     )
 
 
-def record_emails_sent(session: Session, metas: Sequence[dict[str, Any]], now: dt.datetime) -> None:
-    """The outbox delivered these emails; the invitations they carried are now sent."""
-    ids = [meta["invitation_id"] for meta in metas if meta.get("invitation_id") is not None]
-    mark_invitations_sent(session, ids, now)
+@functools.cache
+def _link_by_token() -> Select[tuple[Invitation]]:
+    """What a personal token opens: the invitation with its workspace, stage,
+    touchpoint and contact, the real models in one query.
 
-
-# What a personal token opens: the invitation with its workspace, stage,
-# touchpoint and contact, the real models in one query. populate_existing: the
-# status is read fresh even if the session already holds the invitation (it
-# moves only by the guarded UPDATEs below, which leave loaded objects as
-# they were).
-_LINK_BY_TOKEN = (
-    select(Invitation)
-    .join(Invitation.contact)
-    .join(Invitation.stage)
-    .join(Invitation.touchpoint)
-    .join(Invitation.workspace)
-    .options(
-        contains_eager(Invitation.contact),
-        contains_eager(Invitation.stage),
-        contains_eager(Invitation.touchpoint),
-        contains_eager(Invitation.workspace),
-    )
-    # Either link opens it: the first email's or the reminder's (each
-    # column has a unique index, so this stays two index lookups).
-    .where(
-        or_(
-            Invitation.token_hash == bindparam("token_hash"),
-            Invitation.reminder_token_hash == bindparam("token_hash"),
+    populate_existing: the status is read fresh even if the session already
+    holds the invitation (it moves only by the guarded UPDATEs below, which
+    leave loaded objects as they were). Built on first use, not at import:
+    building it configures the mappers, and the response's testimonial
+    relationship needs the testimonials' models, which sit above this module.
+    """
+    return (
+        select(Invitation)
+        .join(Invitation.contact)
+        .join(Invitation.stage)
+        .join(Invitation.touchpoint)
+        .join(Invitation.workspace)
+        .options(
+            contains_eager(Invitation.contact),
+            contains_eager(Invitation.stage),
+            contains_eager(Invitation.touchpoint),
+            contains_eager(Invitation.workspace),
         )
+        # Either link opens it: the first email's or the reminder's (each
+        # column has a unique index, so this stays two index lookups).
+        .where(
+            or_(
+                Invitation.token_hash == bindparam("token_hash"),
+                Invitation.reminder_token_hash == bindparam("token_hash"),
+            )
+        )
+        .execution_options(populate_existing=True)
     )
-    .execution_options(populate_existing=True)
-)
 
 
 def find_link(session: Session, token: str) -> Invitation:
@@ -357,11 +343,11 @@ def find_link(session: Session, token: str) -> Invitation:
 
     Built once and read in one query: the customer-facing routes are the
     busiest in the service. The invitation only ever changes through guarded
-    UPDATEs (`open_link`, `submit_response`), not through this object.
+    UPDATEs (`open_link`, `store_answered`), not through this object.
     """
     if not token or len(token) > 100:
         raise InvitationNotFound(token)
-    link = session.execute(_LINK_BY_TOKEN, {"token_hash": hash_token(token)}).scalar()
+    link = session.execute(_link_by_token(), {"token_hash": hash_token(token)}).scalar()
     if link is None:
         raise InvitationNotFound(token)
     return link
@@ -470,161 +456,6 @@ def validated_answer(stage: Stage, answer: Answer) -> Answer:
     )
 
 
-def _record_consent(
-    session: Session,
-    workspace: Workspace,
-    response: Response,
-    answer: Answer,
-    now: dt.datetime,
-) -> None:
-    record_consent(
-        session,
-        workspace,
-        response,
-        answer.display_name,
-        now,
-        display_role=answer.display_role,
-        channels=("website", *answer.channels),
-    )
-
-
-def publish_response_events(
-    session: Session,
-    workspace: Workspace,
-    response: Response,
-    stage_key: str,
-    touchpoint_key: str,
-    unhappy: bool,
-    now: dt.datetime,
-) -> None:
-    """Webhook events for a new response, in the response's own transaction."""
-    if not workspace.has_webhooks:
-        return
-    data = {
-        "id": response.id,
-        "stage": stage_key,
-        "touchpoint": touchpoint_key,
-        "rating": response.rating,
-        "comment": response.comment,
-        "sentiment": (
-            {"compound": response.sentiment_compound, "label": response.sentiment_label}
-            if response.sentiment_label
-            else None
-        ),
-        "testimonial_opt_in": response.testimonial_opt_in,
-        "submitted_at": response.submitted_at.isoformat(),
-    }
-    events = ["response.created"]
-    if unhappy:
-        events.append("response.negative")
-    if response.testimonial_opt_in:
-        events.append("testimonial.opted_in")
-    webhooks.enqueue_events(session, workspace.id, events, data, now)
-
-
-def submit_response(
-    session: Session,
-    link: Invitation,
-    answer: Answer,
-    now: dt.datetime,
-) -> Response:
-    """Store a customer's answer to their invitation, with its sentiment and rollup.
-
-    Raises InvalidAnswer, AlreadyAnswered or InvitationExpired. A second submit
-    of the same link, even at the same moment from another process, finds the
-    invitation already claimed and raises AlreadyAnswered; the unique
-    constraint on the response's invitation backs that up.
-    """
-    check_answerable(link, now)
-    answer = validated_answer(link.stage, answer)
-
-    def claim_and_insert(response: Response) -> bool:
-        claimed = (
-            session.connection()
-            .execute(_CLAIM_INVITATION, {"invitation_id": link.id, "answered_now": now})
-            .rowcount
-        )
-        if claimed != 1:
-            raise AlreadyAnswered(link.id)
-        try:
-            insert_complete_row(session, response)
-        except IntegrityError as error:
-            raise AlreadyAnswered(link.id) from error
-        return True
-
-    response = _submit(
-        session,
-        link.workspace,
-        link.stage,
-        link.touchpoint,
-        answer,
-        now,
-        store=claim_and_insert,
-        invitation_id=link.id,
-        contact_id=link.contact_id,
-    )
-    assert response is not None  # claim_and_insert stores or raises
-    return response
-
-
-def _submit(
-    session: Session,
-    workspace: Workspace,
-    stage: Stage,
-    touchpoint: Touchpoint,
-    answer: Answer,
-    now: dt.datetime,
-    *,
-    store: Callable[[Response], bool],
-    invitation_id: int | None = None,
-    contact_id: int | None = None,
-    submission_key: str | None = None,
-) -> Response | None:
-    """The submit both kinds of link share, for a validated answer; None if stored before.
-
-    The response is scored, its follow-up opened if unhappy, and `store`
-    writes it (False: this answer was stored before, and nothing more is
-    done); then its consent, webhook events and rollup follow.
-    """
-    # Everything is computed before the first write: on SQLite the write lock
-    # is held from the first write to the commit.
-    response = new_response(
-        workspace,
-        stage,
-        touchpoint,
-        answer,
-        now,
-        invitation_id=invitation_id,
-        contact_id=contact_id,
-        submission_key=submission_key,
-    )
-    counters = rollup.response_counters(response, stage.scale)
-    day = rollup.local_day(now, workspace.timezone)
-    if not store(response):
-        return None
-    if answer.testimonial_opt_in:
-        _record_consent(session, workspace, response, answer, now)
-    publish_response_events(
-        session,
-        workspace,
-        response,
-        stage.key,
-        touchpoint.key,
-        bool(counters.get("unhappy")),
-        now,
-    )
-    # Last, so the lock on today's shared rollup row is held as briefly as possible.
-    rollup.bump_rollup(
-        session,
-        workspace_id=workspace.id,
-        stage_id=stage.id,
-        touchpoint_id=touchpoint.id,
-        day=day,
-        counters=counters,
-    )
-    return response
-
-
 def new_response(
     workspace: Workspace,
     stage: Stage,
@@ -636,9 +467,11 @@ def new_response(
     contact_id: int | None = None,
     submission_key: str | None = None,
 ) -> Response:
-    """A (not yet stored) response for a validated answer, scored, its follow-up opened if unhappy.
+    """A (not yet stored) response for a validated answer, scored.
 
-    Every column but the id is set, so the row can be inserted as it is.
+    Every column but the id is set, so the row can be inserted as it is; its
+    follow-up starts as none, for the submit to open
+    (`followups.services.open_follow_up_for`) before it is stored.
     """
     response = Response(
         workspace_id=workspace.id,
@@ -660,10 +493,43 @@ def new_response(
     apply_sentiment(
         response, sentiment.score(answer.comment) if answer.comment else None, stage.scale
     )
-    if is_unhappy(stage.scale, response.rating, response.sentiment_label):
-        response.follow_up_state = "open"
-        response.follow_up_due_at = now + dt.timedelta(hours=workspace.follow_up_sla_hours)
     return response
+
+
+def store_answered(
+    session: Session, link: Invitation, response: Response, now: dt.datetime
+) -> None:
+    """Claim the personal link for this response and insert it, or raise AlreadyAnswered.
+
+    A second submit of the same link, even at the same moment from another
+    process, finds the invitation already claimed; the unique constraint on
+    the response's invitation backs that up.
+    """
+    claimed = (
+        session.connection()
+        .execute(_CLAIM_INVITATION, {"invitation_id": link.id, "answered_now": now})
+        .rowcount
+    )
+    if claimed != 1:
+        raise AlreadyAnswered(link.id)
+    try:
+        insert_complete_row(session, response)
+    except IntegrityError as error:
+        raise AlreadyAnswered(link.id) from error
+
+
+def store_open_response(session: Session, response: Response) -> bool:
+    """Insert an open-link response; False if its form (its submission key) was stored before.
+
+    The unique (workspace, submission_key) constraint decides, so a double
+    submit stores one response.
+    """
+    try:
+        with session.begin_nested():
+            insert_complete_row(session, response)
+    except IntegrityError:
+        return False
+    return True
 
 
 def response_for_invitation(session: Session, invitation: Invitation) -> Response | None:
@@ -687,7 +553,7 @@ def apply_sentiment(response: Response, score: sentiment.Sentiment | None, scale
     response.sentiment_neg = score.neg if score else None
     response.sentiment_label = score.label if score else None
     response.sentiment_version = score.version if score else None
-    response.mismatch = rollup.is_mismatch(
+    response.mismatch = is_mismatch(
         response.rating, scale_key, response.sentiment_label, response.sentiment_compound
     )
 
@@ -781,37 +647,6 @@ def open_link_touchpoint(session: Session, stage: Stage) -> Touchpoint:
         touchpoint = session.scalar(query)
     assert touchpoint is not None
     return touchpoint
-
-
-def submit_open_response(
-    session: Session, link: OpenLink, answer: Answer, submission_key: str, now: dt.datetime
-) -> Response | None:
-    """Store an anonymous answer given through an open link; None if this form was sent before.
-
-    `submission_key` comes with the form, so a double submit stores one
-    response: the unique (workspace, submission_key) constraint decides.
-    """
-    answer = validated_answer(link.stage, answer)
-    touchpoint = link.touchpoint or open_link_touchpoint(session, link.stage)
-
-    def insert_once(response: Response) -> bool:
-        try:
-            with session.begin_nested():
-                insert_complete_row(session, response)
-        except IntegrityError:
-            return False
-        return True
-
-    return _submit(
-        session,
-        link.workspace,
-        link.stage,
-        touchpoint,
-        answer,
-        now,
-        store=insert_once,
-        submission_key=submission_key,
-    )
 
 
 def open_response(session: Session, workspace_id: int, submission_key: str) -> Response | None:

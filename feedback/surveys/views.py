@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 import secrets
@@ -22,7 +21,7 @@ from flask import (
 from flask import session as browser_session
 from flask_wtf.csrf import CSRFError
 
-from feedback import access, metrics, transactions
+from feedback import access, answers, metrics, transactions
 from feedback.accounts.auth import current_workspace
 from feedback.accounts.models import Workspace
 from feedback.db import utcnow
@@ -32,9 +31,14 @@ from feedback.journey.scales import is_unhappy
 from feedback.journey.services import NotInWorkspace, stage_of, stages_in_order
 from feedback.surveys import emails, import_runner, imports, models, services, touchpoints
 from feedback.surveys.forms import ImportForm, SurveyForm
-from feedback.surveys.models import COMMENT_MAX, DISPLAY_NAME_MAX, Invitation
+from feedback.surveys.models import (
+    CHANNEL_LABELS,
+    COMMENT_MAX,
+    DISPLAY_NAME_MAX,
+    ROLE_MAX,
+    Invitation,
+)
 from feedback.testimonials import consent
-from feedback.testimonials.models import CHANNEL_LABELS, ROLE_MAX
 from feedback.testimonials.services import consent_text_for
 
 bp = Blueprint("surveys", __name__)
@@ -82,30 +86,6 @@ def _answer_from(form: SurveyForm) -> services.Answer:
         display_name=form.display_name.data,
         display_role=form.display_role.data,
         channels=tuple(form.channels.data or ()),
-    )
-
-
-def _after_opt_in(
-    link: Invitation | services.OpenLink,
-    response: models.Response,
-    customer_email: str | None,
-    now: dt.datetime,
-) -> str | None:
-    """The consent link and emails a new opt-in sets off; the thanks page's token.
-
-    `customer_email` is None for an open link: anyone may answer it, so there
-    is no address to write to.
-    """
-    if not response.testimonial_opt_in:
-        return None
-    return consent.after_opt_in(
-        db.session,
-        response,
-        link.workspace,
-        link.stage,
-        customer_email,
-        base_url=current_app.config["BASE_URL"],
-        now=now,
     )
 
 
@@ -178,18 +158,18 @@ def survey(token: str) -> Response | tuple[str, int]:
         transactions.commit_now("keeps the invitation's opened status behind the 422")
         return _render_form(link, form, 422)
     answer = _answer_from(form)
-    now = utcnow()
     try:
-        response = services.submit_response(db.session, link, answer, now)
+        submitted = answers.answer_survey(
+            db.session, link, answer, base_url=current_app.config["BASE_URL"], now=utcnow()
+        )
     except services.InvalidAnswer as error:
         getattr(form, error.field).errors = [error.message]
         return _render_form(link, form, 422)
     except services.AlreadyAnswered:
         return _problem("answered", 409, link.workspace)
-    consent_token = _after_opt_in(link, response, link.contact.email, now)
     place = f"s:{link.id}"
     metrics.RESPONSES_SUBMITTED.inc()
-    _keep_consent_link(place, consent_token)
+    _keep_consent_link(place, submitted.consent_token)
     return redirect(url_for("surveys.thanks", token=token), code=303)
 
 
@@ -355,19 +335,23 @@ def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, in
     if not form.validate():
         return _render_form(link, form, 422, submission_key=key)
     answer = _answer_from(form)
-    now = utcnow()
     try:
-        response = services.submit_open_response(db.session, link, answer, key, now)
+        submitted = answers.answer_open_survey(
+            db.session, link, answer, key, base_url=current_app.config["BASE_URL"], now=utcnow()
+        )
     except services.InvalidAnswer as error:
         getattr(form, error.field).errors = [error.message]
         return _render_form(link, form, 422, submission_key=key)
     # None: this very form was sent before, and its consent was handled then.
-    consent_token = _after_opt_in(link, response, None, now) if response is not None else None
-    stored = response or services.open_response(db.session, link.workspace.id, key)
+    stored = (
+        submitted.response
+        if submitted is not None
+        else services.open_response(db.session, link.workspace.id, key)
+    )
     unhappy = stored is not None and _is_unhappy(stored, link.stage.scale)
-    if response is not None:
+    if submitted is not None:
         metrics.RESPONSES_SUBMITTED.inc()
-    _keep_consent_link(_open_place(link), consent_token)
+    _keep_consent_link(_open_place(link), submitted.consent_token if submitted else None)
     return redirect(
         url_for(
             "surveys.open_thanks",

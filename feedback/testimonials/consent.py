@@ -25,9 +25,9 @@ from feedback.db import workspace_scoped
 from feedback.delivery.emails import Email, compose
 from feedback.delivery.services import NotRetryable, enqueue_emails
 from feedback.journey.models import Stage
-from feedback.surveys.models import Contact, Response
+from feedback.surveys.models import CHANNEL_LABELS, Contact, Response
 from feedback.surveys.services import hash_token, new_token
-from feedback.testimonials.models import CHANNEL_LABELS, SHOWN_STATUSES, ConsentLink, Testimonial
+from feedback.testimonials.models import SHOWN_STATUSES, ConsentLink, Testimonial
 from feedback.testimonials.services import TestimonialNotFound, get_testimonial
 
 # Enough of the comment for an owner to recognise it in the notification.

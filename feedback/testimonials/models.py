@@ -17,20 +17,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.db import WorkspaceOwned, intpk, same_workspace_fk
 from feedback.extensions import Model
-from feedback.surveys.models import DISPLAY_NAME_MAX, Response
+from feedback.surveys.models import CHANNELS, DISPLAY_NAME_MAX, ROLE_MAX, Response
 
 TESTIMONIAL_STATUSES = ("pending", "approved", "rejected", "featured")
 # The statuses an owner has cleared for showing (wall, widget, feed, reuse, export).
 SHOWN_STATUSES = ("approved", "featured")
-ROLE_MAX = 80
-# Where a customer may let the business show their words. The website (wall,
-# widget, feed) comes with every opt-in; the others are ticked separately.
-CHANNELS = ("website", "social", "print")
-CHANNEL_LABELS = {
-    "website": "on our website",
-    "social": "on social media",
-    "print": "in print and advertising",
-}
 # Ties the FTC asks to disclose next to an endorsement (16 CFR 255.5).
 MATERIAL_CONNECTIONS = ("employee", "gifted", "incentive", "relative")
 MATERIAL_CONNECTION_LABELS = {

@@ -22,6 +22,7 @@ from feedback.accounts.models import Workspace
 from feedback.accounts.services import workspace_by_slug
 from feedback.db import utcnow
 from feedback.extensions import db
+from feedback.insights import services as rollup
 from feedback.journey.models import Stage
 from feedback.journey.services import stages_in_order
 from feedback.testimonials import wall
@@ -150,7 +151,7 @@ def wall_page(slug: str) -> str | tuple[str, int]:
         if len(shown) < WALL_LIMIT
         else wall.count_shown(db.session, workspace.id, stage_key=stage_key, tag=tag)
     )
-    rating = wall.aggregate_rating(db.session, workspace.id, stage_key)
+    rating = rollup.aggregate_rating(db.session, workspace.id, stage_key)
     dates = _local_dates(workspace, shown)
     tags = wall.shown_tags(db.session, workspace.id)
     _record_published(workspace, shown, "wall")
@@ -225,7 +226,7 @@ def feed(slug: str) -> tuple[Response, int]:
         db.session, workspace.id, stage_key=stage_key, tag=tag, limit=limit
     )
     _record_published(workspace, shown, "feed")
-    rating = wall.aggregate_rating(db.session, workspace.id, stage_key)
+    rating = rollup.aggregate_rating(db.session, workspace.id, stage_key)
     dates = _local_dates(workspace, shown)
     body = {
         "business": workspace.name,

@@ -17,7 +17,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback.accounts.models import Workspace
 from feedback.db import insert_complete_row, workspace_scoped
-from feedback.insights.terms import STOP_WORDS, words_of
 from feedback.paging import (
     Cursor,
     KeysetPage,
@@ -30,10 +29,8 @@ from feedback.paging import (
     score_key,
     time_key,
 )
-from feedback.surveys.models import Response
+from feedback.surveys.models import CHANNEL_LABELS, CHANNELS, Response
 from feedback.testimonials.models import (
-    CHANNEL_LABELS,
-    CHANNELS,
     MATERIAL_CONNECTIONS,
     SHOWN_STATUSES,
     TAG_MAX,
@@ -42,6 +39,7 @@ from feedback.testimonials.models import (
     TestimonialUse,
 )
 from feedback.testimonials.usage import USE_LABELS, record_uses, uses_of
+from feedback.text import STOP_WORDS, words_of
 
 
 class ConsentSource(Protocol):

@@ -12,7 +12,6 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from feedback.db import workspace_scoped
-from feedback.insights.models import StageDailyStat
 from feedback.journey.models import Stage
 from feedback.journey.scales import SCALES, Scale
 from feedback.surveys.models import Response
@@ -218,42 +217,6 @@ def shown_tags(session: Session, workspace_id: int, limit: int = TAG_FILTERS_MAX
         .limit(limit)
     )
     return list(session.scalars(stmt))
-
-
-def aggregate_rating(
-    session: Session, workspace_id: int, stage_key: str | None = None
-) -> AggregateRating:
-    """The mean of ALL responses in scope on 1-5 (not only the approved ones), with the count.
-
-    Read from the stage/day rollup. Stages rate on different scales, so each
-    stage's sum is mapped onto 1-5 before the stages are combined (the mapping
-    is linear, so mapping the sum equals summing the mapped ratings).
-    """
-    stmt = (
-        select(
-            Stage.scale,
-            func.sum(StageDailyStat.responses),
-            func.sum(StageDailyStat.rating_sum),
-        )
-        .join(
-            Stage,
-            and_(Stage.id == StageDailyStat.stage_id, Stage.workspace_id == workspace_id),
-        )
-        .where(StageDailyStat.workspace_id == workspace_id)
-        .group_by(Stage.id, Stage.scale)
-    )
-    if stage_key is not None:
-        stmt = stmt.where(Stage.key == stage_key)
-    count = 0
-    total = 0.0
-    for scale_key, responses, rating_sum in session.execute(workspace_scoped(stmt, workspace_id)):
-        if not responses:
-            continue
-        scale = SCALES[scale_key]
-        # sum of (1 + 4 * (r - low) / (high - low)) over the stage's responses
-        total += responses + 4 * (rating_sum - scale.low * responses) / (scale.high - scale.low)
-        count += responses
-    return AggregateRating(round(total / count, 1) if count else None, count)
 
 
 def json_for_script(data: object) -> Markup:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from feedback import answers
 from feedback.delivery.mailer import SmtpMailer
 from feedback.delivery.worker import DeliverySettings, deliver_due
 from feedback.insights.models import StageDailyStat
-from feedback.surveys import emails, services
+from feedback.surveys import emails
 from feedback.surveys.models import Invitation
 from tests.factories import NOW, make_invitation, make_workspace
 from tests.support.delivery import Clock
@@ -30,7 +31,7 @@ def test_a_sent_invitation_email_marks_the_invitation_sent(app, db_session, smtp
         mail_from="survey@example.com",
         retry_base_seconds=60,
         max_attempts=3,
-        on_sent=services.record_emails_sent,
+        on_sent=answers.record_emails_sent,
     )
     report = deliver_due(db_session, SmtpMailer.from_url(smtp_server.url), settings, Clock(NOW))
     assert report.sent == 1

@@ -11,6 +11,7 @@ import re
 import pytest
 from sqlalchemy import Text, cast, select
 
+from feedback import answers
 from feedback.accounts import services as accounts
 from feedback.db import utcnow
 from feedback.delivery import services, webhooks
@@ -30,7 +31,7 @@ SETTINGS = DeliverySettings(
     mail_from="feedback@example.com",
     retry_base_seconds=60,
     max_attempts=3,
-    on_sent=surveys.record_emails_sent,
+    on_sent=answers.record_emails_sent,
 )
 # One attempt, then it gives up.
 GIVE_UP = DeliverySettings(mail_from="feedback@example.com", retry_base_seconds=1, max_attempts=1)
@@ -237,7 +238,7 @@ def test_retry_of_a_failed_reminder_mints_a_new_reminder_link(app, db_session):
     emails.queue_invitation_email(
         db_session, workspace, issued, base_url=BASE, secret_key=SECRET, now=NOW
     )
-    surveys.record_emails_sent(db_session, [{"invitation_id": issued.invitation.id}], NOW)
+    answers.record_emails_sent(db_session, [{"invitation_id": issued.invitation.id}], NOW)
     db_session.commit()
     later = NOW + dt.timedelta(days=3)
     assert emails.queue_due_reminders(db_session, later) == 1
@@ -278,7 +279,7 @@ def test_retry_of_a_survey_email_the_customer_since_answered_is_refused(
     db_session.commit()
     deliver_due(db_session, down(), GIVE_UP, Clock(utcnow()))
     # e.g. the link was also printed, and the customer answered through it
-    surveys.submit_response(
+    answers.submit_response(
         db_session, surveys.find_link(db_session, issued.token), surveys.Answer(rating=5), utcnow()
     )
     db_session.commit()

@@ -7,10 +7,10 @@ import random
 from sqlalchemy import select
 
 from feedback.insights import charts
-from feedback.insights.services import is_mismatch, mismatch_clause
+from feedback.insights.services import mismatch_clause
 from feedback.insights.terms import count_terms
 from feedback.journey.models import Stage
-from feedback.journey.scales import SCALES
+from feedback.journey.scales import SCALES, is_mismatch
 from feedback.surveys.models import Response
 from tests.factories import make_response, make_workspace
 

@@ -10,13 +10,14 @@ import secrets
 import pytest
 from sqlalchemy import select
 
+from feedback.answers import submit_open_response
 from feedback.db import utcnow
 from feedback.insights import queries, services
 from feedback.insights.services import Period, local_day
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.scales import SCALES
 from feedback.surveys.models import Invitation, Response
-from feedback.surveys.services import Answer, find_open_link, submit_open_response
+from feedback.surveys.services import Answer, find_open_link
 from tests.factories import NOW, PASSWORD, make_invitation, make_owner, make_response
 
 TOUCHPOINTS = [

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from feedback.surveys.services import Answer, find_open_link, submit_open_response
+from feedback.answers import submit_open_response
+from feedback.surveys.services import Answer, find_open_link
 from tests.factories import NOW, PASSWORD, make_owner, make_response, make_workspace
 from tests.pages import csrf_token_from
 

@@ -9,10 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from feedback.answers import submit_open_response
 from feedback.insights.models import StageDailyStat
 from feedback.insights.services import COUNTERS, rebuild_rollups
 from feedback.journey.scales import SCALES
-from feedback.surveys.services import Answer, find_open_link, submit_open_response
+from feedback.surveys.services import Answer, find_open_link
 from tests.factories import NOW, make_invitation, make_response, make_workspace
 
 TOUCHPOINTS = [

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedback import create_app
+from feedback.answers import mark_sent, submit_response
 from feedback.config import config_for_tests
 from feedback.extensions import db
 from feedback.insights import queries
@@ -30,8 +31,6 @@ from feedback.surveys.services import (
     apply_sentiment,
     find_link,
     invite,
-    mark_sent,
-    submit_response,
 )
 from feedback.testimonials.services import approve
 from tests.factories import NOW, PASSWORD, make_owner, make_workspace

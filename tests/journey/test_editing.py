@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback.db import utcnow
-from feedback.journey import services
+from feedback.journey import editing, services
 from feedback.journey.models import Stage, Touchpoint
 from feedback.journey.services import JourneyError, StageChanges
 from feedback.surveys.models import Response
@@ -36,7 +36,7 @@ def test_new_wording_reaches_the_customer_form_and_the_key_stays(db_session, cli
     shop = make_workspace(db_session)
     issued = make_invitation(db_session, shop, now=utcnow())
     stage = stage_named(db_session, shop, "purchase")
-    services.update_stage(
+    editing.update_stage(
         db_session,
         stage,
         changes_of(
@@ -70,22 +70,22 @@ def test_bad_stage_changes_are_refused_with_the_field_named(db_session, override
     shop = make_workspace(db_session)
     stage = stage_named(db_session, shop, "purchase")
     with pytest.raises(JourneyError, match=message) as refused:
-        services.update_stage(db_session, stage, changes_of(stage, **override))
+        editing.update_stage(db_session, stage, changes_of(stage, **override))
     assert refused.value.field == field
 
 
 def test_the_scale_changes_until_the_first_answer_and_not_after(db_session):
     shop = make_workspace(db_session)
     stage = stage_named(db_session, shop, "purchase")
-    services.update_stage(db_session, stage, changes_of(stage, scale="ces"))
-    services.update_stage(db_session, stage, changes_of(stage, scale="csat"))
+    editing.update_stage(db_session, stage, changes_of(stage, scale="ces"))
+    editing.update_stage(db_session, stage, changes_of(stage, scale="csat"))
     db_session.commit()
     make_response(db_session, shop, stage="purchase", rating=4)
     with pytest.raises(JourneyError, match="mix two scales") as refused:
-        services.update_stage(db_session, stage, changes_of(stage, scale="nps"))
+        editing.update_stage(db_session, stage, changes_of(stage, scale="nps"))
     assert refused.value.field == "scale"
     # Everything else can still change.
-    services.update_stage(db_session, stage, changes_of(stage, name="Checkout"))
+    editing.update_stage(db_session, stage, changes_of(stage, name="Checkout"))
     assert (stage.name, stage.scale) == ("Checkout", "csat")
 
 
@@ -93,9 +93,9 @@ def test_stages_go_inactive_but_never_all_of_them(db_session):
     shop = make_workspace(db_session)
     stages = services.stages_in_order(db_session, shop.id)
     for stage in stages[:-1]:
-        services.update_stage(db_session, stage, changes_of(stage, active=False))
+        editing.update_stage(db_session, stage, changes_of(stage, active=False))
     with pytest.raises(JourneyError, match="At least one stage") as refused:
-        services.update_stage(db_session, stages[-1], changes_of(stages[-1], active=False))
+        editing.update_stage(db_session, stages[-1], changes_of(stages[-1], active=False))
     assert refused.value.field == "active"
     assert [s.active for s in stages] == [False, False, False, False, True]
 
@@ -198,10 +198,10 @@ def test_only_unused_touchpoints_can_be_removed_and_nothing_is_lost(db_session):
     checkout = next(t for t in stage.touchpoints if t.key == "checkout")
     for in_use in (checkout, invited):
         with pytest.raises(JourneyError, match="stays") as refused:
-            services.remove_touchpoint(db_session, in_use)
+            editing.remove_touchpoint(db_session, in_use)
         assert refused.value.field == "touchpoint"
         db_session.rollback()
-    services.remove_touchpoint(db_session, unused)
+    editing.remove_touchpoint(db_session, unused)
     db_session.commit()
     assert db_session.get(Touchpoint, unused.id) is None
     assert db_session.scalar(select(func.count()).select_from(Response)) == 1
@@ -225,7 +225,7 @@ def test_an_unused_stage_is_removed_with_its_touchpoints_and_a_used_one_stays(db
     mistake = services.add_stage(db_session, shop, "Oops", "csat")
     services.add_touchpoint(db_session, mistake, "Nothing yet", "web")
     db_session.commit()
-    services.remove_stage(db_session, mistake)
+    editing.remove_stage(db_session, mistake)
     db_session.commit()
     assert [s.key for s in services.stages_in_order(db_session, shop.id)] == [
         "awareness",
@@ -238,13 +238,13 @@ def test_an_unused_stage_is_removed_with_its_touchpoints_and_a_used_one_stays(db
     purchase = stage_named(db_session, shop, "purchase")
     make_invitation(db_session, shop, stage="purchase")
     with pytest.raises(JourneyError, match="switch it off instead") as refused:
-        services.remove_stage(db_session, purchase)
+        editing.remove_stage(db_session, purchase)
     assert refused.value.field == "stage"
     db_session.rollback()
     # The only active stage left stays, even unused.
     stages = services.stages_in_order(db_session, shop.id)
     for stage in stages:
         if stage.key != "awareness":
-            services.update_stage(db_session, stage, changes_of(stage, active=False))
+            editing.update_stage(db_session, stage, changes_of(stage, active=False))
     with pytest.raises(JourneyError, match="At least one stage"):
-        services.remove_stage(db_session, stage_named(db_session, shop, "awareness"))
+        editing.remove_stage(db_session, stage_named(db_session, shop, "awareness"))

@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from feedback import answers
 from feedback.delivery.models import OutboxMessage
 from feedback.surveys import emails, services
 from feedback.surveys.services import Answer
@@ -25,7 +26,7 @@ def emailed(app, db_session, workspace, **kwargs):
         secret_key="test-secret-key",
         now=NOW,
     )
-    services.record_emails_sent(db_session, [{"invitation_id": issued.invitation.id}], NOW)
+    answers.record_emails_sent(db_session, [{"invitation_id": issued.invitation.id}], NOW)
     db_session.commit()
     return issued
 
@@ -76,7 +77,7 @@ def test_either_link_answers_the_invitation_and_only_once(app, db_session, answe
         links.reverse()
     first, other = links
     later = NOW + dt.timedelta(days=4)
-    response = services.submit_response(
+    response = answers.submit_response(
         db_session, services.find_link(db_session, first), Answer(rating=4), later
     )
     db_session.commit()
@@ -84,7 +85,7 @@ def test_either_link_answers_the_invitation_and_only_once(app, db_session, answe
     with pytest.raises(services.AlreadyAnswered):
         services.check_answerable(services.find_link(db_session, other), later)
     with pytest.raises(services.AlreadyAnswered):
-        services.submit_response(
+        answers.submit_response(
             db_session, services.find_link(db_session, other), Answer(rating=1), later
         )
 
@@ -92,7 +93,7 @@ def test_either_link_answers_the_invitation_and_only_once(app, db_session, answe
 def test_no_reminder_after_an_answer_expiry_or_unsubscribe(app, db_session):
     workspace = make_workspace(db_session)
     answered = emailed(app, db_session, workspace)
-    services.submit_response(db_session, link_of(db_session, answered), Answer(rating=4), NOW)
+    answers.submit_response(db_session, link_of(db_session, answered), Answer(rating=4), NOW)
     expiring = emailed(app, db_session, workspace)
     expiring.invitation.expires_at = NOW + dt.timedelta(days=2)
     gone = emailed(app, db_session, workspace)

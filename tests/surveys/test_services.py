@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import event, func, select
 
+from feedback import answers
 from feedback.insights.models import StageDailyStat
 from feedback.insights.services import rebuild_rollups
 from feedback.surveys import services
@@ -41,13 +42,13 @@ def test_an_invitation_moves_queued_sent_opened_answered(db_session):
     issued = make_invitation(db_session, workspace, sent=False)
     invitation = issued.invitation
     assert invitation.status == "queued"
-    services.mark_sent(db_session, workspace, invitation, NOW)
+    answers.mark_sent(db_session, workspace, invitation, NOW)
     assert (invitation.status, invitation.sent_at) == ("sent", NOW)
     db_session.commit()
     services.open_link(db_session, link_of(db_session, issued), NOW + dt.timedelta(hours=1))
     db_session.refresh(invitation)
     assert (invitation.status, invitation.opened_at) == ("opened", NOW + dt.timedelta(hours=1))
-    services.submit_response(
+    answers.submit_response(
         db_session, link_of(db_session, issued), Answer(rating=4), NOW + dt.timedelta(hours=2)
     )
     db_session.commit()
@@ -69,7 +70,7 @@ def test_invitations_expire_after_the_workspaces_ttl(db_session):
     db_session.refresh(issued.invitation)
     assert issued.invitation.status == "expired"
     with pytest.raises(services.InvitationExpired):
-        services.submit_response(db_session, link_of(db_session, issued), Answer(rating=5), NOW)
+        answers.submit_response(db_session, link_of(db_session, issued), Answer(rating=5), NOW)
 
 
 def test_unknown_tokens_are_not_found(db_session):
@@ -108,7 +109,7 @@ def test_ratings_must_be_on_the_stages_scale(db_session, stage, touchpoint, good
     for rating in bad:
         issued = make_invitation(db_session, workspace, stage=stage, touchpoint=touchpoint)
         with pytest.raises(services.InvalidAnswer) as error:
-            services.submit_response(
+            answers.submit_response(
                 db_session, link_of(db_session, issued), Answer(rating=rating), NOW
             )
         assert error.value.field == "rating"
@@ -123,9 +124,7 @@ def test_comments_over_the_limit_are_refused_and_control_characters_removed(db_s
     workspace = make_workspace(db_session)
     issued = make_invitation(db_session, workspace)
     with pytest.raises(services.InvalidAnswer) as error:
-        services.submit_response(
-            db_session, link_of(db_session, issued), Answer(5, "x" * 2001), NOW
-        )
+        answers.submit_response(db_session, link_of(db_session, issued), Answer(5, "x" * 2001), NOW)
     assert error.value.field == "comment" and "2,000" in error.value.message
     response = make_response(
         db_session, workspace, comment="Grea\x00t \x1bservice\r\n" + "y" * 1980
@@ -156,7 +155,7 @@ def test_a_submit_hands_back_its_consent_without_another_query(db_session):
     link = link_of(db_session, issued)
     assert link.contact.email == "ana@example.com"
     answer = Answer(rating=5, comment="Great.", testimonial_opt_in=True, display_name="Ana")
-    response = services.submit_response(db_session, link, answer, NOW)
+    response = answers.submit_response(db_session, link, answer, NOW)
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_args):
@@ -192,14 +191,14 @@ def test_a_second_submit_of_a_link_is_refused(db_session):
     workspace = make_workspace(db_session)
     issued = make_invitation(db_session, workspace)
     opened_before = link_of(db_session, issued)
-    services.submit_response(db_session, link_of(db_session, issued), Answer(rating=5), NOW)
+    answers.submit_response(db_session, link_of(db_session, issued), Answer(rating=5), NOW)
     db_session.commit()
     # Opened after the answer: refused up front.
     with pytest.raises(services.AlreadyAnswered):
-        services.submit_response(db_session, link_of(db_session, issued), Answer(rating=1), NOW)
+        answers.submit_response(db_session, link_of(db_session, issued), Answer(rating=1), NOW)
     # Opened before it (a second tab): refused when it tries to claim the invitation.
     with pytest.raises(services.AlreadyAnswered):
-        services.submit_response(db_session, opened_before, Answer(rating=1), NOW)
+        answers.submit_response(db_session, opened_before, Answer(rating=1), NOW)
     db_session.rollback()
     assert db_session.scalar(select(func.count(Response.id))) == 1
 

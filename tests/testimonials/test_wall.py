@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from feedback.insights import services as rollup
 from feedback.journey.scales import SCALES
 from feedback.testimonials import public_views, wall
 from feedback.testimonials.models import Testimonial, TestimonialTag
@@ -240,10 +241,12 @@ def test_aggregate_rating_counts_every_response_normalised_to_5(
     quote(db_session, shop, "Bad.", "rejected", stage="advocacy", touchpoint="renewal", rating=0)
 
     # CSAT 4 and 2 stay; NPS 7 -> 1 + 4 * 0.7 = 3.8, NPS 0 -> 1.
-    everything = wall.aggregate_rating(db_session, shop.id)
+    everything = rollup.aggregate_rating(db_session, shop.id)
     assert everything == wall.AggregateRating(round((4 + 2 + 3.8 + 1) / 4, 1), 4)
-    assert wall.aggregate_rating(db_session, shop.id, "advocacy") == wall.AggregateRating(2.4, 2)
-    assert wall.aggregate_rating(db_session, shop.id, "retention") == wall.AggregateRating(None, 0)
+    assert rollup.aggregate_rating(db_session, shop.id, "advocacy") == wall.AggregateRating(2.4, 2)
+    assert rollup.aggregate_rating(db_session, shop.id, "retention") == wall.AggregateRating(
+        None, 0
+    )
     feed = client.get(f"/t/{shop.slug}.json?stage=advocacy").get_json()
     assert feed["aggregate_rating"]["rating_out_of_5"] == 2.4
     assert feed["aggregate_rating"]["count"] == 2
