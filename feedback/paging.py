@@ -163,7 +163,7 @@ def ordered(columns: Sequence[Any], descending: bool) -> list[Any]:
 
 def capped_count(
     session: Session,
-    stmt: Select[Any],
+    stmt: Select[*tuple[Any, ...]],
     workspace: tuple[Any, int],
     cap: int = COUNT_CAP,
 ) -> int:
@@ -188,7 +188,7 @@ class Segment(Generic[T]):
     """
 
     name: str
-    stmt: Select[Any]
+    stmt: Select[*tuple[Any, ...]]
     columns: tuple[Any, ...]
     descending: bool
     key: Callable[[T], tuple[Any, ...]]
@@ -223,7 +223,7 @@ def keyset_page(
     segments: Sequence[Segment[T]],
     cursor: Cursor | None,
     per_page: int,
-    run: Callable[[Select[Any]], Iterable[T]],
+    run: Callable[[Select[*tuple[Any, ...]]], Iterable[T]],
     total: int,
 ) -> KeysetPage[T]:
     """The page at `cursor` (the first page for None), walking the segments in order.

@@ -258,7 +258,7 @@ def _stage_ids(workspace_id: int, key: str) -> Select[Any]:
 
 def _responses_matching(
     session: Session, workspace_id: int, query: ResponsesQuery, *, in_time_order: bool
-) -> Select[tuple[Response]]:
+) -> Select[Response]:
     stmt = select(Response)
     if query.stage is not None:
         stmt = stmt.where(Response.stage_id.in_(_stage_ids(workspace_id, query.stage)))

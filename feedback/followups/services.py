@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, u
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.accounts.models import Membership, User, Workspace
-from feedback.db import lock_for_writing, workspace_scoped
+from feedback.db import lock_for_writing, rowcount, workspace_scoped
 from feedback.delivery.emails import compose
 from feedback.delivery.services import enqueue_email
 from feedback.journey.models import Stage
@@ -245,7 +245,7 @@ def follow_ups_page(
     return FollowUpsPage(page.items, page.newer, page.older, page.total, show, stage)
 
 
-def _with_assignee() -> Select[tuple[Response, User]]:
+def _with_assignee() -> Select[Response, User]:
     """Responses with their assignee and what a follow-up shows (stage, touchpoint, contact)."""
     return (
         select(Response, User)
@@ -328,12 +328,14 @@ def unassign_member(session: Session, workspace_id: int, user_id: int) -> int:
     same transaction, so none waits on someone gone. Their follow-ups in
     other workspaces stay theirs. Returns how many changed.
     """
-    return session.execute(
-        update(Response)
-        .where(Response.workspace_id == workspace_id, Response.assignee_id == user_id)
-        .values(assignee_id=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    return rowcount(
+        session.execute(
+            update(Response)
+            .where(Response.workspace_id == workspace_id, Response.assignee_id == user_id)
+            .values(assignee_id=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 def notify_assignee(
@@ -562,12 +564,14 @@ def queue_follow_up_digests(
     ).all()
     queued = 0
     for workspace_id, digested_until in candidates:
-        claimed = session.execute(
-            update(Workspace)
-            .where(Workspace.id == workspace_id, may_send)
-            .values(follow_up_digest_at=cutoff)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        claimed = rowcount(
+            session.execute(
+                update(Workspace)
+                .where(Workspace.id == workspace_id, may_send)
+                .values(follow_up_digest_at=cutoff)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if claimed != 1:
             continue
         workspace = session.get(Workspace, workspace_id, populate_existing=True)

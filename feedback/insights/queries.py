@@ -56,7 +56,7 @@ class ResponseFilters:
 
 def filtered_responses(
     workspace_id: int, filters: ResponseFilters, timezone: str, *, in_time_order: bool = False
-) -> Select[tuple[Response]]:
+) -> Select[Response]:
     """The workspace's responses that pass every filter (Response joined to its Stage).
 
     `in_time_order`: the statement will be read newest first, a page at a
@@ -151,7 +151,7 @@ def responses_page(
 
 
 def matching_keys(
-    session: Session, workspace_id: int, stmt: Select[tuple[Response]]
+    session: Session, workspace_id: int, stmt: Select[Response]
 ) -> list[tuple[dt.datetime, int]]:
     """The (submitted_at, id) of the responses `stmt` selects, in no order, up to COUNT_CAP + 1.
 
@@ -339,7 +339,7 @@ def _stage_responses(
     period: Period,
     timezone: str,
     touchpoint_ids: Collection[int] | None,
-) -> Select[tuple[Response]]:
+) -> Select[Response]:
     start, end = period_bounds(period, timezone)
     stmt = select(Response).where(
         Response.stage_id == stage_id, Response.submitted_at >= start, Response.submitted_at < end

@@ -25,7 +25,7 @@ and `include_object` keep Alembic's comparison from reporting them.
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, Table, false, func, literal_column, select, table, text
 from sqlalchemy.ext.compiler import compiles
@@ -35,7 +35,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from feedback.extensions import db
 from feedback.surveys.models import Response
 
-T = TypeVar("T", bound=tuple[Any, ...])
+Ts = TypeVarTuple("Ts")
 
 # At most this many words and phrases are used (the form allows 100 characters).
 MAX_TERMS = 16
@@ -87,13 +87,13 @@ MANY_MATCHES = 50_000
 
 
 def narrow_to_text(
-    stmt: Select[T],
+    stmt: Select[*Ts],
     text: str,
     session: Session | None = None,
     *,
     in_time_order: bool = True,
     alone: bool = False,
-) -> Select[T]:
+) -> Select[*Ts]:
     """`stmt` (a select from Response) kept to the responses matching the search `text`.
 
     Nothing matches a search without a letter or a digit. On SQLite the plan

@@ -52,7 +52,9 @@ def local_day(moment: dt.datetime, timezone: str) -> dt.date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
-def response_counters(response: Response | Row[Any], scale_key: str) -> dict[str, float]:
+def response_counters(
+    response: Response | Row[*tuple[Any, ...]], scale_key: str
+) -> dict[str, float]:
     """What one response adds to its stage's day."""
     scale = SCALES[scale_key]
     counters: dict[str, float] = {
@@ -105,7 +107,7 @@ def bump_rollup(
     counters: dict[str, float],
 ) -> None:
     """Add `counters` to one rollup row, creating it if needed, in one statement."""
-    params = dict.fromkeys(COUNTERS, 0)
+    params: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
     params.update(counters)
     params.update(
         workspace_id=workspace_id, stage_id=stage_id, touchpoint_id=touchpoint_id, day=day
@@ -198,6 +200,7 @@ def rebuild_rollups(session: Session, workspace_id: int, timezone: str) -> int:
         workspace_id,
     )
     for stage_id, touchpoint_id, sent_at in session.execute(sent):
+        assert sent_at is not None  # the query's own condition
         rows[(stage_id, touchpoint_id, local_day(sent_at, timezone))]["invitations_sent"] += 1
     session.execute(delete(StageDailyStat).where(StageDailyStat.workspace_id == workspace_id))
     if rows:

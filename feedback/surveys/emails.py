@@ -34,12 +34,16 @@ def _serializer(secret_key: str) -> URLSafeSerializer:
 
 
 class ContactLike(Protocol):
-    """A contact, as an ORM object or a plain row."""
+    """A contact, as an ORM object or a plain (frozen) row: read only."""
 
-    id: int
-    workspace_id: int
-    email: str
-    name: str | None
+    @property
+    def id(self) -> int: ...
+    @property
+    def workspace_id(self) -> int: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
 
 
 def unsubscribe_token(secret_key: str, contact: ContactLike) -> str:

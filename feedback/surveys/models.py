@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.accounts.models import Workspace
 from feedback.db import WorkspaceOwned, created_at, intpk, same_workspace_fk, str120, str254
-from feedback.extensions import db
+from feedback.extensions import Model
 from feedback.journey.models import Stage, Touchpoint
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ CHANNEL_LABELS = {
 }
 
 
-class Contact(WorkspaceOwned, db.Model):
+class Contact(WorkspaceOwned, Model):
     """A customer of a workspace, known by a normalised email address."""
 
     __tablename__ = "contact"
@@ -73,7 +73,7 @@ class Contact(WorkspaceOwned, db.Model):
         return f"<Contact {self.id}>"
 
 
-class Invitation(WorkspaceOwned, db.Model):
+class Invitation(WorkspaceOwned, Model):
     """A personal, single-use survey link for one stage, sent after a touchpoint.
 
     Only the SHA-256 of the token is stored; the link itself exists only in
@@ -134,7 +134,7 @@ class Invitation(WorkspaceOwned, db.Model):
         return f"<Invitation {self.id} {self.status}>"
 
 
-class Response(WorkspaceOwned, db.Model):
+class Response(WorkspaceOwned, Model):
     """A customer's answer: a rating, an optional comment and its sentiment."""
 
     __tablename__ = "response"
@@ -279,7 +279,7 @@ IMPORT_JOB_STATES = ("pending", "finished", "failed")
 IMPORT_REASON_MAX = 300
 
 
-class ImportJob(WorkspaceOwned, db.Model):
+class ImportJob(WorkspaceOwned, Model):
     """A touchpoint CSV upload, recorded a batch at a time (see `surveys.imports`).
 
     The counts are the import's report and stay after the job ends; the rows
@@ -318,7 +318,7 @@ class ImportJob(WorkspaceOwned, db.Model):
         return self.recorded + self.duplicates + self.rejected + self.not_recorded
 
 
-class ImportRow(WorkspaceOwned, db.Model):
+class ImportRow(WorkspaceOwned, Model):
     """One CSV line of a job not recorded yet; deleted in the batch that records it."""
 
     __tablename__ = "import_row"
@@ -340,7 +340,7 @@ class ImportRow(WorkspaceOwned, db.Model):
     occurred_at: Mapped[str] = mapped_column(Text)
 
 
-class ImportRejection(WorkspaceOwned, db.Model):
+class ImportRejection(WorkspaceOwned, Model):
     """A line of an import that was not recorded, and why (no cell values: no personal data)."""
 
     __tablename__ = "import_rejection"

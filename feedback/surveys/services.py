@@ -304,7 +304,7 @@ def unsubscribe(session: Session, contact: Contact, now: dt.datetime) -> None:
 
 
 @functools.cache
-def _link_by_token() -> Select[tuple[Invitation]]:
+def _link_by_token() -> Select[Invitation]:
     """What a personal token opens: the invitation with its workspace, stage,
     touchpoint and contact, the real models in one query.
 

@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask import session as browser_session
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
 from feedback import access, answers, metrics, transactions
@@ -145,7 +146,7 @@ def _render_form(
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
 @access.customer
-def survey(token: str) -> Response | tuple[str, int]:
+def survey(token: str) -> ResponseReturnValue:
     """The personal survey form; a valid answer redirects to the thanks page."""
     loaded = _load(token, opening=True)
     if not isinstance(loaded, Invitation):
@@ -189,7 +190,7 @@ def survey_after_csrf_failure(token: str, error: CSRFError) -> tuple[str, int]:
 
 @bp.get("/s/<token>/thanks")
 @access.customer
-def thanks(token: str) -> Response | tuple[str, int]:
+def thanks(token: str) -> ResponseReturnValue:
     """Thanks by stage; an unhappy customer is told the business will get back to them."""
     try:
         link = services.find_link(db.session, token)
@@ -236,7 +237,7 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
 
 @bp.route("/touchpoints/import", methods=["GET", "POST"])
 @access.owner
-def import_touchpoints() -> Response | tuple[str, int]:
+def import_touchpoints() -> ResponseReturnValue:
     """Upload a touchpoint CSV: stored as an import job, recorded in the background."""
     workspace = current_workspace()
     form = ImportForm()
@@ -325,7 +326,7 @@ def _open_link_or_404(workspace_slug: str, stage_key: str) -> services.OpenLink:
 @bp.route("/f/<workspace_slug>/<stage_key>", methods=["GET", "POST"])
 @access.public
 @limiter.limit("30 per hour", methods=["POST"])
-def open_survey(workspace_slug: str, stage_key: str) -> Response | tuple[str, int]:
+def open_survey(workspace_slug: str, stage_key: str) -> ResponseReturnValue:
     """A stage's open survey (QR code, receipt link): anyone may answer, once per form."""
     link = _open_link_or_404(workspace_slug, stage_key)
     form = SurveyForm(link.stage)

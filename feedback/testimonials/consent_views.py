@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
@@ -145,5 +147,5 @@ def request_reconfirmation(testimonial_id: int) -> Response:
         flash(str(error))
     else:
         flash("Asked the customer by email to re-confirm or withdraw their testimonial.")
-    place = {key: value for key in INBOX_PLACE if (value := request.args.get(key))}
+    place: dict[str, Any] = {key: value for key in INBOX_PLACE if (value := request.args.get(key))}
     return redirect(url_for("testimonials.inbox", **place), code=303)

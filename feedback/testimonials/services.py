@@ -169,7 +169,7 @@ class ModerationPage(KeysetPage[Testimonial]):
     tag: str | None = None
 
 
-def _loaded() -> Select[tuple[Testimonial]]:
+def _loaded() -> Select[Testimonial]:
     return select(Testimonial).options(
         joinedload(Testimonial.response).joinedload(Response.stage),
         joinedload(Testimonial.response).joinedload(Response.touchpoint),
@@ -178,9 +178,7 @@ def _loaded() -> Select[tuple[Testimonial]]:
     )
 
 
-def _tagged(
-    stmt: Select[tuple[Testimonial]], tag: str | None, workspace_id: int
-) -> Select[tuple[Testimonial]]:
+def _tagged(stmt: Select[Testimonial], tag: str | None, workspace_id: int) -> Select[Testimonial]:
     if not tag:
         return stmt
     # Not correlated: the tag's ids come from one index range, (workspace, tag).
@@ -193,7 +191,7 @@ def _tagged(
     )
 
 
-def _shown(stmt: Select[tuple[Testimonial]], show: str) -> Select[tuple[Testimonial]]:
+def _shown(stmt: Select[Testimonial], show: str) -> Select[Testimonial]:
     if show == "withdrawn":
         return stmt.where(Testimonial.withdrawn_at.is_not(None))
     if show == "all":
@@ -281,7 +279,7 @@ def moderation_queue(
             lambda t: (t.consented_at, t.id),
         )
 
-        def run(stmt: Select[tuple[Testimonial]]) -> list[Testimonial]:
+        def run(stmt: Select[Testimonial]) -> list[Testimonial]:
             return list(session.scalars(stmt).unique())
 
         page = keyset_page([segment], cursor, per_page, run, total)
