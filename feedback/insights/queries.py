@@ -53,6 +53,11 @@ class ResponseFilters:
     period: Period | None = None
     text: str | None = None
 
+    @property
+    def search_alone(self) -> bool:
+        """A text search with no other filter (its plans differ: see `responses_page`)."""
+        return bool(self.text) and self == ResponseFilters(text=self.text)
+
 
 def filtered_responses(
     workspace_id: int, filters: ResponseFilters, timezone: str, *, in_time_order: bool = False
@@ -98,8 +103,9 @@ def filtered_responses(
         start, end = period_bounds(filters.period, timezone)
         stmt = stmt.where(Response.submitted_at >= start, Response.submitted_at < end)
     if filters.text:
-        alone = filters == ResponseFilters(text=filters.text)
-        stmt = narrow_to_text(stmt, filters.text, in_time_order=in_time_order, alone=alone)
+        stmt = narrow_to_text(
+            stmt, filters.text, in_time_order=in_time_order, alone=filters.search_alone
+        )
     return workspace_scoped(stmt, workspace_id)
 
 
@@ -119,7 +125,7 @@ def responses_page(
     filters = filters or ResponseFilters()
     stmt = filtered_responses(workspace_id, filters, timezone)
     keys: list[tuple[dt.datetime, int]] | None = None
-    if filters.text and filters != ResponseFilters(text=filters.text):
+    if filters.text and not filters.search_alone:
         # A search with other filters: the keys at once (counting first would
         # find the same matches twice).
         keys = matching_keys(session, workspace_id, stmt)
